@@ -1,0 +1,120 @@
+"""The Python API: the same verbs as the CLI (train, evaluate), working on run directories.
+
+A run directory holds `model.pt` (portable checkpoint), `metrics.json` (test evaluation with
+efficiency, data and training records), `train_log.jsonl` and `summary.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from medprune._atomic import write_json_atomic, write_text_atomic
+from medprune.data import Dataset, load_data
+from medprune.errors import ConfigError
+from medprune.evaluation import Evaluation, choose_threshold, evaluate
+from medprune.evaluation.predict import positive_or_all, predict_proba
+from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
+from medprune.report import render_run_summary
+from medprune.training import TrainConfig, TrainResult, fit
+
+STATE_FILE = "train_state.pt"
+
+__all__ = ["evaluate_model", "load_data", "load_data_for", "load_model", "train"]
+
+
+def load_model(path: str | Path) -> Checkpoint:
+    """Load a run directory or `model.pt` (safely, weights only)."""
+    return load_checkpoint(Path(path))
+
+
+def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
+                  **overrides: Any) -> Dataset:
+    """Load `data`, or the data recorded in the checkpoint, with the options it was trained with."""
+    source = dict(checkpoint.spec.get("data", {}))
+    same_data = data is None or data == source.get("data")
+    if not same_data:
+        source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
+                                                                               "seed", "subgroups_as_input")}}
+    source.update({k: v for k, v in overrides.items() if v is not None})
+    if "data" not in source:
+        raise ConfigError("the model does not record its data: pass --data")
+    dataset = load_data(source.pop("data"), data_dir=data_dir, **source)
+    recorded = checkpoint.spec.get("data_md5")
+    if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
+        warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
+                      f"{dataset.checksum} vs {recorded})", stacklevel=2)
+    return dataset
+
+
+def validation_threshold(checkpoint: Checkpoint, dataset: Dataset, target_sensitivity: float | None = None) -> float | None:
+    """The binary decision threshold chosen on the validation split (None for multi-class)."""
+    if dataset.n_classes != 2:
+        return None
+    val = dataset.split("val")
+    scores = positive_or_all(predict_proba(checkpoint.model, val, dataset.preprocessing))
+    return choose_threshold(val.y, scores, target_sensitivity=target_sensitivity)
+
+
+def _metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
+    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec["model"]}
+
+
+def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
+                   target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
+    """Evaluate and return the JSON record (evaluation keys + data and model descriptions)."""
+    result = evaluate(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
+                      latency_repeats=latency_repeats)
+    return _metrics_record(result, dataset, checkpoint)
+
+
+def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    if (out / "model.pt").exists() and not (out / STATE_FILE).exists():
+        if resume:
+            raise ConfigError(f"{out} holds a finished run: nothing to resume; pass --overwrite to train again")
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a trained model: choose another --out or pass --overwrite")
+    if overwrite and not resume and out.exists():
+        for name in ("model.pt", "metrics.json", "summary.md", "train_log.jsonl", STATE_FILE):
+            (out / name).unlink(missing_ok=True)
+    if (out / STATE_FILE).exists() and not resume and not overwrite:
+        raise ConfigError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite to restart")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, model_kwargs: dict | None = None,
+          target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
+    """Train `model` on `dataset` into the run directory `out` and return its metrics record.
+
+    Raises:
+        ConfigError / UnknownNameError / DataError for bad settings, names or data.
+    """
+    out = Path(out)
+    config.check()
+    spec = make_spec(model, input_shape=dataset.input_shape, class_names=dataset.class_names,
+                     modality=dataset.modality, task=dataset.task, kwargs=model_kwargs,
+                     preprocessing=dataset.preprocessing, data=dataset.source, data_md5=dataset.checksum)
+    import torch
+
+    torch.manual_seed(config.seed)  # the initial weights are part of the seeded run
+    net = create_model(model, input_shape=dataset.input_shape, n_classes=dataset.n_classes,
+                       modality=dataset.modality, **(model_kwargs or {}))
+    _prepare_out(out, resume, overwrite)
+    result: TrainResult = fit(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress)
+    checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
+    spec["threshold"] = validation_threshold(checkpoint, dataset, target_sensitivity)
+    spec["training"] = {"config": config.to_dict(), "best_epoch": result.best_epoch,
+                        "best_val_auroc": result.best_val_auroc}
+    save_checkpoint(out / "model.pt", net, spec)
+    record = evaluate_model(checkpoint, dataset, target_sensitivity=target_sensitivity,
+                            latency_repeats=latency_repeats)
+    record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
+    write_json_atomic(out / "metrics.json", record)
+    write_text_atomic(out / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+    write_text_atomic(out / "summary.md", render_run_summary(record))
+    (out / STATE_FILE).unlink(missing_ok=True)
+    return record
+

@@ -1,0 +1,51 @@
+"""The Typer application and the one place where user errors become one line and exit code 2."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import warnings
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+
+from medprune.errors import MedpruneError
+
+app = typer.Typer(name="medprune", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Compress medical deep-learning models and prove they are still safe for patients.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def command(name: str | None = None) -> Callable:
+    """Register a CLI command whose MedpruneError becomes `error: ...` on stderr and exit code 2."""
+
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            warnings.showwarning = _one_line_warning
+            try:
+                return fn(*args, **kwargs)
+            except MedpruneError as err:
+                if os.environ.get("MEDPRUNE_DEBUG"):
+                    raise
+                err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+                raise typer.Exit(2) from None
+            except KeyboardInterrupt:
+                err_console.print("interrupted: work finished so far is saved; run again with --resume to continue")
+                raise typer.Exit(130) from None
+
+        return app.command(name)(run)
+
+    return wrap
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(app())

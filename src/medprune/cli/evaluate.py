@@ -1,0 +1,36 @@
+"""`medprune evaluate`: clinical metrics and efficiency of a trained model on a split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medprune import api
+from medprune._atomic import write_json_atomic
+from medprune.cli.app import command, console
+from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, TargetOpt, TargetSensitivityOpt
+from medprune.cli.show import show_metrics
+
+
+@command("evaluate")
+def evaluate(
+    model: ModelDirOpt,
+    data: OptionalDataOpt = None,
+    split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the metrics as JSON here.")] = None,
+    target_sensitivity: TargetSensitivityOpt = None,
+    data_dir: DataDirOpt = None,
+    target: TargetOpt = None,
+    repeats: Annotated[int, typer.Option(help="Timed repeats per latency figure.")] = 10,
+) -> None:
+    """Evaluate a model: AUROC, sensitivity/specificity at the validation threshold, calibration, efficiency."""
+    checkpoint = api.load_model(model)
+    dataset = api.load_data_for(checkpoint, data, data_dir=data_dir, target=target)
+    record = api.evaluate_model(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
+                                latency_repeats=repeats)
+    show_metrics(record, f"{checkpoint.name} on {dataset.name}: {split} split")
+    if json_path is not None:
+        write_json_atomic(json_path, record)
+        console.print(f"metrics written to {json_path}")

@@ -1,0 +1,37 @@
+"""`medprune list`: the registered names, the same in Python, CLI and recipes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from medprune.cli.app import command, console
+from medprune.errors import UnknownNameError
+
+
+@command("list")
+def list_names(what: Annotated[str, typer.Argument(help="models or datasets")] = "models") -> None:
+    """List registered models or datasets."""
+    from medprune.data import DATASETS
+    from medprune.models import MODELS
+
+    table = Table(show_header=True)
+    if what == "models":
+        table.add_column("model")
+        table.add_column("data")
+        table.add_column("description")
+        for name in MODELS.names():
+            entry = MODELS.get(name)
+            table.add_row(name, entry.modality, entry.description)
+    elif what == "datasets":
+        table.add_column("dataset")
+        table.add_column("task")
+        table.add_column("classes")
+        for name in DATASETS.names():
+            info = DATASETS.get(name)
+            table.add_row(name, info.task, str(len(info.class_names)))
+    else:
+        raise UnknownNameError(f"unknown list '{what}': choose models or datasets")
+    console.print(table)

@@ -1,0 +1,50 @@
+"""`medprune train`: train a model of the zoo on a dataset into a run directory."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from medprune import api
+from medprune.cli.app import command, console
+from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, OutOpt, ProgressOpt, SplitSeedOpt,
+                                  SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt)
+from medprune.cli.show import show_metrics
+from medprune.training import TrainConfig
+
+
+@command("train")
+def train(
+    data: DataOpt,
+    out: OutOpt,
+    model: Annotated[str, typer.Option("--model", help="Architecture (see `medprune list models`).")] = "smallcnn",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option(help="adam (AdamW) or sgd (Nesterov momentum).")] = "adam",
+    schedule: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
+    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
+    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random 2 px shifts of images.")] = True,
+    class_weighting: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
+    data_dir: DataDirOpt = None,
+    target: TargetOpt = None,
+    subgroup: SubgroupOpt = None,
+    subgroup_as_input: SubgroupInputOpt = False,
+    missing: MissingOpt = "error",
+    split_seed: SplitSeedOpt = 0,
+    target_sensitivity: TargetSensitivityOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md."""
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+                         weight_decay=weight_decay, augment=augment, class_weighting=class_weighting, seed=seed).check()
+    dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
+                            subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed)
+    record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
+                       target_sensitivity=target_sensitivity)
+    show_metrics(record, f"{model} on {dataset.name}: test split")
+    console.print(f"run written to {out} (model.pt, metrics.json, summary.md)")

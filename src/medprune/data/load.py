@@ -1,0 +1,70 @@
+"""One entry point for every data source: a MedMNIST name, an .npz path or a CSV table."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from medprune.data._medmnist_info import MEDMNIST_2D, SIZES
+from medprune.data.dataset import Dataset
+from medprune.data.fetch import locate_medmnist
+from medprune.data.medmnist import load_medmnist_npz
+from medprune.data.table import MissingPolicy, load_table
+from medprune.errors import ConfigError, DataError
+from medprune.registry import Registry
+
+DATASETS: Registry = Registry("dataset")
+for _flag, _info in MEDMNIST_2D.items():
+    DATASETS.register(_flag)(_info)
+
+_NAME = re.compile(r"^(?P<flag>[a-z0-9]+)(@(?P<size>\d+))?$")
+
+
+def parse_dataset_name(data: str) -> tuple[str, int]:
+    """'pneumoniamnist@64' -> ('pneumoniamnist', 64)."""
+    match = _NAME.match(data.strip().lower())
+    if not match:
+        raise ConfigError(f"--data '{data}' is neither a file nor a dataset name: use a MedMNIST name "
+                          "such as pneumoniamnist or pneumoniamnist@64, or a path to .npz / .csv")
+    flag, size = match["flag"], int(match["size"] or 28)
+    info = DATASETS.get(flag)
+    if size not in SIZES:
+        raise ConfigError(f"MedMNIST size {size} does not exist: choose one of "
+                          f"{', '.join(map(str, SIZES))}")
+    if "multi-label" in info.task:
+        raise ConfigError(f"{flag} is a multi-label dataset: only binary and multi-class tasks are "
+                          "supported; choose another dataset")
+    return flag, size
+
+
+def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | None = None,
+              subgroups: list[str] | None = None, subgroups_as_input: bool = False,
+              missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True) -> Dataset:
+    """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` path or a `.csv` path.
+
+    Raises:
+        DataError / ConfigError / UnknownNameError with a one-line explanation.
+    """
+    text = str(data)
+    suffix = Path(text).suffix.lower()
+    if suffix == ".csv":
+        source = {"data": text, "target": target, "subgroups": list(subgroups or []),
+                  "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed}
+        return load_table(Path(text), target=target, subgroups=subgroups,
+                          subgroups_as_input=subgroups_as_input, missing=missing, seed=seed, source=source)
+    if subgroups:
+        raise ConfigError("--subgroup needs a CSV table: MedMNIST images carry no subgroup columns")
+    if suffix == ".npz":
+        if not Path(text).is_file():
+            raise DataError(f"{text} does not exist: check the path given to --data")
+        return load_medmnist_npz(Path(text), source={"data": text})
+    flag, size = parse_dataset_name(text)
+    path = locate_medmnist(flag, size, data_dir, allow_download=allow_download)
+    name = flag if size == 28 else f"{flag}@{size}"
+    return load_medmnist_npz(path, info=MEDMNIST_2D[flag], name=name, source={"data": name})
+
+
+def check_data_path(data: str) -> None:
+    """Fail early on a path-looking --data that points nowhere."""
+    if Path(data).suffix.lower() in (".csv", ".npz") and not Path(data).exists():
+        raise DataError(f"{data} does not exist: check the path given to --data")

@@ -1,0 +1,124 @@
+"""CSV tables: categorical encoding, missing values, a seeded stratified 60/20/20 split, subgroups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from medprune.data.dataset import Dataset, Split, check_labels, task_for
+from medprune.data.fetch import md5sum
+from medprune.errors import ConfigError, DataError
+
+MissingPolicy = Literal["error", "impute"]
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+
+
+def _read_csv(path: Path):
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist: check the path given to --data") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not a readable CSV table ({err}): check the file") from None
+    if frame.empty:
+        raise DataError(f"{path} has no rows: a table needs one case per row")
+    return frame
+
+
+def _check_columns(path: Path, frame, target: str | None, subgroups: list[str]) -> None:
+    if not target:
+        raise ConfigError(f"{path.name} is a table: name the label column with --target COLUMN "
+                          f"(columns: {', '.join(map(str, frame.columns))})")
+    for column in [target, *subgroups]:
+        if column not in frame.columns:
+            raise DataError(f"column '{column}' is not in {path.name}: choose one of "
+                            f"{', '.join(map(str, frame.columns))}")
+
+
+def _split_indices(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    try:
+        train, rest = train_test_split(index, train_size=SPLIT_FRACTIONS[0], stratify=y, random_state=seed)
+        val, test = train_test_split(rest, test_size=0.5, stratify=y[rest], random_state=seed)
+    except ValueError as err:
+        raise DataError(f"cannot make a stratified 60/20/20 split ({err}): each class needs at "
+                        "least 5 rows") from None
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def _encoder(numeric: list[str], categorical: list[str], missing: MissingPolicy):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    num_steps = [StandardScaler()]
+    cat_steps = [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
+    if missing == "impute":
+        num_steps.insert(0, SimpleImputer(strategy="median"))
+        cat_steps.insert(0, SimpleImputer(strategy="most_frequent"))
+    return ColumnTransformer([("numeric", make_pipeline(*num_steps), numeric),
+                              ("categorical", make_pipeline(*cat_steps), categorical)])
+
+
+def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = None,
+               subgroups_as_input: bool = False, missing: MissingPolicy = "error", seed: int = 0,
+               source: dict | None = None) -> Dataset:
+    """Load a CSV table as a dataset; encoders are fitted on the training split only.
+
+    Args:
+        target: the label column.
+        subgroups: columns kept aside as metadata for subgroup audits.
+        subgroups_as_input: also feed the subgroup columns to the model.
+        missing: "error" refuses missing values, "impute" fills them (median / most frequent).
+        seed: seed of the stratified split.
+    Raises:
+        DataError: unreadable file, unknown column, missing values under "error", too few rows.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    subgroups = list(subgroups or [])
+    if missing not in ("error", "impute"):
+        raise ConfigError(f"missing must be 'error' or 'impute', got '{missing}'")
+    frame = _read_csv(path)
+    _check_columns(path, frame, target, subgroups)
+    if frame[target].isna().any():
+        raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' "
+                        "label: drop them or fill the labels")
+    features = [c for c in frame.columns if c != target and (subgroups_as_input or c not in subgroups)]
+    if not features:
+        raise DataError(f"{path.name} has no feature columns besides '{target}'")
+    holes = frame[features].isna().sum()
+    holes = holes[holes > 0]
+    if len(holes) and missing == "error":
+        where = ", ".join(f"{c} ({n})" for c, n in holes.items())
+        raise DataError(f"{path.name} has missing values in {where}: pass --missing impute to fill "
+                        "them (median / most frequent) or clean the file")
+    class_values = sorted(frame[target].unique().tolist(), key=str)
+    y = frame[target].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in features if c not in categorical]
+    index = _split_indices(y, seed)
+    encoder = _encoder(numeric, categorical, missing).fit(frame.iloc[index["train"]][features])
+    x = encoder.transform(frame[features]).astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{path.name} has infinite values after encoding: clean the numeric columns")
+    meta = {c: frame[c].astype(str).to_numpy() for c in subgroups}
+    splits = {name: Split(x[ix], y[ix], {c: v[ix] for c, v in meta.items()}) for name, ix in index.items()}
+    class_names = [str(v) for v in class_values]
+    check_labels(path.name, splits, len(class_names))
+    return Dataset(
+        name=path.stem, modality="table", task=task_for(len(class_names)), class_names=class_names,
+        splits=splits, input_shape=(x.shape[1],), checksum=md5sum(path),
+        source=source or {"data": str(path), "target": target},
+        feature_names=[str(n) for n in encoder.get_feature_names_out()],
+        preprocessing={"missing": missing, "numeric": numeric, "categorical": categorical,
+                       "split": dict(zip(("train", "val", "test"), SPLIT_FRACTIONS)), "seed": seed},
+    )

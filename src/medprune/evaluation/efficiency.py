@@ -1,0 +1,140 @@
+"""Efficiency figures: parameters, MACs, file size, CPU latency and peak inference memory."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import platform
+import statistics
+import time
+import weakref
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    params: int
+    nonzero_params: int
+    macs: int  # multiply-accumulates for one input
+    size_bytes: int
+    size_gzip_bytes: int
+    latency_ms: dict[str, float]  # median per call: batch1, batch32
+    peak_memory_bytes: int  # weights + largest live set of tensors during a batch-32 forward pass
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def count_params(model: nn.Module) -> tuple[int, int]:
+    """(all parameters, non-zero parameters)."""
+    params = list(model.parameters())
+    return sum(p.numel() for p in params), sum(int(torch.count_nonzero(p)) for p in params)
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
+    """MACs of one forward pass of a single input (FLOP counter / 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, *input_shape))
+    return int(counter.get_total_flops() // 2)
+
+
+def serialized_sizes(model: nn.Module, path: Path | None = None) -> tuple[int, int]:
+    """(bytes, gzip bytes) of the saved model file, or of its state_dict if no file is given."""
+    if path is not None and Path(path).is_file():
+        data = Path(path).read_bytes()
+    else:
+        buffer = io.BytesIO()
+        torch.save(model.state_dict(), buffer)
+        data = buffer.getvalue()
+    return len(data), len(gzip.compress(data, compresslevel=6))
+
+
+class _PeakTensorBytes(TorchDispatchMode):
+    """Tracks the largest total size of live tensor storages created inside the mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live: dict[int, int] = {}
+        self.current = self.peak = 0
+
+    def _release(self, key: int) -> None:
+        self.current -= self.live.pop(key, 0)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor):
+                storage = tensor.untyped_storage()
+                key = storage.data_ptr()
+                if key and key not in self.live:
+                    self.live[key] = storage.nbytes()
+                    self.current += storage.nbytes()
+                    self.peak = max(self.peak, self.current)
+                    weakref.finalize(storage, self._release, key)
+        return out
+
+
+@torch.no_grad()
+def measure_peak_memory(model: nn.Module, input_shape: tuple[int, ...], batch: int = 32) -> int:
+    """Weights + input + the peak of tensors alive at once during one forward pass."""
+    model.eval()
+    weights = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    x = torch.zeros(batch, *input_shape)
+    with _PeakTensorBytes() as tracker:
+        model(x)
+    return int(weights + x.numel() * x.element_size() + tracker.peak)
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, *, warmup: int = 3,
+                    repeats: int = 10) -> float:
+    """Median wall time of one forward pass in milliseconds, after warm-up."""
+    model.eval()
+    x = torch.randn(batch, *input_shape)
+    for _ in range(warmup):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(statistics.median(times))
+
+
+def measurement_conditions(warmup: int, repeats: int) -> dict[str, Any]:
+    """What a latency figure depends on, recorded beside it."""
+    return {
+        "runtime": f"pytorch {torch.__version__} eager, fp32, eval, no_grad, contiguous (NCHW)",
+        "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+        "malloc_env": {k: os.environ[k] for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+                       if k in os.environ},
+        "warmup": warmup, "repeats": repeats, "statistic": "median",
+        "peak_memory": "weights + input + peak live tensors, batch 32 forward",
+    }
+
+
+def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: Path | None = None,
+                       warmup: int = 3, repeats: int = 10) -> Efficiency:
+    """Every efficiency figure of one model, measured now on this machine."""
+    params, nonzero = count_params(model)
+    size, size_gz = serialized_sizes(model, path)
+    latency = {f"batch{b}": measure_latency(model, input_shape, b, warmup=warmup, repeats=repeats)
+               for b in (1, 32)}
+    return Efficiency(params=params, nonzero_params=nonzero, macs=count_macs(model, input_shape),
+                      size_bytes=size, size_gzip_bytes=size_gz, latency_ms=latency,
+                      peak_memory_bytes=measure_peak_memory(model, input_shape),
+                      conditions=measurement_conditions(warmup, repeats))

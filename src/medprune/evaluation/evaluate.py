@@ -1,0 +1,121 @@
+"""Evaluate a model on a split: clinical metrics at a validation-chosen threshold, plus efficiency."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from medprune.data.dataset import Dataset
+from medprune.errors import DataError
+from medprune.evaluation.calibration import compute_brier, compute_ece
+from medprune.evaluation.efficiency import Efficiency, measure_efficiency
+from medprune.evaluation.metrics import (choose_threshold, compute_auprc, compute_auroc,
+                                         compute_balanced_accuracy, compute_confusion_rates,
+                                         compute_per_class_rates)
+from medprune.evaluation.predict import positive_or_all, predict_proba
+from medprune.models.checkpoint import Checkpoint
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one model on one split. `threshold` is None for multi-class (argmax decision)."""
+
+    split: str
+    task: str
+    n: int
+    auroc: float
+    auprc: float
+    accuracy: float
+    balanced_accuracy: float
+    sensitivity: float
+    specificity: float
+    ppv: float
+    npv: float
+    threshold: float | None
+    threshold_method: str
+    ece: float
+    brier: float
+    class_names: list[str]
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    confusion: dict[str, int] = field(default_factory=dict)
+    efficiency: Efficiency | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["efficiency"] = self.efficiency.to_dict() if self.efficiency else None
+        return out
+
+
+def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
+    """Refuse to score a model on data of another shape or class count."""
+    if tuple(checkpoint.input_shape) != tuple(dataset.input_shape):
+        raise DataError(
+            f"model '{checkpoint.name}' expects inputs of shape {tuple(checkpoint.input_shape)} but "
+            f"{dataset.name} has {tuple(dataset.input_shape)}: evaluate on the data the model was trained on"
+        )
+    if len(checkpoint.class_names) != dataset.n_classes:
+        raise DataError(f"model '{checkpoint.name}' predicts {len(checkpoint.class_names)} classes but "
+                        f"{dataset.name} has {dataset.n_classes}: evaluate on the data the model was trained on")
+
+
+def compute_classification_metrics(y_true: np.ndarray, probs: np.ndarray, threshold: float | None) -> dict[str, Any]:
+    """Every clinical metric of one set of predictions (binary: at `threshold` on P(positive))."""
+    scores = positive_or_all(probs)
+    n_classes = probs.shape[1]
+    out: dict[str, Any] = {"n": int(len(y_true)), "auroc": compute_auroc(y_true, scores),
+                           "auprc": compute_auprc(y_true, scores),
+                           "ece": compute_ece(y_true, scores), "brier": compute_brier(y_true, scores)}
+    if n_classes == 2:
+        y_pred = (scores >= threshold).astype(int)
+        rates = compute_confusion_rates(y_true, y_pred)
+        out.update({k: rates[k] for k in ("sensitivity", "specificity", "ppv", "npv")})
+        out["confusion"] = {k: rates[k] for k in ("tp", "tn", "fp", "fn")}
+        out["per_class"] = []
+    else:
+        y_pred = probs.argmax(axis=1)
+        per_class = compute_per_class_rates(y_true, y_pred, n_classes)
+        for key in ("sensitivity", "specificity", "ppv", "npv"):
+            out[key] = float(np.nanmean([r[key] for r in per_class]))
+        out["per_class"] = [{**r, "auroc": compute_auroc(y_true == k, probs[:, k])} for k, r in enumerate(per_class)]
+        out["confusion"] = {}
+    out["accuracy"] = float(np.mean(y_pred == y_true))
+    out["balanced_accuracy"] = compute_balanced_accuracy(y_true, y_pred)
+    return out
+
+
+def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
+             target_sensitivity: float | None = None, threshold: float | None = None,
+             with_efficiency: bool = True, latency_repeats: int = 10) -> Evaluation:
+    """Score a model on `split`; the binary threshold is chosen on the validation split.
+
+    Args:
+        threshold: use this threshold instead of choosing one (e.g. a reference model's).
+        target_sensitivity: choose the threshold reaching this validation sensitivity
+            (default: Youden's J).
+    Raises:
+        DataError: the model does not fit the data, or the split does not exist.
+    """
+    check_model_matches_data(checkpoint, dataset)
+    pre = dataset.preprocessing
+    test = dataset.split(split)
+    probs = predict_proba(checkpoint.model, test, pre)
+    method = "argmax"
+    if dataset.n_classes == 2:
+        if threshold is not None:
+            method = "given"
+        else:
+            val = dataset.split("val")
+            val_scores = positive_or_all(predict_proba(checkpoint.model, val, pre))
+            threshold = choose_threshold(val.y, val_scores, target_sensitivity=target_sensitivity)
+            method = "youden (val)" if target_sensitivity is None else f"sensitivity>={target_sensitivity} (val)"
+    else:
+        threshold = None
+    metrics = compute_classification_metrics(test.y, probs, threshold)
+    efficiency = None
+    if with_efficiency:
+        efficiency = measure_efficiency(checkpoint.model, tuple(dataset.input_shape), path=checkpoint.path,
+                                        repeats=latency_repeats)
+    return Evaluation(split=split, task=dataset.task, threshold=threshold, threshold_method=method,
+                      class_names=list(dataset.class_names), efficiency=efficiency, **metrics)

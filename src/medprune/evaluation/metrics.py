@@ -1,0 +1,84 @@
+"""Clinical classification metrics as plain functions of (y_true, y_prob).
+
+Binary: y_prob is P(positive class), shape (N,). Multi-class: y_prob is (N, K) and AUROC is the
+macro one-vs-rest average (the MedMNIST convention).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from medprune.errors import ConfigError
+
+
+def _safe_div(num: float, den: float) -> float:
+    return float(num / den) if den else float("nan")
+
+
+def compute_auroc(y_true: np.ndarray, y_prob: np.ndarray) -> float:
+    """Binary AUROC, or macro one-vs-rest AUROC over the classes present."""
+    from sklearn.metrics import roc_auc_score
+
+    y_true = np.asarray(y_true)
+    if y_prob.ndim == 1:
+        return float(roc_auc_score(y_true, y_prob)) if len(np.unique(y_true)) == 2 else float("nan")
+    scores = [roc_auc_score(y_true == k, y_prob[:, k]) for k in range(y_prob.shape[1])
+              if 0 < (y_true == k).sum() < len(y_true)]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def compute_auprc(y_true: np.ndarray, y_prob: np.ndarray) -> float:
+    """Average precision (binary), or its macro one-vs-rest mean."""
+    from sklearn.metrics import average_precision_score
+
+    if y_prob.ndim == 1:
+        return float(average_precision_score(y_true, y_prob)) if np.any(y_true == 1) else float("nan")
+    scores = [average_precision_score(y_true == k, y_prob[:, k]) for k in range(y_prob.shape[1])
+              if (y_true == k).any()]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def choose_threshold(y_true: np.ndarray, y_prob: np.ndarray, *, target_sensitivity: float | None = None) -> float:
+    """Decision threshold on P(positive), chosen on validation data.
+
+    Youden's J (Youden 1950) by default; with `target_sensitivity`, the highest threshold whose
+    sensitivity reaches the target (screening use: fix the miss rate, maximise specificity).
+    """
+    from sklearn.metrics import roc_curve
+
+    if target_sensitivity is not None and not 0 < target_sensitivity <= 1:
+        raise ConfigError(f"target sensitivity must be in (0, 1], got {target_sensitivity}: "
+                          "pass a fraction such as 0.95")
+    if len(np.unique(y_true)) < 2:
+        return 0.5
+    fpr, tpr, thresholds = roc_curve(y_true, y_prob, drop_intermediate=False)
+    finite = np.isfinite(thresholds)
+    fpr, tpr, thresholds = fpr[finite], tpr[finite], thresholds[finite]
+    if target_sensitivity is None:
+        best = int(np.argmax(tpr - fpr))
+    else:
+        best = int(np.flatnonzero(tpr >= target_sensitivity - 1e-12)[0])
+    return float(thresholds[best])
+
+
+def compute_confusion_rates(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Sensitivity, specificity, PPV and NPV of binary predictions (1 = positive)."""
+    y_true, y_pred = np.asarray(y_true).astype(bool), np.asarray(y_pred).astype(bool)
+    tp = int(np.sum(y_true & y_pred))
+    tn = int(np.sum(~y_true & ~y_pred))
+    fp = int(np.sum(~y_true & y_pred))
+    fn = int(np.sum(y_true & ~y_pred))
+    return {"sensitivity": _safe_div(tp, tp + fn), "specificity": _safe_div(tn, tn + fp),
+            "ppv": _safe_div(tp, tp + fp), "npv": _safe_div(tn, tn + fn),
+            "tp": tp, "tn": tn, "fp": fp, "fn": fn}
+
+
+def compute_per_class_rates(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> list[dict[str, float]]:
+    """One-vs-rest sensitivity / specificity / PPV / NPV for each class."""
+    return [compute_confusion_rates(y_true == k, y_pred == k) for k in range(n_classes)]
+
+
+def compute_balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean recall over the classes present."""
+    recalls = [np.mean(y_pred[y_true == k] == k) for k in np.unique(y_true)]
+    return float(np.mean(recalls))

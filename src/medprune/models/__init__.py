@@ -1,0 +1,8 @@
+"""Model zoo (registry + factory) and portable checkpoints that reload pruned widths safely."""
+
+from medprune.models import mlp, monai_nets, smallcnn  # noqa: F401  (registers the architectures)
+from medprune.models.checkpoint import Checkpoint, load_checkpoint, make_spec, save_checkpoint
+from medprune.models.registry import MODELS, ModelEntry, create_model
+
+__all__ = ["MODELS", "Checkpoint", "ModelEntry", "create_model", "load_checkpoint", "make_spec",
+           "save_checkpoint"]

@@ -1,0 +1,158 @@
+"""Portable checkpoints: a state_dict plus a JSON spec that rebuilds the model without pickled code.
+
+The spec holds the architecture name and arguments, the input shape, class names, preprocessing
+and the width of every layer, so a model whose channels were removed by pruning is rebuilt at
+its pruned widths before the weights are loaded (with `weights_only=True`).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from medprune import __version__
+from medprune._atomic import write_atomic
+from medprune.errors import CheckpointError
+from medprune.models.registry import create_model
+
+FORMAT = "medprune-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Checkpoint:
+    """A model with the spec that describes it."""
+
+    model: nn.Module
+    spec: dict[str, Any]
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec["model"]["name"]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.spec["model"]["input_shape"])
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.spec["class_names"])
+
+    @property
+    def threshold(self) -> float | None:
+        return self.spec.get("threshold")
+
+
+def make_spec(name: str, *, input_shape: tuple[int, ...], class_names: list[str], modality: str,
+              task: str, kwargs: dict | None = None, preprocessing: dict | None = None,
+              data: dict | None = None, data_md5: str = "") -> dict[str, Any]:
+    """The JSON part of a checkpoint, before layer widths are filled in at save time."""
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "medprune_version": __version__,
+        "model": {"name": name, "kwargs": dict(kwargs or {}), "input_shape": list(input_shape),
+                  "n_classes": len(class_names), "modality": modality},
+        "task": task, "class_names": list(class_names),
+        "preprocessing": dict(preprocessing or {}), "data": dict(data or {}), "data_md5": data_md5,
+    }
+
+
+def layer_widths(model: nn.Module) -> dict[str, dict[str, int]]:
+    """The width of every layer whose weight shape pruning can change."""
+    widths: dict[str, dict[str, int]] = {}
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            widths[name] = {"in": module.in_channels, "out": module.out_channels, "groups": module.groups}
+        elif isinstance(module, nn.Linear):
+            widths[name] = {"in": module.in_features, "out": module.out_features}
+        elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+            widths[name] = {"features": module.num_features}
+    return widths
+
+
+def _resized(module: nn.Module, width: dict[str, int]) -> nn.Module:
+    if isinstance(module, nn.Conv2d):
+        return nn.Conv2d(width["in"], width["out"], module.kernel_size, module.stride, module.padding,
+                         module.dilation, width["groups"], module.bias is not None, module.padding_mode)
+    if isinstance(module, nn.Linear):
+        return nn.Linear(width["in"], width["out"], bias=module.bias is not None)
+    return type(module)(width["features"], eps=module.eps, momentum=module.momentum,
+                        affine=module.affine, track_running_stats=module.track_running_stats)
+
+
+def apply_layer_widths(model: nn.Module, widths: dict[str, dict[str, int]]) -> nn.Module:
+    """Replace every layer whose recorded width differs from the freshly built one."""
+    current = layer_widths(model)
+    for name, width in widths.items():
+        if name not in current:
+            raise CheckpointError(f"the checkpoint has a layer '{name}' that this architecture lacks: "
+                                  "it was saved from a different model; rebuild it with its own name")
+        if current[name] != width:
+            parent_name, _, child = name.rpartition(".")
+            parent = model.get_submodule(parent_name) if parent_name else model
+            setattr(parent, child, _resized(model.get_submodule(name), width))
+    return model
+
+
+def save_checkpoint(path: Path, model: nn.Module, spec: dict[str, Any]) -> Path:
+    """Write `model.pt` atomically: {'spec': JSON text, 'state_dict': tensors}."""
+    spec = dict(spec, layers=layer_widths(model))
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    payload = {"spec": json.dumps(spec), "state_dict": state}
+    write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
+    return Path(path)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist: pass a run directory holding model.pt, or the "
+                              "model.pt file itself")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint ({first[:120]}): it may be truncated "
+                              "or not a medprune model.pt; copy or save it again") from None
+    if not isinstance(payload, dict) or "spec" not in payload or "state_dict" not in payload:
+        raise CheckpointError(f"{path} is a PyTorch file but not a medprune checkpoint: save models "
+                              "with medprune train or medprune.models.save_checkpoint")
+    return payload
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Rebuild a model from a run directory or a `model.pt`, safely (no pickled code runs).
+
+    Raises:
+        CheckpointError: unreadable file, unknown format, or weights that do not fit the architecture.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    payload = _read(path)
+    try:
+        spec = json.loads(payload["spec"])
+        arch = spec["model"]
+    except (TypeError, ValueError, KeyError):
+        raise CheckpointError(f"{path} has a damaged spec: save the model again") from None
+    if spec.get("format") != FORMAT or spec.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{path} has format {spec.get('format')} v{spec.get('format_version')}: "
+                              f"this medprune reads {FORMAT} up to v{FORMAT_VERSION}; upgrade medprune")
+    model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
+                         modality=arch["modality"], **arch["kwargs"])
+    apply_layer_widths(model, spec.get("layers", {}))
+    try:
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except RuntimeError as err:
+        detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
+        raise CheckpointError(f"{path}: the weights do not fit architecture '{arch['name']}' ({detail[:160]}): "
+                              "the checkpoint was saved from a different model") from None
+    model.eval()
+    return Checkpoint(model=model, spec=spec, path=path)
+

@@ -1,0 +1,73 @@
+"""A short Markdown summary of a run that a clinician can read in a minute."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.{digits}f}"
+    return str(value)
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def render_metrics_table(metrics: dict[str, Any]) -> str:
+    rows = [("AUROC", "auroc"), ("AUPRC", "auprc"), ("Sensitivity", "sensitivity"),
+            ("Specificity", "specificity"), ("PPV", "ppv"), ("NPV", "npv"), ("Accuracy", "accuracy"),
+            ("Balanced accuracy", "balanced_accuracy"), ("ECE (equal-mass, 15 bins)", "ece"),
+            ("Brier score", "brier")]
+    lines = ["| Metric | Value |", "|---|---|"]
+    lines += [f"| {label} | {_fmt(metrics.get(key))} |" for label, key in rows]
+    return "\n".join(lines)
+
+
+def render_efficiency_table(eff: dict[str, Any]) -> str:
+    lat = eff["latency_ms"]
+    lines = ["| Figure | Value |", "|---|---|",
+             f"| Parameters | {eff['params']:,} ({eff['nonzero_params']:,} non-zero) |",
+             f"| MACs per image | {eff['macs']:,} |",
+             f"| File size | {_bytes(eff['size_bytes'])} ({_bytes(eff['size_gzip_bytes'])} gzip) |",
+             f"| CPU latency, batch 1 | {lat['batch1']:.2f} ms |",
+             f"| CPU latency, batch 32 | {lat['batch32']:.2f} ms |",
+             f"| Peak inference memory (batch 32) | {_bytes(eff['peak_memory_bytes'])} |"]
+    cond = eff.get("conditions", {})
+    lines.append(f"\nLatency: median of {cond.get('repeats')} runs after {cond.get('warmup')} warm-up, "
+                 f"{cond.get('threads')} threads, {cond.get('runtime')}.")
+    return "\n".join(lines)
+
+
+def render_run_summary(metrics: dict[str, Any]) -> str:
+    """Markdown for `summary.md` of a training run directory."""
+    data, model, training = metrics["data"], metrics["model"], metrics.get("training", {})
+    threshold = metrics.get("threshold")
+    decision = (f"P({data['class_names'][1]}) >= {threshold:.4f}, chosen on the validation split "
+                f"({metrics.get('threshold_method')})" if threshold is not None else "most probable class (argmax)")
+    parts = [
+        f"# {model['name']} on {data['name']}",
+        "",
+        f"- Task: {data['task']} ({', '.join(data['class_names'])}); cases train / val / test: "
+        f"{data['n']['train']} / {data['n']['val']} / {data['n']['test']}",
+        f"- Decision rule: {decision}",
+    ]
+    if training:
+        parts.append(f"- Training: {training['config']['epochs']} epochs, best validation AUROC "
+                     f"{_fmt(training['result']['best_val_auroc'], 4)} at epoch {training['result']['best_epoch']}, "
+                     f"{training['result']['wall_time_s']:.0f} s")
+    parts += ["", f"## Test results ({metrics['n']} cases)", "", render_metrics_table(metrics)]
+    if metrics.get("per_class"):
+        parts += ["", "| Class | Sensitivity | Specificity | AUROC |", "|---|---|---|---|"]
+        parts += [f"| {name} | {_fmt(r['sensitivity'])} | {_fmt(r['specificity'])} | {_fmt(r['auroc'])} |"
+                  for name, r in zip(data["class_names"], metrics["per_class"])]
+    if metrics.get("efficiency"):
+        parts += ["", "## Efficiency", "", render_efficiency_table(metrics["efficiency"])]
+    return "\n".join(parts) + "\n"

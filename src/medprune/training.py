@@ -1,0 +1,214 @@
+"""Train or fine-tune a classifier: model selection on validation AUROC, resumable every epoch."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from medprune._atomic import write_atomic
+from medprune.data.batches import to_tensor
+from medprune.data.dataset import Dataset, Split
+from medprune.errors import CheckpointError, ConfigError
+from medprune.evaluation.metrics import compute_auroc
+from medprune.evaluation.predict import positive_or_all, predict_proba
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: Literal["adam", "sgd"] = "adam"
+    schedule: Literal["cosine", "step", "none"] = "cosine"
+    weight_decay: float = 1e-4
+    augment: bool = True  # random shifts of up to 2 px (images only)
+    class_weighting: bool = False  # weight the loss by inverse class frequency
+    seed: int = 0
+
+    def check(self) -> TrainConfig:
+        if self.epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ConfigError(f"batch size must be >= 2, got {self.batch_size}: BatchNorm needs 2 cases")
+        if not 0 < self.lr < 10:
+            raise ConfigError(f"learning rate must be in (0, 10), got {self.lr}: try 1e-3 for adam")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"optimizer must be adam or sgd, got '{self.optimizer}'")
+        if self.schedule not in ("cosine", "step", "none"):
+            raise ConfigError(f"schedule must be cosine, step or none, got '{self.schedule}'")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    best_epoch: int
+    best_val_auroc: float
+    epochs_run: int
+    wall_time_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                               weight_decay=config.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def _shift_augment(x: torch.Tensor, rng: np.random.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random translation by up to `max_shift` px (reflect padding), one offset per image."""
+    padded = F.pad(x, [max_shift] * 4, mode="reflect")
+    h, w = x.shape[-2:]
+    offsets = rng.integers(0, 2 * max_shift + 1, size=(len(x), 2))
+    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+
+
+def _class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    return torch.tensor(len(y) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+def _val_score(model: nn.Module, val: Split, preprocessing: dict) -> tuple[float, float]:
+    """(validation AUROC, validation loss)."""
+    probs = predict_proba(model, val, preprocessing)
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, None))))
+    return compute_auroc(val.y, positive_or_all(probs)), loss
+
+
+class _State:
+    """Everything needed to continue a run exactly where it stopped."""
+
+    def __init__(self, model, optimizer, scheduler, rng, config):
+        self.model, self.optimizer, self.scheduler, self.rng, self.config = model, optimizer, scheduler, rng, config
+        self.epoch = 0
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.best_score, self.best_epoch, self.best_auroc = -math.inf, 0, float("nan")
+        self.history: list[dict[str, float]] = []
+
+    def save(self, path: Path) -> None:
+        payload = {
+            "epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "best_state": self.best_state,
+            "best": json.dumps([self.best_score, self.best_epoch, self.best_auroc]),
+            "history": json.dumps(self.history), "config": json.dumps(self.config.to_dict()),
+            "torch_rng": torch.get_rng_state(), "numpy_rng": json.dumps(self.rng.bit_generator.state),
+        }
+        write_atomic(path, lambda tmp: torch.save(payload, tmp))
+
+    def load(self, path: Path) -> None:
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # any unreadable file means the same to the user
+            raise CheckpointError(f"{path} cannot be read ({type(err).__name__}): delete it and train "
+                                  "again without --resume") from None
+        if json.loads(payload["config"]) != self.config.to_dict():
+            raise ConfigError(f"{path} was written with other training settings: resume with the same "
+                              "options, or start a new run without --resume")
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.scheduler.load_state_dict(payload["scheduler"])
+        self.best_state = payload["best_state"]
+        self.best_score, self.best_epoch, self.best_auroc = json.loads(payload["best"])
+        self.history = json.loads(payload["history"])
+        self.epoch = int(payload["epoch"])
+        torch.set_rng_state(payload["torch_rng"])
+        self.rng.bit_generator.state = json.loads(payload["numpy_rng"])
+
+
+def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
+        resume: bool = False, progress: bool = True,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+    """Train `model` in place and leave it holding the weights of the best validation epoch.
+
+    Args:
+        state_path: where the full training state is saved after every epoch.
+        resume: continue from `state_path` (same settings required).
+        on_epoch_end: called with (epoch, record) after each epoch's state is saved.
+    Raises:
+        ConfigError: bad settings, or resuming with different settings.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    config.check()
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = _optimizer(model, config)
+    state = _State(model, optimizer, _scheduler(optimizer, config), rng, config)
+    if resume and state_path is not None and Path(state_path).is_file():
+        state.load(Path(state_path))
+    start_epoch = state.epoch
+    train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
+    weight = _class_weights(train.y, dataset.n_classes) if config.class_weighting else None
+    augment = config.augment and dataset.modality == "image"
+    began = time.perf_counter()
+    steps = math.ceil(len(train) / config.batch_size)
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("training", total=(config.epochs - start_epoch) * steps, status="")
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            model.train()
+            order = rng.permutation(len(train))
+            order = order[: len(order) - (len(order) % config.batch_size == 1)]  # no batch of one for BN
+            total_loss, seen = 0.0, 0
+            for start in range(0, len(order), config.batch_size):
+                idx = order[start:start + config.batch_size]
+                x, y = to_tensor(train.x[idx], pre), torch.from_numpy(train.y[idx])
+                if augment:
+                    x = _shift_augment(x, rng)
+                loss = F.cross_entropy(model(x), y, weight=weight)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item() * len(idx)
+                seen += len(idx)
+                bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
+            state.scheduler.step()
+            val_auroc, val_loss = _val_score(model, val, pre)
+            score = val_auroc if math.isfinite(val_auroc) else -val_loss
+            if score > state.best_score:
+                state.best_score, state.best_epoch, state.best_auroc = score, epoch, val_auroc
+                state.best_state = copy.deepcopy(model.state_dict())
+            record = {"epoch": epoch, "train_loss": total_loss / max(seen, 1), "val_loss": val_loss,
+                      "val_auroc": val_auroc, "lr": optimizer.param_groups[0]["lr"]}
+            state.history.append(record)
+            state.epoch = epoch
+            if state_path is not None:
+                state.save(Path(state_path))
+            bar.update(task, status=f"val AUROC {val_auroc:.4f} (best {state.best_auroc:.4f} @ {state.best_epoch})")
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, record)
+    model.load_state_dict(state.best_state)
+    model.eval()
+    return TrainResult(best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
+                       epochs_run=config.epochs - start_epoch, wall_time_s=time.perf_counter() - began,
+                       history=state.history, resumed_from_epoch=start_epoch)
+

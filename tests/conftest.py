@@ -1,0 +1,67 @@
+"""Shared fixtures: small synthetic datasets with a learnable signal, and the real shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def make_images(n: int, size: int, channels: int, n_classes: int, rng: np.random.Generator):
+    """Images whose class sets the brightness of a central square: learnable in a few steps."""
+    y = np.arange(n) % n_classes
+    rng.shuffle(y)
+    x = rng.integers(0, 60, size=(n, size, size, channels) if channels == 3 else (n, size, size))
+    c = size // 4
+    for k in range(n_classes):
+        x[y == k, c:-c, c:-c] += 40 * k + 40
+    return np.clip(x, 0, 255).astype(np.uint8), y.reshape(-1, 1).astype(np.uint8)
+
+
+def write_npz(path: Path, size: int = 16, channels: int = 1, n_classes: int = 2,
+              counts=(64, 32, 32), seed: int = 0, **override) -> Path:
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, n in zip(("train", "val", "test"), counts):
+        arrays[f"{split}_images"], arrays[f"{split}_labels"] = make_images(n, size, channels, n_classes, rng)
+    arrays.update(override)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.fixture
+def tiny_npz(tmp_path: Path) -> Path:
+    return write_npz(tmp_path / "tiny.npz")
+
+
+@pytest.fixture
+def tiny_table(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    n = 120
+    risk = rng.normal(size=n)
+    lines = ["Age,Sex,Pain,Chol,Outcome"]
+    for i in range(n):
+        sex = "M" if i % 2 else "F"
+        pain = ["ASY", "ATA", "NAP"][i % 3]
+        lines.append(f"{50 + 10 * risk[i]:.1f},{sex},{pain},{200 + rng.normal() * 30:.0f},{int(risk[i] > 0)}")
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's cache or the network from tests."""
+    monkeypatch.setenv("MEDPRUNE_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("MEDPRUNE_OFFLINE", "1")
+
+
+def shared_data_dir() -> Path | None:
+    folder = os.environ.get("MEDPRUNE_DATA")
+    return Path(folder) if folder and (Path(folder) / "pneumoniamnist.npz").is_file() else None
+
+
+needs_shared_data = pytest.mark.skipif(shared_data_dir() is None,
+                                       reason="set MEDPRUNE_DATA to the folder with the shared real data")

@@ -1,0 +1,146 @@
+"""The CLI end to end on small synthetic data: runs, outputs, and one-line errors with exit code 2."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from medprune.cli import app
+from tests.conftest import write_npz
+
+runner = CliRunner()
+FAST = ["--epochs", "2", "--batch-size", "16", "--no-progress"]
+EVAL_KEYS = {"auroc", "auprc", "accuracy", "balanced_accuracy", "sensitivity", "specificity", "ppv", "npv",
+             "threshold", "ece", "brier", "n", "efficiency"}
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def assert_one_line_error(result, match):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    assert match in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    npz = write_npz(root / "tiny.npz")
+    result = invoke("train", "--data", npz, "--model", "smallcnn", "--out", root / "run", *FAST)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_train_writes_a_complete_run_directory(trained):
+    run = trained / "run"
+    assert {p.name for p in run.iterdir()} == {"model.pt", "metrics.json", "summary.md", "train_log.jsonl"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert EVAL_KEYS <= set(metrics)
+    assert set(metrics["efficiency"]["latency_ms"]) == {"batch1", "batch32"}
+    assert metrics["data"]["task"] == "binary" and metrics["training"]["config"]["epochs"] == 2
+    assert "Sensitivity" in (run / "summary.md").read_text()
+
+
+def test_evaluate_writes_json_with_the_contract_keys(trained):
+    out = trained / "eval.json"
+    result = invoke("evaluate", "--model", trained / "run", "--json", out, "--repeats", "2")
+    assert result.exit_code == 0, result.output
+    record = json.loads(out.read_text())
+    assert EVAL_KEYS <= set(record)
+    assert {"params", "nonzero_params", "macs", "size_bytes", "size_gzip_bytes", "latency_ms",
+            "peak_memory_bytes"} <= set(record["efficiency"])
+    assert record["threshold"] == pytest.approx(json.loads((trained / "run" / "metrics.json").read_text())["threshold"])
+
+
+def test_evaluate_with_target_sensitivity(trained):
+    out = trained / "sens.json"
+    result = invoke("evaluate", "--model", trained / "run", "--json", out, "--target-sensitivity", "0.99",
+                    "--repeats", "1", "--split", "val")
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["sensitivity"] >= 0.99
+
+
+def test_existing_run_is_not_overwritten_silently(trained):
+    before = (trained / "run" / "model.pt").read_bytes()
+    result = invoke("train", "--data", trained / "tiny.npz", "--out", trained / "run", *FAST)
+    assert_one_line_error(result, "already holds a trained model")
+    assert (trained / "run" / "model.pt").read_bytes() == before
+
+
+def test_image_shape_not_matching_the_model(trained, tmp_path):
+    other = write_npz(tmp_path / "big.npz", size=24)
+    result = invoke("evaluate", "--model", trained / "run", "--data", other)
+    assert_one_line_error(result, "expects inputs of shape (1, 16, 16)")
+
+
+def test_class_count_not_matching_the_model(trained, tmp_path):
+    other = write_npz(tmp_path / "three.npz", n_classes=3)
+    assert_one_line_error(invoke("evaluate", "--model", trained / "run", "--data", other), "predicts 2 classes")
+
+
+def test_corrupt_checkpoint(trained, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model.pt").write_bytes((trained / "run" / "model.pt").read_bytes()[:1000])
+    assert_one_line_error(invoke("evaluate", "--model", bad), "not a readable checkpoint")
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--model", "resnet19"], "did you mean 'resnet18'"),
+    (["--model", "mlp"], "use smallcnn or resnet18"),
+    (["--epochs", "0"], "epochs must be >= 1"),
+])
+def test_bad_training_options(trained, tmp_path, args, match):
+    result = invoke("train", "--data", trained / "tiny.npz", "--out", tmp_path / "r", "--no-progress", *args)
+    assert_one_line_error(result, match)
+    assert not (tmp_path / "r" / "model.pt").exists()
+
+
+def test_bad_data(tmp_path):
+    nan = write_npz(tmp_path / "nan.npz", counts=(4, 4, 4), val_images=np.full((4, 16, 16), np.nan))
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(write_npz(tmp_path / "ok.npz").read_bytes()[:300])
+    labels = write_npz(tmp_path / "lab.npz", counts=(4, 4, 4), test_labels=np.array([[0], [1], [-3], [1]]))
+    empty = write_npz(tmp_path / "empty.npz", counts=(8, 8, 0))
+    keys = tmp_path / "keys.npz"
+    np.savez(keys, x=np.zeros(3))
+    cases = [(nan, "NaN pixels"), (truncated, "not a readable .npz"), (labels, "found -3"),
+             (empty, "test split is empty"), (keys, "lacks the keys"), (tmp_path / "none.npz", "does not exist"),
+             ("pneumonimnist", "did you mean 'pneumoniamnist'")]
+    for data, match in cases:
+        assert_one_line_error(invoke("train", "--data", data, "--out", tmp_path / "r", *FAST), match)
+
+
+def test_missing_dataset_offline_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.delenv("MEDPRUNE_DATA", raising=False)
+    result = invoke("train", "--data", "octmnist@128", "--out", tmp_path / "r", *FAST)
+    assert_one_line_error(result, "octmnist_128.npz is not in --data-dir, $MEDPRUNE_DATA or")
+
+
+def test_table_training_with_subgroup(tiny_table, tmp_path):
+    result = invoke("train", "--data", tiny_table, "--target", "Outcome", "--subgroup", "Sex", "--model", "mlp",
+                    "--out", tmp_path / "t", "--epochs", "3", "--batch-size", "16", "--no-progress")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
+    assert metrics["data"]["source"]["subgroups"] == ["Sex"]
+    # evaluate re-derives the same split and encoding from what the model recorded
+    out = tmp_path / "e.json"
+    assert invoke("evaluate", "--model", tmp_path / "t", "--json", out, "--repeats", "1").exit_code == 0
+    assert json.loads(out.read_text())["auroc"] == pytest.approx(metrics["auroc"])
+
+
+def test_table_errors(tiny_table, tmp_path):
+    base = ["train", "--data", tiny_table, "--model", "mlp", "--out", tmp_path / "t", "--no-progress"]
+    assert_one_line_error(invoke(*base), "--target COLUMN")
+    assert_one_line_error(invoke(*base, "--target", "Outcome", "--subgroup", "Race"), "column 'Race'")
+
+
+def test_list_and_unknown_list():
+    result = invoke("list", "models")
+    assert result.exit_code == 0 and "efficientnet-b0" in result.output
+    assert_one_line_error(invoke("list", "criteria"), "unknown list 'criteria'")
