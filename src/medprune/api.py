@@ -17,12 +17,13 @@ from medprune.errors import ConfigError
 from medprune.evaluation import Evaluation, choose_threshold, evaluate
 from medprune.evaluation.predict import positive_or_all, predict_proba
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
-from medprune.report import render_run_summary
+from medprune.evaluation.evaluate import check_model_matches_data
+from medprune.report import render_pruning_summary, render_run_summary
 from medprune.training import TrainConfig, TrainResult, fit
 
 STATE_FILE = "train_state.pt"
 
-__all__ = ["evaluate_model", "load_data", "load_data_for", "load_model", "train"]
+__all__ = ["evaluate_model", "load_data", "load_data_for", "load_model", "prune", "train"]
 
 
 def load_model(path: str | Path) -> Checkpoint:
@@ -70,16 +71,16 @@ def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "te
     return _metrics_record(result, dataset, checkpoint)
 
 
-def _prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
-    if (out / "model.pt").exists() and not (out / STATE_FILE).exists():
+def _prepare_out(out: Path, resume: bool, overwrite: bool, state_file: str = STATE_FILE) -> None:
+    if (out / "model.pt").exists() and not (out / state_file).exists():
         if resume:
             raise ConfigError(f"{out} holds a finished run: nothing to resume; pass --overwrite to train again")
         if not overwrite:
             raise ConfigError(f"{out} already holds a trained model: choose another --out or pass --overwrite")
     if overwrite and not resume and out.exists():
-        for name in ("model.pt", "metrics.json", "summary.md", "train_log.jsonl", STATE_FILE):
+        for name in ("model.pt", "metrics.json", "summary.md", "train_log.jsonl", state_file):
             (out / name).unlink(missing_ok=True)
-    if (out / STATE_FILE).exists() and not resume and not overwrite:
+    if (out / state_file).exists() and not resume and not overwrite:
         raise ConfigError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite to restart")
     out.mkdir(parents=True, exist_ok=True)
 
@@ -118,3 +119,49 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     (out / STATE_FILE).unlink(missing_ok=True)
     return record
 
+
+
+PRUNE_STATE_FILE = "prune_state.pt"
+
+
+def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, log: Any = None, latency_repeats: int = 10) -> dict[str, Any]:
+    """Prune a trained model into the run directory `out`; returns its metrics record.
+
+    The pruned model is evaluated at the dense model's validation threshold, carried unchanged, and
+    the dense model's evaluation is stored under `reference`.
+    """
+    import copy
+    import time
+
+    from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
+    from medprune.pruning.unstructured import make_permanent
+
+    out = Path(out)
+    settings.check()
+    check_model_matches_data(dense, dataset)
+    _prepare_out(out, resume, overwrite, PRUNE_STATE_FILE)
+    began = time.perf_counter()
+    threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
+    reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats)
+    run = PruningRun(copy.deepcopy(dense.model), dense, dataset, settings, log or (lambda _: None), progress)
+    steps = run_schedule(run, out / PRUNE_STATE_FILE, resume)
+    make_permanent(run.model)
+    achieved = run.achieved()
+    spec = {k: v for k, v in dense.spec.items() if k not in ("layers", "prune_progress")}
+    spec["pruning"] = settings.to_dict()
+    pruned = Checkpoint(model=run.model, spec=spec, path=out / "model.pt")
+    save_checkpoint(out / "model.pt", run.model, spec)
+    result = evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats)
+    record = _metrics_record(result, dataset, pruned)
+    record["threshold_method"] = "dense model's validation threshold, carried unchanged"
+    record["pruning"] = {"method": settings.method, "granularity": settings.granularity, "target": settings.target,
+                         "schedule": settings.schedule, "achieved": achieved, "steps": steps,
+                         "wall_time_s": time.perf_counter() - began, "settings": settings.to_dict()}
+    if not settings.structured:
+        record["pruning"]["note"] = NO_SPEEDUP_NOTE
+    record["reference"] = reference.to_dict()
+    write_json_atomic(out / "metrics.json", record)
+    write_text_atomic(out / "summary.md", render_pruning_summary(record))
+    (out / PRUNE_STATE_FILE).unlink(missing_ok=True)
+    return record

@@ -56,6 +56,31 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class Distillation:
+    """Knowledge distillation from a teacher (Hinton et al. 2015): the loss mixes the labels with the
+    teacher's softened probabilities, `(1 - weight) * CE + weight * T^2 * KL(teacher || student)`."""
+
+    teacher: nn.Module
+    temperature: float = 4.0
+    weight: float = 0.5
+
+    def check(self) -> Distillation:
+        if self.temperature <= 0:
+            raise ConfigError(f"distillation temperature must be > 0, got {self.temperature}: try 4")
+        if not 0 <= self.weight <= 1:
+            raise ConfigError(f"distillation weight must be in [0, 1], got {self.weight}: try 0.5")
+        return self
+
+    def loss(self, logits: torch.Tensor, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        with torch.no_grad():
+            teacher = self.teacher(x)
+        t = self.temperature
+        soft = F.kl_div(F.log_softmax(logits / t, dim=1), F.log_softmax(teacher / t, dim=1), log_target=True,
+                        reduction="batchmean") * t * t
+        return (1 - self.weight) * F.cross_entropy(logits, y, weight=weight) + self.weight * soft
+
+
+@dataclass(frozen=True)
 class TrainResult:
     best_epoch: int
     best_val_auroc: float
@@ -144,13 +169,14 @@ class _State:
 
 
 def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
-        resume: bool = False, progress: bool = True,
+        resume: bool = False, progress: bool = True, distill: Distillation | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train `model` in place and leave it holding the weights of the best validation epoch.
 
     Args:
         state_path: where the full training state is saved after every epoch.
         resume: continue from `state_path` (same settings required).
+        distill: learn from a teacher's soft predictions as well as from the labels.
         on_epoch_end: called with (epoch, record) after each epoch's state is saved.
     Raises:
         ConfigError: bad settings, or resuming with different settings.
@@ -158,6 +184,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     config.check()
+    if distill is not None:
+        distill.check().teacher.eval()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = _optimizer(model, config)
@@ -184,7 +212,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
                 x, y = to_tensor(train.x[idx], pre), torch.from_numpy(train.y[idx])
                 if augment:
                     x = _shift_augment(x, rng)
-                loss = F.cross_entropy(model(x), y, weight=weight)
+                logits = model(x)
+                loss = distill.loss(logits, x, y, weight) if distill else F.cross_entropy(logits, y, weight=weight)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -12,10 +13,11 @@ from medprune.errors import UnknownNameError
 
 
 @command("list")
-def list_names(what: Annotated[str, typer.Argument(help="models or datasets")] = "models") -> None:
-    """List registered models or datasets."""
+def list_names(what: Annotated[str, typer.Argument(help="models, datasets or criteria")] = "models") -> None:
+    """List registered models, datasets or pruning criteria."""
     from medprune.data import DATASETS
     from medprune.models import MODELS
+    from medprune.pruning import CRITERIA
 
     table = Table(show_header=True)
     if what == "models":
@@ -32,6 +34,14 @@ def list_names(what: Annotated[str, typer.Argument(help="models or datasets")] =
         for name in DATASETS.names():
             info = DATASETS.get(name)
             table.add_row(name, info.task, str(len(info.class_names)))
+    elif what == "criteria":
+        table.add_column("criterion")
+        table.add_column("needs data")
+        table.add_column("description")
+        for name in CRITERIA.names():
+            criterion = CRITERIA.get(name)
+            doc = (criterion.__doc__ or sys.modules[criterion.__module__].__doc__ or "").strip().splitlines()[0]
+            table.add_row(name, "yes" if criterion.needs_data else "no", doc)
     else:
-        raise UnknownNameError(f"unknown list '{what}': choose models or datasets")
+        raise UnknownNameError(f"unknown list '{what}': choose models, datasets or criteria")
     console.print(table)

@@ -20,6 +20,7 @@ from torch import nn
 from medprune import __version__
 from medprune._atomic import write_atomic
 from medprune.errors import CheckpointError
+from medprune.models._sparse import pack, should_pack, unpack
 from medprune.models.registry import create_model
 
 FORMAT = "medprune-checkpoint"
@@ -102,10 +103,16 @@ def apply_layer_widths(model: nn.Module, widths: dict[str, dict[str, int]]) -> n
 
 
 def save_checkpoint(path: Path, model: nn.Module, spec: dict[str, Any]) -> Path:
-    """Write `model.pt` atomically: {'spec': JSON text, 'state_dict': tensors}."""
+    """Write `model.pt` atomically: {'spec': JSON text, 'state_dict': tensors, 'sparse': packed tensors}."""
     spec = dict(spec, layers=layer_widths(model))
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    payload = {"spec": json.dumps(spec), "state_dict": state}
+    state, packed = {}, {}
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu()
+        if should_pack(value):  # pruned weights: the file shrinks with the sparsity
+            packed[key] = pack(value)
+        else:
+            state[key] = value.clone()
+    payload = {"spec": json.dumps(spec), "state_dict": state, "sparse": packed}
     write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
     return Path(path)
 
@@ -144,11 +151,16 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if spec.get("format") != FORMAT or spec.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format {spec.get('format')} v{spec.get('format_version')}: "
                               f"this medprune reads {FORMAT} up to v{FORMAT_VERSION}; upgrade medprune")
+    state = dict(payload["state_dict"])
+    try:
+        state.update({key: unpack(packed) for key, packed in payload.get("sparse", {}).items()})
+    except (KeyError, ValueError, RuntimeError):
+        raise CheckpointError(f"{path} has damaged sparse weights: save the model again") from None
     model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
                          modality=arch["modality"], **arch["kwargs"])
     apply_layer_widths(model, spec.get("layers", {}))
     try:
-        model.load_state_dict(payload["state_dict"], strict=True)
+        model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
         raise CheckpointError(f"{path}: the weights do not fit architecture '{arch['name']}' ({detail[:160]}): "

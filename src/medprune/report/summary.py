@@ -71,3 +71,35 @@ def render_run_summary(metrics: dict[str, Any]) -> str:
     if metrics.get("efficiency"):
         parts += ["", "## Efficiency", "", render_efficiency_table(metrics["efficiency"])]
     return "\n".join(parts) + "\n"
+
+
+def render_pruning_summary(record: dict[str, Any]) -> str:
+    """Markdown: dense and pruned model side by side, at the same (dense) decision threshold."""
+    dense, pruned, pruning = record["reference"], record, record["pruning"]
+    achieved = pruning["achieved"]
+    rows = [("Test AUROC", "auroc"), ("Sensitivity", "sensitivity"), ("Specificity", "specificity"),
+            ("PPV", "ppv"), ("NPV", "npv"), ("Balanced accuracy", "balanced_accuracy"), ("ECE", "ece"),
+            ("Brier score", "brier")]
+    lines = [f"# {pruning['method']} pruning of {record['model']['name']} on {record['data']['name']}", "",
+             f"- Granularity: {pruning['granularity']}; target {pruning['target']}; schedule {pruning['schedule']}",
+             f"- Achieved: MACs {achieved['macs_ratio']:.3f} of dense, parameters {achieved['params_ratio']:.3f}, "
+             f"zero weights {achieved['sparsity']:.3f}; {len(pruning['steps'])} step(s), {pruning['wall_time_s']:.0f} s",
+             ]
+    if dense.get("threshold") is not None:
+        lines.append(f"- Both models are judged at the dense model's validation threshold {dense['threshold']:.4f}")
+    if pruning.get("note"):
+        lines.append(f"- {pruning['note']}")
+    lines += ["", "| | Dense | Pruned | Change |", "|---|---|---|---|"]
+    for label, key in rows:
+        a, b = dense.get(key), pruned.get(key)
+        change = f"{b - a:+.3f}" if isinstance(a, float) and isinstance(b, float) else ""
+        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {change} |")
+    de, pe = dense["efficiency"], pruned["efficiency"]
+    for label, key in (("Parameters", "params"), ("Non-zero parameters", "nonzero_params"), ("MACs", "macs")):
+        lines.append(f"| {label} | {de[key]:,} | {pe[key]:,} | x{pe[key] / de[key]:.3f} |")
+    for label, key in (("File size", "size_bytes"), ("File size (gzip)", "size_gzip_bytes")):
+        lines.append(f"| {label} | {_bytes(de[key])} | {_bytes(pe[key])} | {de[key] / pe[key]:.2f}x smaller |")
+    for batch in ("batch1", "batch32"):
+        a, b = de["latency_ms"][batch], pe["latency_ms"][batch]
+        lines.append(f"| CPU latency {batch} | {a:.2f} ms | {b:.2f} ms | {a / b:.2f}x faster |")
+    return "\n".join(lines) + "\n"

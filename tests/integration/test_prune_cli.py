@@ -1,0 +1,129 @@
+"""`medprune prune` end to end on a small synthetic image task."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from medprune import api
+from medprune.cli import app
+from medprune.pruning import PruneSettings
+from tests.conftest import write_npz
+from tests.integration.test_cli import assert_one_line_error
+
+runner = CliRunner()
+FAST = ["--finetune-epochs", "1", "--step-epochs", "1", "--calibration-batches", "1", "--batch-size", "16",
+        "--no-progress"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dense")
+    npz = write_npz(root / "tiny.npz", counts=(96, 48, 48))
+    result = invoke("train", "--data", npz, "--out", root / "dense", "--epochs", "3", "--batch-size", "16",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_structured_prune_writes_the_contract(dense, tmp_path):
+    out = tmp_path / "pruned"
+    result = invoke("prune", "--model", dense / "dense", "--method", "taylor", "--structured", "--target",
+                    "macs=0.5", "--schedule", "iterative:2", "--distill", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    pruning = metrics["pruning"]
+    assert {"method", "granularity", "target", "achieved", "steps", "wall_time_s"} <= set(pruning)
+    assert pruning["granularity"] == "structured" and len(pruning["steps"]) == 2
+    assert {"sparsity", "macs_ratio", "params_ratio", "layers"} <= set(pruning["achieved"])
+    assert pruning["achieved"]["macs_ratio"] <= 0.5
+    assert pruning["steps"][0]["macs_ratio"] > pruning["steps"][1]["macs_ratio"]
+    assert metrics["reference"]["auroc"] > 0.8 and "auroc" in metrics
+    assert metrics["threshold"] == pytest.approx(metrics["reference"]["threshold"])
+    assert "| Dense | Pruned |" in (out / "summary.md").read_text()
+    evaluated = invoke("evaluate", "--model", out, "--repeats", "1")  # the pruned checkpoint reloads
+    assert evaluated.exit_code == 0, evaluated.output
+
+
+def test_unstructured_prune_says_masks_give_no_speedup(dense, tmp_path):
+    out = tmp_path / "sparse"
+    result = invoke("prune", "--model", dense / "dense", "--method", "magnitude", "--target", "sparsity=0.8",
+                    "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["pruning"]["achieved"]["sparsity"] == pytest.approx(0.8, abs=0.02)
+    assert "no CPU speed-up" in metrics["pruning"]["note"]
+    assert metrics["efficiency"]["size_gzip_bytes"] < metrics["reference"]["efficiency"]["size_gzip_bytes"]
+
+
+def test_nm_pattern(dense, tmp_path):
+    result = invoke("prune", "--model", dense / "dense", "--method", "magnitude", "--pattern", "2:4", "--out",
+                    tmp_path / "nm", *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "nm" / "metrics.json").read_text())["pruning"]["granularity"] == "n:m"
+
+
+def test_until_tolerance_stays_within_tolerance(dense, tmp_path):
+    out = tmp_path / "tol"
+    result = invoke("prune", "--model", dense / "dense", "--method", "magnitude", "--structured", "--target",
+                    "macs=0.1", "--schedule", "until-tolerance", "--tolerance", "0.02", "--step", "0.3",
+                    "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    steps = json.loads((out / "metrics.json").read_text())["pruning"]["steps"]
+    kept = [s for s in steps if not s.get("rolled_back")]
+    dense_val = max(json.loads(line)["val_auroc"] for line in (dense / "dense" / "train_log.jsonl").open())
+    assert all(s["val_auroc"] >= dense_val - 0.02 for s in kept)
+    assert steps[-1].get("rolled_back") or steps[-1]["macs_ratio"] <= 0.15
+
+
+def test_interrupted_prune_resumes_after_the_last_finished_step(dense, tmp_path):
+    checkpoint = api.load_model(dense / "dense")
+    dataset = api.load_data_for(checkpoint)
+    settings = PruneSettings(method="magnitude", structured=True, target="macs=0.4", schedule="iterative:2",
+                             finetune_epochs=1, calibration_batches=1, batch_size=16)
+
+    def stop_at_second(message):
+        if message.startswith("step 2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        api.prune(checkpoint, dataset, settings, tmp_path / "r", progress=False, log=stop_at_second)
+    assert (tmp_path / "r" / "prune_state.pt").exists()
+    messages = []
+    record = api.prune(checkpoint, dataset, settings, tmp_path / "r", resume=True, progress=False, log=messages.append)
+    assert messages[0] == "resuming after step 1"
+    assert [s["step"] for s in record["pruning"]["steps"]] == [1, 2]
+    assert not (tmp_path / "r" / "prune_state.pt").exists()
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--target", "macs=1.5", "--structured"], "outside (0, 1]"),
+    (["--method", "taylr"], "did you mean 'taylor'"),
+    (["--target", "macs=0.5"], "needs --structured"),
+    (["--structured", "--target", "sparsity=0.5"], "removes channels"),
+    (["--schedule", "iterative"], "iterative:K"),
+])
+def test_bad_prune_options(dense, tmp_path, args, match):
+    result = invoke("prune", "--model", dense / "dense", "--out", tmp_path / "bad", *FAST, *args)
+    assert_one_line_error(result, match)
+    assert not (tmp_path / "bad" / "model.pt").exists()
+
+
+def test_untraceable_model_names_the_layer():
+    import torch
+    from torch import nn
+
+    from medprune.errors import ConfigError
+    from medprune.pruning.structured import dependency_graph
+
+    class NumpyLayer(nn.Module):  # runs for inference (no grad), cannot be traced through autograd
+        def forward(self, x):
+            return torch.from_numpy(x.numpy())
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), NumpyLayer(), nn.Conv2d(4, 4, 3))
+    with pytest.raises(ConfigError, match="at layer '1'"):
+        dependency_graph(model, torch.zeros(1, 1, 8, 8))
