@@ -23,7 +23,7 @@ from medprune.training import TrainConfig, TrainResult, fit
 
 STATE_FILE = "train_state.pt"
 
-__all__ = ["evaluate_model", "load_data", "load_data_for", "load_model", "prune", "train"]
+__all__ = ["evaluate_model", "load_data", "load_data_for", "load_model", "prune", "train", "validate"]
 
 
 def load_model(path: str | Path) -> Checkpoint:
@@ -32,8 +32,11 @@ def load_model(path: str | Path) -> Checkpoint:
 
 
 def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
-                  **overrides: Any) -> Dataset:
-    """Load `data`, or the data recorded in the checkpoint, with the options it was trained with."""
+                  subgroups: list[str] | None = None, **overrides: Any) -> Dataset:
+    """Load `data`, or the data recorded in the checkpoint, with the options it was trained with.
+
+    `subgroups` are extra metadata columns to audit; they never change the model's inputs.
+    """
     source = dict(checkpoint.spec.get("data", {}))
     same_data = data is None or data == source.get("data")
     if not same_data:
@@ -42,6 +45,8 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     source.update({k: v for k, v in overrides.items() if v is not None})
     if "data" not in source:
         raise ConfigError("the model does not record its data: pass --data")
+    if subgroups:
+        source["extra_meta"] = list(subgroups)
     dataset = load_data(source.pop("data"), data_dir=data_dir, **source)
     recorded = checkpoint.spec.get("data_md5")
     if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
@@ -165,3 +170,21 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
     write_text_atomic(out / "summary.md", render_pruning_summary(record))
     (out / PRUNE_STATE_FILE).unlink(missing_ok=True)
     return record
+
+
+def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Any,
+             out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
+    """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
+    from medprune.report.html import DEFAULT_INTENDED_USE, write_validation_report
+    from medprune.validation import read_subgroup_file
+    from medprune.validation import validate as run_validation
+
+    values = {}
+    if subgroup_file is not None:
+        n = len(dataset.split(protocol.split))
+        values = {column: read_subgroup_file(subgroup_file, column, n) for column in protocol.subgroups}
+    result = run_validation(reference, candidates, dataset, protocol, subgroup_values=values)
+    out = Path(out)
+    write_json_atomic(out / "validation.json", result.record)
+    write_validation_report(result, out, intended_use=intended_use or DEFAULT_INTENDED_USE)
+    return result.record

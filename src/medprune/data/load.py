@@ -39,7 +39,8 @@ def parse_dataset_name(data: str) -> tuple[str, int]:
 
 def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | None = None,
               subgroups: list[str] | None = None, subgroups_as_input: bool = False,
-              missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True) -> Dataset:
+              missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True,
+              extra_meta: list[str] | None = None) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` path or a `.csv` path.
 
     Raises:
@@ -50,9 +51,9 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     if suffix == ".csv":
         source = {"data": text, "target": target, "subgroups": list(subgroups or []),
                   "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed}
-        return load_table(Path(text), target=target, subgroups=subgroups,
-                          subgroups_as_input=subgroups_as_input, missing=missing, seed=seed, source=source)
-    if subgroups:
+        return load_table(Path(text), target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
+                          missing=missing, seed=seed, extra_meta=extra_meta, source=source)
+    if subgroups or extra_meta:
         raise ConfigError("--subgroup needs a CSV table: MedMNIST images carry no subgroup columns")
     if suffix == ".npz":
         if not Path(text).is_file():

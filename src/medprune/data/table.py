@@ -69,7 +69,7 @@ def _encoder(numeric: list[str], categorical: list[str], missing: MissingPolicy)
 
 def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = None,
                subgroups_as_input: bool = False, missing: MissingPolicy = "error", seed: int = 0,
-               source: dict | None = None) -> Dataset:
+               extra_meta: list[str] | None = None, source: dict | None = None) -> Dataset:
     """Load a CSV table as a dataset; encoders are fitted on the training split only.
 
     Args:
@@ -78,6 +78,8 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
         subgroups_as_input: also feed the subgroup columns to the model.
         missing: "error" refuses missing values, "impute" fills them (median / most frequent).
         seed: seed of the stratified split.
+        extra_meta: more columns kept as metadata without changing the model inputs (e.g. a column
+            a saved model uses as a feature, audited as a subgroup at validation time).
     Raises:
         DataError: unreadable file, unknown column, missing values under "error", too few rows.
     """
@@ -88,7 +90,8 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
     if missing not in ("error", "impute"):
         raise ConfigError(f"missing must be 'error' or 'impute', got '{missing}'")
     frame = _read_csv(path)
-    _check_columns(path, frame, target, subgroups)
+    extra_meta = [c for c in (extra_meta or []) if c not in subgroups]
+    _check_columns(path, frame, target, subgroups + extra_meta)
     if frame[target].isna().any():
         raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' "
                         "label: drop them or fill the labels")
@@ -110,7 +113,7 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
     x = encoder.transform(frame[features]).astype(np.float32)
     if not np.isfinite(x).all():
         raise DataError(f"{path.name} has infinite values after encoding: clean the numeric columns")
-    meta = {c: frame[c].astype(str).to_numpy() for c in subgroups}
+    meta = {c: frame[c].to_numpy() for c in subgroups + extra_meta}
     splits = {name: Split(x[ix], y[ix], {c: v[ix] for c, v in meta.items()}) for name, ix in index.items()}
     class_names = [str(v) for v in class_values]
     check_labels(path.name, splits, len(class_names))

@@ -1,0 +1,72 @@
+"""DeLong's AUROC variance and paired test (DeLong, DeLong & Clarke-Pearson 1988), with the fast
+structural components of Sun & Xu (2014): midranks instead of all positive-negative pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+
+def _midranks(x: np.ndarray) -> np.ndarray:
+    return stats.rankdata(x, method="average")
+
+
+def structural_components(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """(AUROC, V10 per positive, V01 per negative).
+
+    V10_i is the share of negatives ranked below positive i (ties count half); V01_j the share of
+    positives ranked above negative j.
+    """
+    y_true = np.asarray(y_true).astype(bool)
+    pos, neg = y_score[y_true], y_score[~y_true]
+    m, n = len(pos), len(neg)
+    all_ranks = _midranks(np.concatenate([pos, neg]))
+    pos_ranks, neg_ranks = _midranks(pos), _midranks(neg)
+    v10 = (all_ranks[:m] - pos_ranks) / n
+    v01 = 1 - (all_ranks[m:] - neg_ranks) / m
+    return float(v10.mean()), v10, v01
+
+
+@dataclass(frozen=True)
+class DelongComparison:
+    auroc_reference: float
+    auroc_candidate: float
+    delta: float  # candidate - reference
+    se: float
+    ci_low: float
+    ci_high: float
+    z: float
+    p_value: float  # two-sided, H0: equal AUROC
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def delong_variance(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
+    """(AUROC, its DeLong variance)."""
+    auc, v10, v01 = structural_components(y_true, y_score)
+    return auc, float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
+
+
+def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
+                       alpha: float = 0.05) -> DelongComparison:
+    """Paired DeLong test of two AUROCs measured on the same cases, with a CI for the difference."""
+    auc_r, v10_r, v01_r = structural_components(y_true, reference)
+    auc_c, v10_c, v01_c = structural_components(y_true, candidate)
+    s10 = np.cov(np.vstack([v10_r, v10_c]), ddof=1)
+    s01 = np.cov(np.vstack([v01_r, v01_c]), ddof=1)
+    cov = s10 / len(v10_r) + s01 / len(v01_r)
+    var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
+    delta = auc_c - auc_r
+    se = float(np.sqrt(max(var, 0.0)))
+    if se == 0:
+        z, p = 0.0, 1.0
+    else:
+        z = delta / se
+        p = float(2 * stats.norm.sf(abs(z)))
+    half = float(stats.norm.ppf(1 - alpha / 2)) * se
+    return DelongComparison(auc_r, auc_c, delta, se, delta - half, delta + half, z, p)

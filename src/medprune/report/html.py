@@ -1,0 +1,36 @@
+"""The self-contained HTML validation report: verdict first, then the evidence behind it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medprune._atomic import write_text_atomic
+from medprune.report.plots import calibration_plot, forest_plot, roc_plot, thumbnail
+
+DEFAULT_INTENDED_USE = ("Decision support for the task the reference model was trained for, on data like its "
+                        "training data; the compressed model is meant to replace the reference on smaller hardware.")
+
+
+def render_validation_report(result: Any, *, intended_use: str = DEFAULT_INTENDED_USE) -> str:
+    """HTML text of the report of a `ValidationResult`."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    r = result.record
+    curves = {f"reference: {r['reference']['name']}": result.reference_probs}
+    curves.update({f"candidate: {c['name']}": p for c, p in zip(r["candidates"], result.candidate_probs)})
+    plots = {"roc": roc_plot(result.y_true, curves, r["class_names"]),
+             "calibration": calibration_plot(result.y_true, curves),
+             "forest": {f"{c['name']}|{column}": forest_plot(rows, c["margin"], c["metric"], f"{c['name']}: {column}")
+                        for c in r["candidates"] for column, rows in c["subgroups"].items()}}
+    gallery = {c["name"]: [thumbnail(result.images[e["index"]]) if result.images is not None else ""
+                           for e in c["exemplars"]] for c in r["candidates"]}
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("validation.html.j2").render(r=r, plots=plots, gallery=gallery, intended_use=intended_use)
+
+
+def write_validation_report(result: Any, out: Path, *, intended_use: str = DEFAULT_INTENDED_USE) -> Path:
+    path = Path(out) / "report.html"
+    write_text_atomic(path, render_validation_report(result, intended_use=intended_use))
+    return path

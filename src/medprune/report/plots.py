@@ -1,0 +1,96 @@
+"""Figures for the validation report, returned as base64 PNG so the HTML file stands alone."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+
+def _figure(width: float = 5.0, height: float = 4.0):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
+
+
+def _encode(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def roc_plot(y: np.ndarray, curves: dict[str, np.ndarray], class_names: list[str]) -> str:
+    """ROC curves (binary: P(positive); multi-class: micro one-vs-rest)."""
+    from sklearn.metrics import roc_curve
+
+    fig, ax = _figure()
+    for label, probs in curves.items():
+        if probs.shape[1] == 2:
+            fpr, tpr, _ = roc_curve(y, probs[:, 1])
+        else:
+            onehot = np.eye(probs.shape[1])[y]
+            fpr, tpr, _ = roc_curve(onehot.ravel(), probs.ravel())
+        ax.plot(fpr, tpr, label=label, lw=1.5)
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set_xlabel("1 - specificity")
+    ax.set_ylabel("sensitivity")
+    ax.set_title("ROC curve" if len(class_names) == 2 else "ROC curve (micro one-vs-rest)")
+    ax.legend(fontsize=8)
+    return _encode(fig)
+
+
+def calibration_plot(y: np.ndarray, curves: dict[str, np.ndarray], n_bins: int = 10) -> str:
+    """Reliability diagram with equal-mass bins (binary: P(positive); multi-class: top label)."""
+    fig, ax = _figure()
+    for label, probs in curves.items():
+        if probs.shape[1] == 2:
+            conf, event = probs[:, 1], (y == 1).astype(float)
+        else:
+            conf, event = probs.max(axis=1), (probs.argmax(axis=1) == y).astype(float)
+        bins = np.array_split(np.argsort(conf), n_bins)
+        ax.plot([conf[b].mean() for b in bins if len(b)], [event[b].mean() for b in bins if len(b)], "o-",
+                label=label, ms=4)
+    ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed frequency")
+    ax.set_title("Calibration (equal-mass bins)")
+    ax.legend(fontsize=8)
+    return _encode(fig)
+
+
+def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str:
+    """Subgroup deltas (candidate - reference) with CIs, against the non-inferiority margin."""
+    fig, ax = _figure(6.0, 0.9 + 0.45 * len(rows))
+    for i, r in enumerate(rows):
+        y = len(rows) - i
+        if np.isfinite(r["ci_low"]):
+            ax.plot([r["ci_low"], r["ci_high"]], [y, y], c="black", lw=1.5)
+        colour = "tab:red" if r["worse_than_margin"] else "tab:blue"
+        ax.plot([r["delta"]], [y], "s", c=colour, ms=6)
+    ax.set_yticks(range(len(rows), 0, -1))
+    ax.set_yticklabels([f"{r['group']} (n={r['n']})" for r in rows])
+    ax.axvline(0, c="grey", ls=":")
+    ax.axvline(-margin, c="tab:red", ls="--", label=f"-margin ({-margin:g})")
+    ax.set_xlabel(f"delta {metric} (candidate - reference)")
+    ax.set_title(title)
+    ax.legend(fontsize=8, loc="lower right")
+    return _encode(fig)
+
+
+def thumbnail(image: np.ndarray) -> str:
+    """A (C, H, W) uint8 image as a small PNG."""
+    fig, ax = _figure(1.4, 1.4)
+    if image.shape[0] == 1:
+        ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
+    else:
+        ax.imshow(image.transpose(1, 2, 0))
+    ax.axis("off")
+    return _encode(fig)
