@@ -27,17 +27,15 @@ def stratified_counts(y_true: np.ndarray, n_resamples: int, seed: int) -> np.nda
 
 def weighted_auroc(is_pos: np.ndarray, scores: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """AUROC of every resample: sum over positives of count x (weighted negatives below, ties half)."""
-    order = np.argsort(scores, kind="stable")
-    s, pos = scores[order], is_pos[order]
-    neg_cols = order[~pos]
-    # cum[:, j] = weighted negatives among the first j cases in score order (exact: integer counts).
-    cum = np.zeros((len(counts), len(s) + 1), dtype=np.float32)  # counts <= 2^24: exact in float32
-    cum[:, 1:][:, ~pos] = counts[:, neg_cols]
-    np.cumsum(cum, axis=1, out=cum)
-    starts = np.searchsorted(s, s[pos], side="left")
-    ends = np.searchsorted(s, s[pos], side="right")
-    below, upto = cum[:, starts], cum[:, ends]
-    pos_w = counts[:, order[pos]]
+    neg_idx, pos_idx = np.flatnonzero(~is_pos), np.flatnonzero(is_pos)
+    neg_order = neg_idx[np.argsort(scores[neg_idx], kind="stable")]
+    neg_scores = scores[neg_order]
+    # cum[:, j] = weighted count of the j lowest-scoring negatives (integer counts: exact in float32).
+    cum = np.zeros((len(counts), len(neg_order) + 1), dtype=np.float32)
+    np.cumsum(counts[:, neg_order], axis=1, out=cum[:, 1:])
+    below = cum[:, np.searchsorted(neg_scores, scores[pos_idx], side="left")]
+    upto = cum[:, np.searchsorted(neg_scores, scores[pos_idx], side="right")]
+    pos_w = counts[:, pos_idx]
     # Negatives tied with a positive count half (the Mann-Whitney convention).
     hits = pos_w * (below + 0.5 * (upto - below))
     return hits.sum(axis=1, dtype=np.float64) / (pos_w.sum(axis=1, dtype=np.float64) * cum[:, -1])
