@@ -143,4 +143,4 @@ def test_table_errors(tiny_table, tmp_path):
 def test_list_and_unknown_list():
     result = invoke("list", "models")
     assert result.exit_code == 0 and "efficientnet-b0" in result.output
-    assert_one_line_error(invoke("list", "criterias"), "unknown list 'criterias'")
+    assert_one_line_error(invoke("list", "criterias"), "unknown list 'criterias': choose models, datasets, criteria")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -12,36 +13,44 @@ from medprune.cli.app import command, console
 from medprune.errors import UnknownNameError
 
 
+def _models() -> tuple[list[str], list[list[str]]]:
+    from medprune.models import MODELS
+
+    return ["model", "data", "description"], [[n, MODELS.get(n).modality, MODELS.get(n).description]
+                                               for n in MODELS.names()]
+
+
+def _datasets() -> tuple[list[str], list[list[str]]]:
+    from medprune.data import DATASETS
+
+    return ["dataset", "task", "classes"], [[n, DATASETS.get(n).task, str(len(DATASETS.get(n).class_names))]
+                                            for n in DATASETS.names()]
+
+
+def _criteria() -> tuple[list[str], list[list[str]]]:
+    from medprune.pruning import CRITERIA
+
+    def summary(criterion: type) -> str:
+        doc = criterion.__doc__ or sys.modules[criterion.__module__].__doc__ or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    return ["criterion", "needs data", "description"], [
+        [n, "yes" if CRITERIA.get(n).needs_data else "no", summary(CRITERIA.get(n))] for n in CRITERIA.names()]
+
+
+LISTS: dict[str, Callable[[], tuple[list[str], list[list[str]]]]] = {
+    "models": _models, "datasets": _datasets, "criteria": _criteria}
+
+
 @command("list")
 def list_names(what: Annotated[str, typer.Argument(help="models, datasets or criteria")] = "models") -> None:
     """List registered models, datasets or pruning criteria."""
-    from medprune.data import DATASETS
-    from medprune.models import MODELS
-    from medprune.pruning import CRITERIA
-
+    if what not in LISTS:
+        raise UnknownNameError(f"unknown list '{what}': choose {', '.join(LISTS)}")
+    columns, rows = LISTS[what]()
     table = Table(show_header=True)
-    if what == "models":
-        table.add_column("model")
-        table.add_column("data")
-        table.add_column("description")
-        for name in MODELS.names():
-            entry = MODELS.get(name)
-            table.add_row(name, entry.modality, entry.description)
-    elif what == "datasets":
-        table.add_column("dataset")
-        table.add_column("task")
-        table.add_column("classes")
-        for name in DATASETS.names():
-            info = DATASETS.get(name)
-            table.add_row(name, info.task, str(len(info.class_names)))
-    elif what == "criteria":
-        table.add_column("criterion")
-        table.add_column("needs data")
-        table.add_column("description")
-        for name in CRITERIA.names():
-            criterion = CRITERIA.get(name)
-            doc = (criterion.__doc__ or sys.modules[criterion.__module__].__doc__ or "").strip().splitlines()[0]
-            table.add_row(name, "yes" if criterion.needs_data else "no", doc)
-    else:
-        raise UnknownNameError(f"unknown list '{what}': choose models, datasets or criteria")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
     console.print(table)

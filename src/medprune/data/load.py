@@ -64,8 +64,3 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     name = flag if size == 28 else f"{flag}@{size}"
     return load_medmnist_npz(path, info=MEDMNIST_2D[flag], name=name, source={"data": name})
 
-
-def check_data_path(data: str) -> None:
-    """Fail early on a path-looking --data that points nowhere."""
-    if Path(data).suffix.lower() in (".csv", ".npz") and not Path(data).exists():
-        raise DataError(f"{data} does not exist: check the path given to --data")

@@ -7,8 +7,6 @@ computed at once with array operations; AUROC uses cumulative negative counts in
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
 
@@ -64,8 +62,3 @@ def percentile_ci(samples: np.ndarray, alpha: float) -> tuple[float, float]:
         return float("nan"), float("nan")
     return float(np.quantile(finite, alpha / 2)), float(np.quantile(finite, 1 - alpha / 2))
 
-
-def paired_bootstrap(statistic: Callable[[np.ndarray, np.ndarray], np.ndarray], reference: np.ndarray,
-                     candidate: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(reference values, candidate values) of `statistic(scores, counts)` for every resample."""
-    return statistic(reference, counts), statistic(candidate, counts)
