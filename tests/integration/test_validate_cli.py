@@ -54,6 +54,7 @@ def test_identical_and_damaged_candidates(models):
     assert "recalibrated" in same["calibration"] and "mcnemar" in damaged
     assert record["reference"]["sha256"] and record["data"]["md5"] and record["versions"]["torch"]
     assert damaged["exemplars"] and "modal_exemplars" in record
+    assert "Where most candidates disagree" in (out / "report.html").read_text()
     html = (out / "report.html").read_text()
     assert "NON-INFERIOR" in html.upper() and "data:image/png;base64," in html and "Model card" in html
     assert "http://" not in html and "https://" not in html  # self-contained
