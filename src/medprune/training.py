@@ -170,13 +170,15 @@ class _State:
 
 def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
         resume: bool = False, progress: bool = True, distill: Distillation | None = None,
-        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+        keep_start: bool = False, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train `model` in place and leave it holding the weights of the best validation epoch.
 
     Args:
         state_path: where the full training state is saved after every epoch.
         resume: continue from `state_path` (same settings required).
         distill: learn from a teacher's soft predictions as well as from the labels.
+        keep_start: the starting weights compete in model selection too (fine-tuning then never
+            returns a model worse on validation than the one it was given).
         on_epoch_end: called with (epoch, record) after each epoch's state is saved.
     Raises:
         ConfigError: bad settings, or resuming with different settings.
@@ -194,6 +196,10 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         state.load(Path(state_path))
     start_epoch = state.epoch
     train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
+    if keep_start and start_epoch == 0:
+        val_auroc, val_loss = _val_score(model, val, pre)
+        state.best_score = val_auroc if math.isfinite(val_auroc) else -val_loss
+        state.best_auroc = val_auroc
     weight = _class_weights(train.y, dataset.n_classes) if config.class_weighting else None
     augment = config.augment and dataset.modality == "image"
     began = time.perf_counter()

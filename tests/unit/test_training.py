@@ -84,3 +84,15 @@ def test_sgd_step_schedule_and_class_weights_run(tiny_npz):
     data = load_data(tiny_npz)
     config = TrainConfig(epochs=2, batch_size=16, optimizer="sgd", schedule="step", class_weighting=True, lr=0.01)
     assert fit(_model(), data, config, progress=False).epochs_run == 2
+
+
+def test_keep_start_never_returns_a_worse_validation_model(tiny_npz):
+    data = load_data(tiny_npz)
+    torch.manual_seed(0)
+    model = _model()
+    fit(model, data, CONFIG, progress=False)
+    val = data.split("val")
+    before = compute_auroc(val.y, predict_proba(model, val, data.preprocessing)[:, 1])
+    result = fit(model, data, TrainConfig(epochs=1, batch_size=16, lr=5.0, seed=1), progress=False, keep_start=True)
+    after = compute_auroc(val.y, predict_proba(model, val, data.preprocessing)[:, 1])
+    assert after >= before and (result.best_epoch == 0 or result.best_val_auroc >= before)

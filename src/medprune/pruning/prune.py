@@ -133,7 +133,7 @@ class PruningRun:
         s = self.settings
         config = TrainConfig(epochs=epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed)
         distill = Distillation(self.dense.model, s.temperature, s.distill_weight) if s.distill else None
-        fit(self.model, self.dataset, config, progress=self.progress, distill=distill)
+        fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True)
 
     def val_auroc(self, model: nn.Module | None = None) -> float:
         val = self.dataset.split("val")
