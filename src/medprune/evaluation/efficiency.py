@@ -127,14 +127,28 @@ def measurement_conditions(warmup: int, repeats: int) -> dict[str, Any]:
     }
 
 
+def model_counts(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(parameters, non-zero parameters, MACs) of a PyTorch model or an ONNX Runtime one."""
+    if hasattr(model, "counts"):  # OnnxModel: read from the file and its export metadata
+        return model.counts()
+    return (*count_params(model), count_macs(model, input_shape))
+
+
 def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: Path | None = None,
                        warmup: int = 3, repeats: int = 10) -> Efficiency:
     """Every efficiency figure of one model, measured now on this machine."""
-    params, nonzero = count_params(model)
+    params, nonzero, macs = model_counts(model, input_shape)
     size, size_gz = serialized_sizes(model, path)
     latency = {f"batch{b}": measure_latency(model, input_shape, b, warmup=warmup, repeats=repeats)
                for b in (1, 32)}
-    return Efficiency(params=params, nonzero_params=nonzero, macs=count_macs(model, input_shape),
-                      size_bytes=size, size_gzip_bytes=size_gz, latency_ms=latency,
-                      peak_memory_bytes=measure_peak_memory(model, input_shape),
-                      conditions=measurement_conditions(warmup, repeats))
+    conditions = measurement_conditions(warmup, repeats)
+    if hasattr(model, "counts"):
+        import onnxruntime
+
+        conditions["runtime"] = f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, float32 input"
+        peak = -1  # ONNX Runtime allocates outside PyTorch: not measured here
+        conditions["peak_memory"] = "not measured for ONNX Runtime (-1)"
+    else:
+        peak = measure_peak_memory(model, input_shape)
+    return Efficiency(params=params, nonzero_params=nonzero, macs=macs, size_bytes=size, size_gzip_bytes=size_gz,
+                      latency_ms=latency, peak_memory_bytes=peak, conditions=conditions)

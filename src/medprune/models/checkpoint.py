@@ -134,7 +134,8 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Rebuild a model from a run directory or a `model.pt`, safely (no pickled code runs).
+    """Rebuild a model from a run directory, a `model.pt` (safely: no pickled code runs) or an exported
+    `.onnx` file (run by ONNX Runtime).
 
     Raises:
         CheckpointError: unreadable file, unknown format, or weights that do not fit the architecture.
@@ -142,6 +143,12 @@ def load_checkpoint(path: Path) -> Checkpoint:
     path = Path(path)
     if path.is_dir():
         path = path / "model.pt"
+    if path.suffix == ".onnx":
+        from medprune.models.onnx_model import OnnxModel, read_onnx_spec
+
+        if not path.is_file():
+            raise CheckpointError(f"{path} does not exist: pass the .onnx file written by medprune export")
+        return Checkpoint(model=OnnxModel(path), spec=read_onnx_spec(path), path=path)
     payload = _read(path)
     try:
         spec = json.loads(payload["spec"])

@@ -17,7 +17,7 @@ from medprune.evaluation.bootstrap import percentile_ci, stratified_counts
 from medprune.evaluation.calibration import (apply_temperature, compute_brier, compute_calibration_slope_intercept,
                                              compute_ece, fit_temperature)
 from medprune.evaluation.delong import delong_paired_test
-from medprune.evaluation.efficiency import count_macs, count_params, serialized_sizes
+from medprune.evaluation.efficiency import model_counts, serialized_sizes
 from medprune.evaluation.evaluate import check_model_matches_data
 from medprune.evaluation.metrics import choose_threshold
 from medprune.evaluation.predict import predict_proba
@@ -218,10 +218,9 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
 
 
 def _efficiency(checkpoint: Checkpoint, dataset: Dataset) -> dict[str, Any]:
-    params, nonzero = count_params(checkpoint.model)
+    params, nonzero, macs = model_counts(checkpoint.model, tuple(dataset.input_shape))
     size, size_gz = serialized_sizes(checkpoint.model, checkpoint.path)
-    return {"params": params, "nonzero_params": nonzero, "macs": count_macs(checkpoint.model, dataset.input_shape),
-            "size_bytes": size, "size_gzip_bytes": size_gz}
+    return {"params": params, "nonzero_params": nonzero, "macs": macs, "size_bytes": size, "size_gzip_bytes": size_gz}
 
 
 def _versions() -> dict[str, str]:

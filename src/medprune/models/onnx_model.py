@@ -1,0 +1,65 @@
+"""An exported ONNX file used as a model: ONNX Runtime behind the nn.Module call interface, so
+`evaluate` and `validate` score the shipped artefact itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from medprune.errors import CheckpointError
+
+SPEC_KEY = "medprune_spec"
+MACS_KEY = "medprune_macs"
+
+
+class OnnxModel(nn.Module):
+    """Runs an ONNX file with ONNX Runtime on the CPU; returns logits as a torch tensor."""
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:
+            raise CheckpointError(f"{path} is not a loadable ONNX model ({str(err)[:120]}): export it again "
+                                  "with medprune export") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.path = Path(path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.detach().cpu().numpy().astype(np.float32)})[0]
+        return torch.from_numpy(out)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(parameters, non-zero parameters, MACs recorded at export) from the file itself."""
+        import onnx
+        from onnx import numpy_helper
+
+        model = onnx.load(str(self.path))
+        weights = [numpy_helper.to_array(t) for t in model.graph.initializer]
+        floats = [w for w in weights if w.dtype.kind in "fi" and w.size > 1]
+        meta = {p.key: p.value for p in model.metadata_props}
+        return (int(sum(w.size for w in floats)), int(sum(np.count_nonzero(w) for w in floats)),
+                int(meta.get(MACS_KEY, 0)))
+
+
+def read_onnx_spec(path: Path) -> dict:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as err:
+        raise CheckpointError(f"{path} is not a readable ONNX file ({str(err)[:100]}): export it again") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    if SPEC_KEY not in meta:
+        raise CheckpointError(f"{path} has no medprune metadata: export models with medprune export so the "
+                              "class names, preprocessing and threshold travel with them")
+    return json.loads(meta[SPEC_KEY])

@@ -1,0 +1,79 @@
+"""`medprune export` and ONNX models in evaluate / validate."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from medprune.cli import app
+from tests.conftest import write_npz
+from tests.integration.test_cli import assert_one_line_error
+
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    npz = write_npz(root / "tiny.npz", counts=(96, 48, 64))
+    result = invoke("train", "--data", npz, "--out", root / "run", "--epochs", "3", "--batch-size", "16", "--no-progress")
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_fp32_onnx_matches_pytorch_and_is_a_model(trained):
+    out = trained / "model.onnx"
+    result = invoke("export", "--model", trained / "run", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "max |difference|" in result.output
+    report = trained / "onnx.json"
+    assert invoke("evaluate", "--model", out, "--json", report, "--repeats", "1").exit_code == 0
+    torch_metrics = json.loads((trained / "run" / "metrics.json").read_text())
+    assert json.loads(report.read_text())["auroc"] == pytest.approx(torch_metrics["auroc"], abs=1e-6)
+
+
+def test_int8_reports_agreement_and_validates_against_the_reference(trained):
+    out = trained / "model-int8.onnx"
+    result = invoke("export", "--model", trained / "run", "--out", out, "--int8", "--calibration-batches", "2")
+    assert result.exit_code == 0, result.output
+    assert "agreement with fp32" in result.output
+    val = invoke("validate", "--reference", trained / "run", "--candidate", out, "--margin", "0.05",
+                 "--out", trained / "val")
+    assert val.exit_code == 0, val.output
+    cand = json.loads((trained / "val" / "validation.json").read_text())["candidates"][0]
+    assert cand["verdict"] in ("non-inferior", "inconclusive", "inferior") and cand["efficiency"]["params"] > 0
+
+
+def test_torchscript_export(trained):
+    result = invoke("export", "--model", trained / "run", "--out", trained / "model.ts", "--format", "torchscript")
+    assert result.exit_code == 0, result.output
+    assert torch.jit.load(str(trained / "model.ts"))(torch.zeros(2, 1, 16, 16)).shape == (2, 2)
+
+
+def test_bad_export_requests(trained, tmp_path):
+    base = ["export", "--model", trained / "run"]
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "tflite"), "format must be onnx")
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "torchscript", "--int8"), "--int8 needs")
+    other = write_npz(tmp_path / "big.npz", size=24)
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a.onnx", "--data", other), "expects inputs of shape")
+    assert not (tmp_path / "a.onnx").exists()
+
+
+def test_an_operator_onnx_cannot_express_is_named(tmp_path):
+    from medprune.export import ExportError, _export_fp32
+    from medprune.models import Checkpoint
+
+    class Unexportable(nn.Module):
+        def forward(self, x):
+            return torch.special.airy_ai(x).flatten(1)[:, :2]
+
+    checkpoint = Checkpoint(Unexportable(), {"model": {"name": "custom"}})
+    with pytest.raises(ExportError, match="cannot export operator 'aten::special_airy_ai'"):
+        _export_fp32(checkpoint, tmp_path / "x.onnx", torch.zeros(1, 1, 4, 4))
+    assert not (tmp_path / "x.onnx").exists()
