@@ -12,12 +12,17 @@ runner = CliRunner()
 
 @needs_shared_data
 def test_demo_runs_on_pneumoniamnist(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--no-progress"])
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--finetune-epochs", "1",
+                                 "--no-progress"])
     assert result.exit_code == 0, result.output
-    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "demo" / "dense" / "metrics.json").read_text())
     assert metrics["n"] == 624 and metrics["data"]["name"] == "pneumoniamnist"
     assert metrics["auroc"] > 0.85  # one epoch of smallcnn already separates the classes
-    assert "summary.md" in result.output
+    pruned = json.loads((tmp_path / "demo" / "pruned" / "metrics.json").read_text())
+    assert pruned["pruning"]["achieved"]["macs_ratio"] <= 0.5
+    report = json.loads((tmp_path / "demo" / "validation" / "validation.json").read_text())
+    assert [c["name"] for c in report["candidates"]] == ["pruned", "pruned-int8.onnx"]
+    assert (tmp_path / "demo" / "validation" / "report.html").is_file()
 
 
 @needs_shared_data

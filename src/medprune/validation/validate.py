@@ -42,13 +42,20 @@ def sha256(path: Path | None) -> str:
 def check_comparable(reference: Checkpoint, candidate: Checkpoint, dataset: Dataset) -> None:
     """Refuse pairs that do not answer the same clinical question on the same inputs."""
     check_model_matches_data(reference, dataset)
-    name = candidate.path.parent.name if candidate.path else candidate.name
+    name = _display_name(candidate)
     if list(candidate.class_names) != list(reference.class_names):
         raise DataError(f"candidate {name} predicts classes {candidate.class_names} but the reference predicts "
                         f"{reference.class_names}: compare models trained for the same task")
     if tuple(candidate.input_shape) != tuple(reference.input_shape):
         raise DataError(f"candidate {name} takes inputs of shape {tuple(candidate.input_shape)} but the reference "
                         f"takes {tuple(reference.input_shape)}: compare models of the same input")
+
+
+def _display_name(checkpoint: Checkpoint) -> str:
+    """A run directory's name, or the file's name for a loose model file such as an exported .onnx."""
+    if checkpoint.path is None:
+        return checkpoint.name
+    return checkpoint.path.name if checkpoint.path.name != "model.pt" else checkpoint.path.parent.name
 
 
 def _calibration(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
@@ -160,7 +167,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     results = []
     for i, (checkpoint, cand, verdict) in enumerate(zip(candidates, cands, decided)):
         entry: dict[str, Any] = {
-            "name": checkpoint.path.parent.name if checkpoint.path else checkpoint.name,
+            "name": _display_name(checkpoint),
             "path": str(checkpoint.path), "sha256": sha256(checkpoint.path), "architecture": checkpoint.name,
             **verdict.to_dict(),
             "operating_point": _metric_block(y, ref, cand, counts, protocol.alpha, operating),
@@ -204,7 +211,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     record = {
         "protocol": protocol.to_dict(), "threshold": threshold,
         "data": dataset.describe(), "class_names": list(dataset.class_names),
-        "reference": {"name": reference.path.parent.name if reference.path else reference.name,
+        "reference": {"name": _display_name(reference),
                       "path": str(reference.path), "sha256": sha256(reference.path), "architecture": reference.name,
                       "calibration": _calibration(y, ref.probs), "efficiency": _efficiency(reference, dataset),
                       "spec_model": reference.spec["model"]},
