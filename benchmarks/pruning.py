@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import torch
 
 from medprune import api
 from medprune.evaluation import evaluate
-from medprune.evaluation.efficiency import count_macs, count_params, serialized_sizes
+from medprune.evaluation.efficiency import (count_macs, count_params, measure_latency_interleaved,
+                                            serialized_sizes)
 from medprune.models import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.pruning.structured import classifier_layers
@@ -87,23 +87,6 @@ def anchor_tp_magnitude(dense: Checkpoint, dataset, out: Path, macs_target: floa
     save_anchor(best, dense, out, f"Torch-Pruning MagnitudeImportance defaults, ratio {hi:.3f}")
 
 
-def interleaved_latency(models: dict[str, torch.nn.Module], shape, batch: int, repeats: int = 15) -> dict[str, float]:
-    """Median ms per forward pass, rows measured in turn within each repeat."""
-    x = torch.randn(batch, *shape)
-    times = {k: [] for k in models}
-    with torch.no_grad():
-        for m in models.values():
-            m.eval()
-            for _ in range(3):
-                m(x)
-        for _ in range(repeats):
-            for key, m in models.items():
-                start = time.perf_counter()
-                m(x)
-                times[key].append((time.perf_counter() - start) * 1e3)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def run_pair(dataset, model_name: str, criteria: list[str], epochs: int, root: Path) -> list[dict]:
     dense = dense_model(dataset, model_name, root)
     base = root / f"{dataset.name}-{model_name}"
@@ -134,8 +117,8 @@ def run_pair(dataset, model_name: str, criteria: list[str], epochs: int, root: P
 def measure(dataset, dense: Checkpoint, runs: dict[str, Path]) -> list[dict]:
     shape = tuple(dataset.input_shape)
     loaded = {k: load_checkpoint(p) for k, p in runs.items()}
-    lat1 = interleaved_latency({k: c.model for k, c in loaded.items()}, shape, 1)
-    lat32 = interleaved_latency({k: c.model for k, c in loaded.items()}, shape, 32)
+    lat1 = measure_latency_interleaved({k: c.model for k, c in loaded.items()}, shape, 1)
+    lat32 = measure_latency_interleaved({k: c.model for k, c in loaded.items()}, shape, 32)
     reference = evaluate(dense, dataset, threshold=dense.threshold, with_efficiency=False)
     rows = []
     for key, ckpt in loaded.items():

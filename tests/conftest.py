@@ -65,3 +65,17 @@ def shared_data_dir() -> Path | None:
 
 needs_shared_data = pytest.mark.skipif(shared_data_dir() is None,
                                        reason="set MEDPRUNE_DATA to the folder with the shared real data")
+
+
+def train_tiny(root: Path, name: str = "tiny", epochs: int = 3, **npz_options) -> Path:
+    """Train a small smallcnn on synthetic images through the CLI; returns its run directory."""
+    from typer.testing import CliRunner
+
+    from medprune.cli import app
+
+    npz = write_npz(root / f"{name}.npz", **npz_options)
+    out = root / name
+    result = CliRunner().invoke(app, ["train", "--data", str(npz), "--out", str(out), "--epochs", str(epochs),
+                                      "--batch-size", "16", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    return out

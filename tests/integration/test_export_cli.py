@@ -8,7 +8,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from medprune.cli import app
-from tests.conftest import write_npz
+from tests.conftest import train_tiny, write_npz
 from tests.integration.test_cli import assert_one_line_error
 
 runner = CliRunner()
@@ -21,9 +21,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("export")
-    npz = write_npz(root / "tiny.npz", counts=(96, 48, 64))
-    result = invoke("train", "--data", npz, "--out", root / "run", "--epochs", "3", "--batch-size", "16", "--no-progress")
-    assert result.exit_code == 0, result.output
+    train_tiny(root, "run", counts=(96, 48, 64))
     return root
 
 

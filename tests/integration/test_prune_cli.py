@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from medprune import api
 from medprune.cli import app
 from medprune.pruning import PruneSettings
-from tests.conftest import write_npz
+from tests.conftest import train_tiny
 from tests.integration.test_cli import assert_one_line_error
 
 runner = CliRunner()
@@ -23,10 +23,7 @@ def invoke(*args):
 @pytest.fixture(scope="module")
 def dense(tmp_path_factory):
     root = tmp_path_factory.mktemp("dense")
-    npz = write_npz(root / "tiny.npz", counts=(96, 48, 48))
-    result = invoke("train", "--data", npz, "--out", root / "dense", "--epochs", "3", "--batch-size", "16",
-                    "--no-progress")
-    assert result.exit_code == 0, result.output
+    train_tiny(root, "dense", counts=(96, 48, 48))
     return root
 
 

@@ -114,6 +114,27 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, 
     return float(statistics.median(times))
 
 
+@torch.no_grad()
+def measure_latency_interleaved(models: dict[str, nn.Module], input_shape: tuple[int, ...], batch: int, *,
+                                warmup: int = 3, repeats: int = 15) -> dict[str, float]:
+    """Median ms per forward pass of several models, run in turn within each repeat.
+
+    Interleaving spreads machine noise over all models alike, so their ratios stay meaningful.
+    """
+    x = torch.randn(batch, *input_shape)
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for m in models.values():
+        m.eval()
+        for _ in range(warmup):
+            m(x)
+    for _ in range(repeats):
+        for key, m in models.items():
+            start = time.perf_counter()
+            m(x)
+            times[key].append((time.perf_counter() - start) * 1e3)
+    return {k: float(statistics.median(v)) for k, v in times.items()}
+
+
 def measurement_conditions(warmup: int, repeats: int) -> dict[str, Any]:
     """What a latency figure depends on, recorded beside it."""
     return {
