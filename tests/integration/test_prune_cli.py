@@ -124,3 +124,14 @@ def test_untraceable_model_names_the_layer():
     model = nn.Sequential(nn.Conv2d(1, 4, 3), NumpyLayer(), nn.Conv2d(4, 4, 3))
     with pytest.raises(ConfigError, match="at layer '1'"):
         dependency_graph(model, torch.zeros(1, 1, 8, 8))
+
+
+def test_checkpoint_of_another_architecture(dense, tmp_path):
+    import torch
+
+    payload = torch.load(dense / "dense" / "model.pt", weights_only=True)
+    payload["spec"] = payload["spec"].replace('"name": "smallcnn"', '"name": "resnet18"')
+    (tmp_path / "other").mkdir()
+    torch.save(payload, tmp_path / "other" / "model.pt")
+    result = invoke("prune", "--model", tmp_path / "other", "--out", tmp_path / "p", *FAST)
+    assert_one_line_error(result, "saved from a different model")
