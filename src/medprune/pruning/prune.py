@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -20,7 +19,7 @@ from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpo
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.structured import DenseFigures, channel_widths, cost_ratio, prune_channels
 from medprune.pruning.target import Schedule, Target
-from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, make_permanent,
+from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, copy_model, make_permanent,
                                            parse_pattern, prunable_layers, zero_fraction)
 from medprune.training import Distillation, TrainConfig, fit
 
@@ -164,7 +163,7 @@ class PruningRun:
 
 
 def _save_progress(path: Path, model: nn.Module, spec: dict, steps: list[dict]) -> None:
-    snapshot = copy.deepcopy(model)
+    snapshot = copy_model(model)
     make_permanent(snapshot)
     save_checkpoint(path, snapshot, dict(spec, prune_progress={"steps": steps}))
 
@@ -196,7 +195,7 @@ def run_schedule(run: PruningRun, state_path: Path | None, resume: bool) -> list
             if (target.kind == "sparsity" and step_target.value > target.value) or \
                     (target.kind != "sparsity" and step_target.value < target.value):
                 break  # the --target is the smallest model allowed
-            before = copy.deepcopy(run.model)
+            before = copy_model(run.model)
             run.shrink(step_target)
             run.finetune(run.settings.step_epochs)
             record = run.step_record(step, step_target, began) | {"kept": kept}

@@ -6,6 +6,7 @@ end. They shrink the compressed file but give no CPU speed-up: dense kernels sti
 
 from __future__ import annotations
 
+import copy
 import re
 
 import torch
@@ -14,6 +15,18 @@ from torch.nn.utils import prune as torch_prune
 
 from medprune.errors import ConfigError
 from medprune.pruning.criterion import PRUNABLE, Scores
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy that also works while masks are installed.
+
+    A masked layer holds its effective weight as a computed (non-leaf) tensor, which deepcopy
+    refuses; it is recomputed before every forward pass, so a detached stand-in is safe.
+    """
+    for layer in model.modules():
+        if torch_prune.is_pruned(layer) and "weight" in layer.__dict__:
+            layer.weight = layer.weight.detach()
+    return copy.deepcopy(model)
 
 
 def prunable_layers(model: nn.Module) -> list[nn.Module]:

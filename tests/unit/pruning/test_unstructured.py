@@ -63,3 +63,16 @@ def test_bad_pattern():
     with pytest.raises(ConfigError, match="N:M with 0 < N < M"):
         parse_pattern("4:2")
 
+
+
+def test_masked_models_can_be_copied_and_rescored_by_synflow():
+    from medprune.pruning import CRITERIA, CalibrationData
+    from medprune.pruning.unstructured import copy_model
+
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    apply_masks({model[0]: torch.rand(6, 4) > 0.5})
+    model(torch.randn(2, 4))
+    twin = copy_model(model)
+    assert torch.equal(twin(torch.ones(1, 4)), model(torch.ones(1, 4)))
+    scores = CRITERIA.get("synflow")().score(model, CalibrationData([], (4,)))
+    assert scores[model[0]].shape == (6, 4)

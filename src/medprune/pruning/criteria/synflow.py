@@ -5,12 +5,11 @@ from disconnecting layers.
 
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion, Scores, scored_modules, weight_of
+from medprune.pruning.unstructured import copy_model
 
 
 @CRITERIA.register("synflow")
@@ -24,7 +23,7 @@ class SynflowCriterion(Criterion):
     def score(self, model: nn.Module, data: CalibrationData | None) -> Scores:
         shape = data.input_shape if data is not None else self.input_shape
         # Work on a float64 copy with |W|, so signs and overflow cannot distort the flow.
-        probe = copy.deepcopy(model).double().eval()
+        probe = copy_model(model).double().eval()
         with torch.no_grad():
             for p in probe.parameters():
                 p.abs_()
