@@ -24,6 +24,9 @@ class OnnxModel(nn.Module):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # Spinning worker threads would keep the cores busy between calls and slow any PyTorch model
+        # measured in the same process; latency comparisons must not depend on what ran before.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = threads
         try:
