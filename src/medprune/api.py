@@ -14,10 +14,9 @@ from typing import Any
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.data import Dataset, load_data
 from medprune.errors import ConfigError
-from medprune.evaluation import Evaluation, choose_threshold, evaluate
-from medprune.evaluation.predict import positive_or_all, predict_proba
+from medprune.evaluation import Evaluation, evaluate
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
-from medprune.evaluation.evaluate import check_model_matches_data
+from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.report import render_pruning_summary, render_run_summary
 from medprune.training import TrainConfig, TrainResult, fit
 
@@ -53,15 +52,6 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
         warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
                       f"{dataset.checksum} vs {recorded})", stacklevel=2)
     return dataset
-
-
-def validation_threshold(checkpoint: Checkpoint, dataset: Dataset, target_sensitivity: float | None = None) -> float | None:
-    """The binary decision threshold chosen on the validation split (None for multi-class)."""
-    if dataset.n_classes != 2:
-        return None
-    val = dataset.split("val")
-    scores = positive_or_all(predict_proba(checkpoint.model, val, dataset.preprocessing))
-    return choose_threshold(val.y, scores, target_sensitivity=target_sensitivity)
 
 
 def _metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:

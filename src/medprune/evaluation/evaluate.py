@@ -60,6 +60,15 @@ def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
                         f"{dataset.name} has {dataset.n_classes}: evaluate on the data the model was trained on")
 
 
+def validation_threshold(checkpoint: Checkpoint, dataset: Dataset, target_sensitivity: float | None = None) -> float | None:
+    """The binary decision threshold chosen on the validation split (None for multi-class)."""
+    if dataset.n_classes != 2:
+        return None
+    val = dataset.split("val")
+    scores = positive_or_all(predict_proba(checkpoint.model, val, dataset.preprocessing))
+    return choose_threshold(val.y, scores, target_sensitivity=target_sensitivity)
+
+
 def compute_classification_metrics(y_true: np.ndarray, probs: np.ndarray, threshold: float | None) -> dict[str, Any]:
     """Every clinical metric of one set of predictions (binary: at `threshold` on P(positive))."""
     scores = positive_or_all(probs)
@@ -106,9 +115,7 @@ def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
         if threshold is not None:
             method = "given"
         else:
-            val = dataset.split("val")
-            val_scores = positive_or_all(predict_proba(checkpoint.model, val, pre))
-            threshold = choose_threshold(val.y, val_scores, target_sensitivity=target_sensitivity)
+            threshold = validation_threshold(checkpoint, dataset, target_sensitivity)
             method = "youden (val)" if target_sensitivity is None else f"sensitivity>={target_sensitivity} (val)"
     else:
         threshold = None

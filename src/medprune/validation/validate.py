@@ -18,8 +18,7 @@ from medprune.evaluation.calibration import (apply_temperature, compute_brier, c
                                              compute_ece, fit_temperature)
 from medprune.evaluation.delong import delong_paired_test
 from medprune.evaluation.efficiency import model_counts, serialized_sizes
-from medprune.evaluation.evaluate import check_model_matches_data
-from medprune.evaluation.metrics import choose_threshold
+from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.evaluation.predict import predict_proba
 from medprune.models.checkpoint import Checkpoint
 from medprune.validation.exemplars import flipped_cases, modal_flips
@@ -142,10 +141,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
                 known = ", ".join(test.meta) or "none (load the CSV with --subgroup, or pass --subgroup-file)"
                 raise DataError(f"subgroup column '{column}' is not available: known subgroup columns are {known}")
             subgroup_values[column] = test.meta[column]
-    threshold = reference.threshold
-    if dataset.n_classes == 2 and threshold is None:
-        val = dataset.split("val")
-        threshold = choose_threshold(val.y, predict_proba(reference.model, val, pre)[:, 1])
+    threshold = reference.threshold if reference.threshold is not None else validation_threshold(reference, dataset)
     ref = Predictions(predict_proba(reference.model, test, pre), threshold)
     cands = [Predictions(predict_proba(c.model, test, pre), threshold) for c in candidates]
     counts = stratified_counts(y, protocol.n_resamples, protocol.seed)
