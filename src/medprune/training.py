@@ -170,7 +170,8 @@ class _State:
 
 def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
         resume: bool = False, progress: bool = True, distill: Distillation | None = None,
-        keep_start: bool = False, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+        keep_start: bool = False, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        penalty: Callable[[nn.Module], torch.Tensor] | None = None) -> TrainResult:
     """Train `model` in place and leave it holding the weights of the best validation epoch.
 
     Args:
@@ -180,6 +181,7 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         keep_start: the starting weights compete in model selection too (fine-tuning then never
             returns a model worse on validation than the one it was given).
         on_epoch_end: called with (epoch, record) after each epoch's state is saved.
+        penalty: a regulariser added to every batch's loss (e.g. sparsity penalties).
     Raises:
         ConfigError: bad settings, or resuming with different settings.
     """
@@ -220,6 +222,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
                     x = _shift_augment(x, rng)
                 logits = model(x)
                 loss = distill.loss(logits, x, y, weight) if distill else F.cross_entropy(logits, y, weight=weight)
+                if penalty is not None:
+                    loss = loss + penalty(model)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()

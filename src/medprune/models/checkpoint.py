@@ -21,6 +21,7 @@ from medprune import __version__
 from medprune._atomic import write_atomic
 from medprune.errors import CheckpointError
 from medprune.models._sparse import pack, should_pack, unpack
+from medprune.models.factorized import apply_factorized_structure
 from medprune.models.registry import create_model
 
 FORMAT = "medprune-checkpoint"
@@ -165,7 +166,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise CheckpointError(f"{path} has damaged sparse weights: save the model again") from None
     model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
                          modality=arch["modality"], **arch["kwargs"])
-    apply_layer_widths(model, spec.get("layers", {}))
+    try:
+        apply_factorized_structure(model, spec.get("factorized", {}))  # low-rank layers, if any
+        apply_layer_widths(model, spec.get("layers", {}))
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:

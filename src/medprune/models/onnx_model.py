@@ -47,8 +47,10 @@ class OnnxModel(nn.Module):
         from onnx import numpy_helper
 
         model = onnx.load(str(self.path))
-        weights = [numpy_helper.to_array(t) for t in model.graph.initializer]
-        floats = [w for w in weights if w.dtype.kind in "fi" and w.size > 1]
+        # Weights and biases, in float or quantised integers; not the quantisers' scales and zero points.
+        floats = [w for t in model.graph.initializer
+                  if not t.name.endswith(("_scale", "_zero_point")) and (w := numpy_helper.to_array(t)).size > 1
+                  and w.dtype.kind in "fiu"]
         meta = {p.key: p.value for p in model.metadata_props}
         return (int(sum(w.size for w in floats)), int(sum(np.count_nonzero(w) for w in floats)),
                 int(meta.get(MACS_KEY, 0)))

@@ -93,9 +93,10 @@ class PruningRun:
     """A model being pruned: one method to shrink it, one to fine-tune it, one to measure it."""
 
     def __init__(self, model: nn.Module, dense: Checkpoint, dataset: Dataset, settings: PruneSettings,
-                 log: Callable[[str], None], progress: bool) -> None:
+                 log: Callable[[str], None], progress: bool, teacher: nn.Module | None = None) -> None:
         self.model, self.dense, self.dataset, self.settings, self.log, self.progress = (
             model, dense, dataset, settings, log, progress)
+        self.teacher = teacher if teacher is not None else dense.model  # for --distill
         self.criterion: Criterion = CRITERIA.get(settings.method)()
         self.data = CalibrationData.from_dataset(dataset, settings.calibration_batches,
                                                  settings.calibration_batch_size, settings.seed)
@@ -130,7 +131,7 @@ class PruningRun:
             return
         s = self.settings
         config = TrainConfig(epochs=epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed)
-        distill = Distillation(self.dense.model, s.temperature, s.distill_weight) if s.distill else None
+        distill = Distillation(self.teacher, s.temperature, s.distill_weight) if s.distill else None
         fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True)
 
     def val_auroc(self, model: nn.Module | None = None) -> float:

@@ -1,0 +1,50 @@
+"""`distill`: knowledge distillation from the dense reference into a smaller student.
+
+The student is a model of the zoo (e.g. a narrower `smallcnn`), trained from scratch on the labels
+and the teacher's softened predictions, or, with no student named, the incoming model of a chain
+(e.g. the pruned model after `prune`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from medprune.compress.technique import (Context, StepOptions, Technique, checked, compressed_spec,
+                                         register_technique, require_pytorch)
+from medprune.models.checkpoint import Checkpoint, make_spec
+from medprune.models.registry import MODELS, create_model
+from medprune.pruning.unstructured import copy_model
+
+
+@register_technique
+class Distill(Technique):
+    name = "distill"
+
+    class Options(StepOptions):
+        technique: Literal["distill"] = "distill"
+        student: str | None = Field(default=None, description="zoo model trained from scratch; none: the incoming model")
+        student_kwargs: dict[str, Any] = Field(default_factory=dict)
+        temperature: float = Field(default=4.0, gt=0)
+        weight: float = Field(default=0.5, ge=0, le=1)
+
+        _student = field_validator("student")(lambda v: v if v is None else checked(MODELS.get, v))
+
+    def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
+        require_pytorch(model, "distill")
+        o, data = self.options, ctx.dataset
+        if o.student is None:
+            student, spec = copy_model(model.model), model.spec
+        else:
+            student = create_model(o.student, input_shape=data.input_shape, n_classes=data.n_classes,
+                                   modality=data.modality, **o.student_kwargs)
+            ref = ctx.reference.spec
+            spec = make_spec(o.student, input_shape=data.input_shape, class_names=data.class_names,
+                             modality=data.modality, task=data.task, kwargs=o.student_kwargs,
+                             preprocessing=ref.get("preprocessing"), data=ref.get("data"), data_md5=ref.get("data_md5", ""))
+        result = ctx.finetune(student, epochs=o.epochs, distill=True, temperature=o.temperature, weight=o.weight,
+                              keep_start=o.student is None)
+        if result is not None:
+            self.details.update(best_epoch=result.best_epoch, best_val_auroc=result.best_val_auroc)
+        return Checkpoint(model=student, spec=compressed_spec(Checkpoint(student, spec), ctx, self))

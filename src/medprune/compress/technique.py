@@ -1,0 +1,123 @@
+"""A compression technique: a registered step that turns a model into a smaller or faster one.
+
+Each technique has validated options (a pydantic model whose `technique` field names it, so recipes
+can list steps of any kind) and an `apply` that takes the incoming model and returns the new one.
+Steps chain: the output of one is the input of the next (e.g. prune -> distill -> quantize).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from medprune.data.dataset import Dataset
+from medprune.errors import ConfigError, MedpruneError
+from medprune.models.checkpoint import Checkpoint
+from medprune.registry import Registry
+from medprune.training import Distillation, TrainConfig, TrainResult, fit
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The fine-tuning every technique gets, so the comparison is fair."""
+
+    epochs: int = 3
+    lr: float = 5e-4
+    batch_size: int = 128
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    """What a step may use: the dense reference (teacher), the data, the budget and a folder for files."""
+
+    reference: Checkpoint
+    dataset: Dataset
+    budget: Budget
+    workdir: Path
+    progress: bool = True
+    log: Callable[[str], None] = field(default=lambda _: None)
+
+    def finetune(self, model: nn.Module, *, epochs: int | None = None, distill: bool = False,
+                 temperature: float = 4.0, weight: float = 0.5, keep_start: bool = True,
+                 penalty: Callable[[nn.Module], torch.Tensor] | None = None) -> TrainResult | None:
+        """Train `model` in place with the shared budget (or `epochs`), optionally from the dense teacher."""
+        epochs = self.budget.epochs if epochs is None else epochs
+        if epochs == 0:
+            return None
+        b = self.budget
+        config = TrainConfig(epochs=epochs, lr=b.lr, batch_size=b.batch_size, seed=b.seed)
+        teacher = Distillation(self.reference.model, temperature, weight) if distill else None
+        return fit(model, self.dataset, config, progress=self.progress, distill=teacher, keep_start=keep_start,
+                   penalty=penalty)
+
+
+    def val_auroc(self, model: nn.Module) -> float:
+        from medprune.evaluation.metrics import compute_auroc
+        from medprune.evaluation.predict import positive_or_all, predict_proba
+
+        val = self.dataset.split("val")
+        return compute_auroc(val.y, positive_or_all(predict_proba(model, val, self.dataset.preprocessing)))
+
+
+class StepOptions(BaseModel):
+    """Options every step shares; subclasses add a `technique` literal and their own fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    epochs: int | None = Field(default=None, ge=0, description="fine-tuning epochs (default: the shared budget)")
+
+
+def checked(check: Callable[[Any], Any], value: Any) -> Any:
+    """Run a medprune validator inside a pydantic one (which reports ValueErrors with their location)."""
+    try:
+        check(value)
+    except MedpruneError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+class Technique:
+    """Base class: `Options` validates the settings, `apply` compresses."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[StepOptions]]
+    produces_onnx: ClassVar[bool] = False  # the output runs in ONNX Runtime: nothing can follow it
+
+    def __init__(self, options: StepOptions) -> None:
+        self.options = options
+        self.details: dict[str, Any] = {}  # what the step measured or chose, recorded in the results
+
+    def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
+        raise NotImplementedError
+
+    def record(self) -> dict[str, Any]:
+        return {"technique": self.name, "options": self.options.model_dump(), **self.details}
+
+
+TECHNIQUES: Registry[type[Technique]] = Registry("technique")
+
+
+def register_technique(cls: type[Technique]) -> type[Technique]:
+    return TECHNIQUES.register(cls.name)(cls)
+
+
+def compressed_spec(model: Checkpoint, ctx: Context, step: Technique) -> dict[str, Any]:
+    """The incoming spec plus this step's record, judged at the reference threshold."""
+    spec = {k: v for k, v in model.spec.items() if k != "layers"}
+    spec["compression"] = [*spec.get("compression", []), step.record()]
+    spec["threshold"] = ctx.reference.threshold
+    return spec
+
+
+def require_pytorch(model: Checkpoint, step: str) -> None:
+    if not isinstance(model.model, nn.Module) or hasattr(model.model, "counts"):
+        raise ConfigError(f"{step} needs a PyTorch model but got an ONNX one: put quantize last in the chain")
