@@ -5,17 +5,11 @@ import json
 import pytest
 import torch
 from torch import nn
-from typer.testing import CliRunner
 
-from medprune.cli import app
 from tests.conftest import train_tiny, write_npz
-from tests.integration.test_cli import assert_one_line_error
-
-runner = CliRunner()
+from tests.integration.test_cli import assert_one_line_error, invoke
 
 
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

@@ -3,21 +3,15 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from medprune import api
-from medprune.cli import app
 from medprune.pruning import PruneSettings
 from tests.conftest import train_tiny
-from tests.integration.test_cli import assert_one_line_error
+from tests.integration.test_cli import assert_one_line_error, invoke
 
-runner = CliRunner()
 FAST = ["--finetune-epochs", "1", "--step-epochs", "1", "--calibration-batches", "1", "--batch-size", "16",
         "--no-progress"]
 
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

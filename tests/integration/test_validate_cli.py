@@ -4,19 +4,13 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from medprune.cli import app
 from medprune.models import load_checkpoint, save_checkpoint
 from tests.conftest import needs_shared_data, shared_data_dir, write_npz
-from tests.integration.test_cli import assert_one_line_error
+from tests.integration.test_cli import assert_one_line_error, invoke
 
-runner = CliRunner()
 CONTRACT = {"verdict", "metric", "margin", "delta", "ci_low", "ci_high", "delong_p"}
 
-
-def invoke(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def _train(npz, out, epochs=4):

@@ -94,3 +94,28 @@ def thumbnail(image: np.ndarray) -> str:
         ax.imshow(image.transpose(1, 2, 0))
     ax.axis("off")
     return _encode(fig)
+
+
+def pareto_plot(rows: list[dict], reference: str) -> str:
+    """Test AUROC against the fastest batch-32 latency of each model; marker area ~ gzip size; the
+    models no other beats on both axes are joined (the Pareto front)."""
+    fig, ax = _figure(6.5, 4.6)
+    points = [(r["fastest_b32_ms"], r["auroc"], r["size_gzip_bytes"], r["name"]) for r in rows]
+    largest = max(p[2] for p in points)
+    for x, y, size, name in points:
+        ax.scatter([x], [y], s=30 + 400 * size / largest, alpha=0.6,
+                   c="tab:grey" if name == reference else "tab:blue", edgecolors="black", linewidths=0.5)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    front = sorted((p for p in points if not any(q[0] <= p[0] and q[1] >= p[1] and q[:2] != p[:2] for q in points)),
+                   key=lambda p: p[0])
+    ax.plot([p[0] for p in front], [p[1] for p in front], "--", c="tab:orange", lw=1, label="Pareto front")
+    ax.set_xscale("log")
+    from matplotlib.ticker import ScalarFormatter
+
+    for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+        axis(ScalarFormatter())
+    ax.set_xlabel("latency, batch 32, fastest runtime (ms, log scale)")
+    ax.set_ylabel("test AUROC")
+    ax.set_title("Accuracy against speed (marker area: gzip file size)")
+    ax.legend(fontsize=8)
+    return _encode(fig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fmt_value(value: Any, digits: int = 3) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -13,7 +13,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def _bytes(n: int) -> str:
+def fmt_bytes(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -27,7 +27,7 @@ def render_metrics_table(metrics: dict[str, Any]) -> str:
             ("Balanced accuracy", "balanced_accuracy"), ("ECE (equal-mass, 15 bins)", "ece"),
             ("Brier score", "brier")]
     lines = ["| Metric | Value |", "|---|---|"]
-    lines += [f"| {label} | {_fmt(metrics.get(key))} |" for label, key in rows]
+    lines += [f"| {label} | {fmt_value(metrics.get(key))} |" for label, key in rows]
     return "\n".join(lines)
 
 
@@ -36,10 +36,10 @@ def render_efficiency_table(eff: dict[str, Any]) -> str:
     lines = ["| Figure | Value |", "|---|---|",
              f"| Parameters | {eff['params']:,} ({eff['nonzero_params']:,} non-zero) |",
              f"| MACs per image | {eff['macs']:,} |",
-             f"| File size | {_bytes(eff['size_bytes'])} ({_bytes(eff['size_gzip_bytes'])} gzip) |",
+             f"| File size | {fmt_bytes(eff['size_bytes'])} ({fmt_bytes(eff['size_gzip_bytes'])} gzip) |",
              f"| CPU latency, batch 1 | {lat['batch1']:.2f} ms |",
              f"| CPU latency, batch 32 | {lat['batch32']:.2f} ms |",
-             f"| Peak inference memory (batch 32) | {_bytes(eff['peak_memory_bytes'])} |"]
+             f"| Peak inference memory (batch 32) | {fmt_bytes(eff['peak_memory_bytes'])} |"]
     cond = eff.get("conditions", {})
     lines.append(f"\nLatency: median of {cond.get('repeats')} runs after {cond.get('warmup')} warm-up, "
                  f"{cond.get('threads')} threads, {cond.get('runtime')}.")
@@ -61,12 +61,12 @@ def render_run_summary(metrics: dict[str, Any]) -> str:
     ]
     if training:
         parts.append(f"- Training: {training['config']['epochs']} epochs, best validation AUROC "
-                     f"{_fmt(training['result']['best_val_auroc'], 4)} at epoch {training['result']['best_epoch']}, "
+                     f"{fmt_value(training['result']['best_val_auroc'], 4)} at epoch {training['result']['best_epoch']}, "
                      f"{training['result']['wall_time_s']:.0f} s")
     parts += ["", f"## Test results ({metrics['n']} cases)", "", render_metrics_table(metrics)]
     if metrics.get("per_class"):
         parts += ["", "| Class | Sensitivity | Specificity | AUROC |", "|---|---|---|---|"]
-        parts += [f"| {name} | {_fmt(r['sensitivity'])} | {_fmt(r['specificity'])} | {_fmt(r['auroc'])} |"
+        parts += [f"| {name} | {fmt_value(r['sensitivity'])} | {fmt_value(r['specificity'])} | {fmt_value(r['auroc'])} |"
                   for name, r in zip(data["class_names"], metrics["per_class"])]
     if metrics.get("efficiency"):
         parts += ["", "## Efficiency", "", render_efficiency_table(metrics["efficiency"])]
@@ -93,12 +93,12 @@ def render_pruning_summary(record: dict[str, Any]) -> str:
     for label, key in rows:
         a, b = dense.get(key), pruned.get(key)
         change = f"{b - a:+.3f}" if isinstance(a, float) and isinstance(b, float) else ""
-        lines.append(f"| {label} | {_fmt(a)} | {_fmt(b)} | {change} |")
+        lines.append(f"| {label} | {fmt_value(a)} | {fmt_value(b)} | {change} |")
     de, pe = dense["efficiency"], pruned["efficiency"]
     for label, key in (("Parameters", "params"), ("Non-zero parameters", "nonzero_params"), ("MACs", "macs")):
         lines.append(f"| {label} | {de[key]:,} | {pe[key]:,} | x{pe[key] / de[key]:.3f} |")
     for label, key in (("File size", "size_bytes"), ("File size (gzip)", "size_gzip_bytes")):
-        lines.append(f"| {label} | {_bytes(de[key])} | {_bytes(pe[key])} | {de[key] / pe[key]:.2f}x smaller |")
+        lines.append(f"| {label} | {fmt_bytes(de[key])} | {fmt_bytes(pe[key])} | {de[key] / pe[key]:.2f}x smaller |")
     for batch in ("batch1", "batch32"):
         a, b = de["latency_ms"][batch], pe["latency_ms"][batch]
         lines.append(f"| CPU latency {batch} | {a:.2f} ms | {b:.2f} ms | {a / b:.2f}x faster |")

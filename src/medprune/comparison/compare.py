@@ -1,0 +1,77 @@
+"""`compare`: run a recipe's techniques, measure them side by side, validate them, write the reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medprune._atomic import write_json_atomic
+from medprune.comparison.measure import measure_rows
+from medprune.comparison.recipe import Recipe
+from medprune.comparison.run import prepare_out, prepare_reference, run_entry
+from medprune.data.load import load_data
+from medprune.evaluation.efficiency import measurement_conditions
+from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
+from medprune.models.checkpoint import load_checkpoint
+from medprune.report.comparison import write_comparison_reports
+from medprune.validation.protocol import Protocol
+
+
+def _versions() -> dict[str, str]:
+    import onnxruntime
+
+    from medprune import __version__
+
+    return {"medprune": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
+            data_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run, measure and validate every technique of `recipe` into `out`; returns `comparison.json`'s record.
+
+    Finished rows are reused with `resume`, so an interrupted comparison continues where it stopped.
+    """
+    from medprune import api
+
+    out = Path(out)
+    prepare_out(out, resume, overwrite)
+    dataset = load_data(recipe.data, data_dir=data_dir or (Path(recipe.data_dir) if recipe.data_dir else None))
+    reference = prepare_reference(recipe, dataset, out, progress)
+    check_model_matches_data(reference, dataset)
+    if reference.threshold is None and dataset.n_classes == 2:
+        reference.spec["threshold"] = validation_threshold(reference, dataset)
+    results = [run_entry(entry, reference, dataset, recipe, out, resume=resume, progress=progress, log=log)
+               for entry in recipe.techniques]
+
+    log("measuring every model side by side")
+    models = {"reference": reference, **{r.name: load_checkpoint(Path(r.model_path)) for r in results}}
+    v = recipe.validation
+    figures = measure_rows(models, dataset, reference.threshold, repeats=recipe.measure.latency_repeats,
+                           resamples=v.resamples, alpha=v.alpha, seed=recipe.budget.seed)
+    log("validating non-inferiority")
+    protocol = Protocol(metric=v.metric, margin=v.margin, alpha=v.alpha, n_resamples=v.resamples)
+    validation = api.validate(reference, [models[r.name] for r in results], dataset, protocol, out / "validation")
+    rows = [{"name": "reference", "techniques": [], "steps": [], "wall_time_s": None, **figures["reference"]}]
+    for result, verdict in zip(results, validation["candidates"]):
+        rows.append({"name": result.name, "techniques": [s["technique"] for s in result.steps], "steps": result.steps,
+                     "wall_time_s": result.wall_time_s, "reused": result.reused, "model_path": result.model_path,
+                     **figures[result.name],
+                     **{k: verdict[k] for k in ("verdict", "delta", "ci_low", "ci_high", "p_adjusted") if k in verdict}})
+    for row in rows:
+        row["fastest_b32_ms"] = min(t["batch32"] for t in row["latency_ms"].values() if t)
+    base = rows[0]["latency_ms"]["pytorch"]["batch32"]
+    for row in rows:
+        row["speedup_b32_vs_reference_pytorch"] = base / row["fastest_b32_ms"]
+        row["size_gzip_ratio"] = rows[0]["size_gzip_bytes"] / row["size_gzip_bytes"]
+    conditions = measurement_conditions(3, recipe.measure.latency_repeats)
+    record = {"recipe": recipe.model_dump(), "data": dataset.describe(),
+              "reference": {"path": str(reference.path), "architecture": reference.name},
+              "threshold": reference.threshold, "budget": recipe.budget.model_dump(),
+              "validation": v.model_dump(), "measure": {**recipe.measure.model_dump(), **conditions},
+              "rows": rows, "versions": _versions()}
+    write_json_atomic(out / "comparison.json", record)
+    write_comparison_reports(record, out)
+    return record

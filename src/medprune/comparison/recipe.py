@@ -1,0 +1,233 @@
+"""Comparison recipes: a YAML file naming the data, the reference, the techniques and a shared budget.
+
+Validated with pydantic; any wrong key or value becomes one line naming the file, the line and the
+key path, e.g. `pneumonia.yaml line 14 (techniques[2].mode): input should be 'static' or 'dynamic'`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from medprune.compress import TECHNIQUES, Budget, check_chain
+from medprune.errors import ConfigError, MedpruneError
+from medprune.models.registry import MODELS
+from medprune.validation.paired_metrics import PAIRED_METRICS
+
+Step = Annotated[Union[tuple(TECHNIQUES.get(n).Options for n in TECHNIQUES.names())],  # noqa: UP007
+                 Field(discriminator="technique")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReferenceTraining(_Strict):
+    model: str = "resnet18"
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    epochs: int = Field(default=12, ge=1)
+    lr: float = Field(default=1e-3, gt=0)
+    batch_size: int = Field(default=128, ge=2)
+    seed: int = 0
+
+    @field_validator("model")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            MODELS.get(value)
+        except MedpruneError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+
+class Reference(_Strict):
+    """An existing run directory (`path`), or how to train one (`train`), cached in the output folder."""
+
+    path: str | None = None
+    train: ReferenceTraining | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self):
+        if (self.path is None) == (self.train is None):
+            raise ValueError("give the reference as path: RUN_DIR or as train: {model: ..., epochs: ...}")
+        return self
+
+
+class BudgetSettings(_Strict):
+    epochs: int = Field(default=3, ge=0)
+    lr: float = Field(default=5e-4, gt=0, lt=10)
+    batch_size: int = Field(default=128, ge=2)
+    seed: int = 0
+
+    def budget(self) -> Budget:
+        return Budget(**self.model_dump())
+
+
+class ValidationSettings(_Strict):
+    metric: str = "auroc"
+    margin: float = Field(default=0.01, gt=0, lt=1)
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    resamples: int = Field(default=2000, ge=1000)
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        try:
+            PAIRED_METRICS.get(value)
+        except MedpruneError as err:
+            raise ValueError(str(err)) from None
+        return value
+
+
+class MeasureSettings(_Strict):
+    latency_repeats: int = Field(default=15, ge=3)
+
+
+class Entry(_Strict):
+    """One row of the comparison: a single technique, or a chain of them."""
+
+    name: str | None = None
+    chain: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_step(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "technique" in data and "chain" not in data:
+            step = {k: v for k, v in data.items() if k != "name"}
+            return {"name": data.get("name"), "chain": [step]}
+        return data
+
+    @model_validator(mode="after")
+    def _chain_order(self):
+        try:
+            check_chain(list(self.chain))
+        except MedpruneError as err:
+            raise ValueError(str(err)) from None
+        if self.chain[0].technique == "distill" and self.chain[0].student is None:
+            raise ValueError("distill on its own needs a student model (e.g. student: smallcnn); without one it "
+                             "distils into the model before it in a chain")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or " -> ".join(step.technique for step in self.chain)
+
+
+class Recipe(_Strict):
+    data: str
+    data_dir: str | None = None
+    reference: Reference
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    validation: ValidationSettings = Field(default_factory=ValidationSettings)
+    measure: MeasureSettings = Field(default_factory=MeasureSettings)
+    techniques: list[Entry] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self):
+        labels = [e.label for e in self.techniques]
+        repeated = sorted({x for x in labels if labels.count(x) > 1})
+        if repeated:
+            raise ValueError(f"technique names must be unique; repeated: {', '.join(repeated)} (add name: ...)")
+        return self
+
+
+def slug(label: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]+", "-", label.replace("->", "to")).strip("-").lower() or "entry"
+
+
+def _yaml_line(root: yaml.Node | None, path: list[str | int]) -> int | None:
+    """1-based line of the deepest node along `path` in the composed YAML tree."""
+    node, line = root, None
+    for key in path:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+            if node is not None:
+                line = node.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+            line = node.start_mark.line + 1
+        else:
+            node = None
+    return line
+
+
+def _file_path(loc: tuple, raw: Any) -> list[str | int]:
+    """The pydantic error location as a path in the file: drop union tags and the implicit one-step chain."""
+    path: list[str | int] = []
+    node = raw
+    for i, key in enumerate(loc):
+        if isinstance(key, str) and key in TECHNIQUES and path and isinstance(path[-1], int) and \
+                len(path) >= 2 and path[-2] == "chain":
+            continue  # the discriminator tag pydantic inserts
+        if key == "chain" and isinstance(node, dict) and "chain" not in node:
+            # a single-step entry: its options sit on the entry itself (skip "chain", 0)
+            loc_rest = loc[i + 2:]
+            return path + _file_path(tuple(k for k in loc_rest if not (isinstance(k, str) and k in TECHNIQUES)), node)
+        path.append(key)
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list) and isinstance(key, int) and key < len(node):
+            node = node[key]
+        else:
+            node = None
+    return path
+
+
+def _show(path: list[str | int]) -> str:
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "union_tag_invalid":
+        tag = error["ctx"]["tag"]
+        try:
+            TECHNIQUES.get(tag)
+        except MedpruneError as err:
+            return str(err)
+    if error["type"] == "union_tag_not_found":
+        return f"each step needs 'technique:' (one of {', '.join(TECHNIQUES.names())})"
+    if error["type"] == "extra_forbidden":
+        return "unknown key: check its spelling (see the options of this technique in the README)"
+    if error["type"] == "missing":
+        return "required key missing"
+    return error["msg"].removeprefix("Value error, ").replace("\n", " ")
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe.
+
+    Raises:
+        ConfigError: unreadable YAML, or the first invalid key with its line and key path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe {path} does not exist: pass the path of a YAML recipe such as "
+                          "examples/pneumonia.yaml")
+    text = path.read_text()
+    try:
+        raw, root = yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(err, 'problem', None) or err}): fix the "
+                          "syntax (indentation, colons, quotes)") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a recipe is a mapping with data, reference and techniques keys")
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = _file_path(first["loc"], raw)
+        line = _yaml_line(root, where)
+        at = f" line {line}" if line else ""
+        raise ConfigError(f"{path}{at} ({_show(where) or 'top level'}): {_message(first)}") from None

@@ -1,0 +1,96 @@
+"""Run every technique of a recipe against one reference; each finished row is kept for `--resume`.
+
+Layout of the output folder:
+    reference/            the dense model (trained here if the recipe says how)
+    entries/<name>/       model.pt or model.onnx, entry.json (steps, settings, wall time)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from medprune._atomic import write_json_atomic
+from medprune.comparison.recipe import Entry, Recipe, slug
+from medprune.compress import Context, run_chain
+from medprune.data.dataset import Dataset
+from medprune.errors import ConfigError
+from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    name: str
+    folder: str
+    model_path: str
+    steps: list[dict[str, Any]]
+    wall_time_s: float
+    reused: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
+        raise ConfigError(f"{out} already holds a comparison: pass --resume to reuse its finished rows, "
+                          "--overwrite to start again, or choose another --out")
+    if overwrite and not resume and (out / "entries").exists():
+        shutil.rmtree(out / "entries")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: bool) -> Checkpoint:
+    """Load the reference, or train it into `out/reference` (reused when already there)."""
+    ref = recipe.reference
+    if ref.path is not None:
+        return load_checkpoint(Path(ref.path))
+    folder = out / "reference"
+    if (folder / "model.pt").is_file() and not (folder / "train_state.pt").exists():
+        return load_checkpoint(folder)
+    from medprune import api
+    from medprune.training import TrainConfig
+
+    t = ref.train
+    config = TrainConfig(epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed)
+    api.train(dataset, t.model, config, folder, resume=(folder / "train_state.pt").exists(), progress=progress,
+              model_kwargs=t.model_kwargs)
+    return load_checkpoint(folder)
+
+
+def _finished(folder: Path, entry: Entry) -> EntryResult | None:
+    """The stored result of this row, if it finished with the same settings."""
+    record_path = folder / "entry.json"
+    if not record_path.is_file():
+        return None
+    record = json.loads(record_path.read_text())
+    if record.get("settings") != entry.model_dump() or not Path(record["model_path"]).is_file():
+        return None
+    return EntryResult(**{k: record[k] for k in ("name", "folder", "model_path", "steps", "wall_time_s")}, reused=True)
+
+
+def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Recipe, out: Path, *,
+              resume: bool, progress: bool, log: Callable[[str], None]) -> EntryResult:
+    folder = out / "entries" / slug(entry.label)
+    if resume and (done := _finished(folder, entry)) is not None:
+        log(f"{entry.label}: finished earlier, reused")
+        return done
+    folder.mkdir(parents=True, exist_ok=True)
+    ctx = Context(reference, dataset, recipe.budget.budget(), folder, progress=progress,
+                  log=lambda text: log(f"{entry.label}: {text}"))
+    began = time.perf_counter()
+    model, steps = run_chain(list(entry.chain), reference, ctx)
+    if model.path is None or model.path.suffix != ".onnx":
+        model_path = save_checkpoint(folder / "model.pt", model.model, model.spec)
+        (folder / "model.onnx").unlink(missing_ok=True)
+    else:
+        model_path = model.path
+        (folder / "model.pt").unlink(missing_ok=True)
+    result = EntryResult(entry.label, str(folder), str(model_path), steps, time.perf_counter() - began)
+    write_json_atomic(folder / "entry.json", {**result.to_dict(), "settings": entry.model_dump()})
+    return result

@@ -1,0 +1,76 @@
+"""The comparison table as Markdown, and the HTML report with its Pareto plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medprune._atomic import write_text_atomic
+from medprune.report.plots import pareto_plot
+from medprune.report.summary import fmt_bytes, fmt_value
+
+COLUMNS = ["technique", "params", "MACs", "size", "gzip", "PyTorch b1 ms", "PyTorch b32 ms", "ORT b1 ms",
+           "ORT b32 ms", "AUROC (95% CI)", "sens", "spec", "ECE", "verdict", "wall time"]
+
+
+def _ms(latency: dict[str, Any], runtime: str, batch: int) -> str:
+    value = (latency.get(runtime) or {}).get(f"batch{batch}")
+    return "—" if value is None else f"{value:.2f}"
+
+
+def table_cells(row: dict[str, Any]) -> list[str]:
+    lat = row["latency_ms"]
+    ci = row["auroc_ci"]
+    return [row["name"], f"{row['params'] / 1e6:.2f} M", f"{row['macs'] / 1e6:.1f} M", fmt_bytes(row["size_bytes"]),
+            fmt_bytes(row["size_gzip_bytes"]), _ms(lat, "pytorch", 1), _ms(lat, "pytorch", 32),
+            _ms(lat, "onnxruntime", 1), _ms(lat, "onnxruntime", 32),
+            f"{row['auroc']:.4f} ({ci[0]:.4f}–{ci[1]:.4f})", fmt_value(row["sensitivity"]), fmt_value(row["specificity"]),
+            fmt_value(row["ece"]), row.get("verdict", "reference"),
+            _seconds(row.get("wall_time_s"))]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
+
+
+TERMINAL_COLUMNS = ["technique", "MACs", "gzip", "fastest b32 ms", "speed-up", "AUROC (95% CI)", "sens", "spec",
+                    "verdict", "wall time"]
+
+
+def terminal_cells(row: dict[str, Any]) -> list[str]:
+    """The few columns that fit a terminal; the files hold every column."""
+    full = dict(zip(COLUMNS, table_cells(row)))
+    return [full["technique"], full["MACs"], full["gzip"], f"{row['fastest_b32_ms']:.2f}",
+            f"{row['speedup_b32_vs_reference_pytorch']:.1f}x", full["AUROC (95% CI)"], full["sens"], full["spec"],
+            full["verdict"], full["wall time"]]
+
+
+def render_comparison_markdown(record: dict[str, Any]) -> str:
+    v = record["validation"]
+    lines = [f"# Compression techniques compared on {record['data']['name']}", "",
+             f"Reference: `{record['reference']['path']}` ({record['reference']['architecture']}). Fine-tuning budget: "
+             f"{record['budget']['epochs']} epochs at lr {record['budget']['lr']:g}. Sensitivity and specificity at "
+             f"the reference threshold {fmt_value(record['threshold'], 4)}; verdict: non-inferiority on {v['metric']}, "
+             f"margin {v['margin']:g}, Holm-adjusted across rows. Latency: median of {record['measure']['latency_repeats']} "
+             f"interleaved runs, {record['measure']['threads']} threads; ORT = ONNX Runtime (fp32 export of PyTorch "
+             "models, or the int8 model itself).", "",
+             "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(table_cells(row)) + " |" for row in record["rows"]]
+    return "\n".join(lines) + "\n"
+
+
+def render_comparison_html(record: dict[str, Any]) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    plot = pareto_plot(record["rows"], record["rows"][0]["name"])
+    return env.get_template("comparison.html.j2").render(
+        r=record, columns=COLUMNS, cells=[table_cells(row) for row in record["rows"]], plot=plot)
+
+
+def write_comparison_reports(record: dict[str, Any], out: Path) -> None:
+    write_text_atomic(out / "comparison.md", render_comparison_markdown(record))
+    write_text_atomic(out / "comparison.html", render_comparison_html(record))

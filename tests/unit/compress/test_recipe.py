@@ -1,0 +1,72 @@
+"""Recipes: valid ones load; every mistake is one line naming the file, line and key path."""
+
+import textwrap
+
+import pytest
+
+from medprune.comparison import load_recipe
+from medprune.compress import TECHNIQUES
+from medprune.errors import ConfigError
+
+GOOD = """\
+data: pneumoniamnist
+reference:
+  train: {model: resnet18, epochs: 12}
+budget: {epochs: 2}
+techniques:
+  - technique: prune
+    criterion: taylor
+  - name: small
+    technique: lowrank
+    target: macs=0.5
+  - chain:
+      - {technique: prune}
+      - {technique: distill}
+      - technique: quantize
+        mode: static
+"""
+
+
+def _load(tmp_path, text):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(textwrap.dedent(text))
+    return load_recipe(path)
+
+
+def test_a_valid_recipe_loads_single_steps_and_chains(tmp_path):
+    recipe = _load(tmp_path, GOOD)
+    assert [e.label for e in recipe.techniques] == ["prune", "small", "prune -> distill -> quantize"]
+    assert recipe.techniques[1].chain[0].target == "macs=0.5" and recipe.budget.epochs == 2
+
+
+def test_every_registered_technique_has_a_default_step():
+    for name in TECHNIQUES.names():
+        assert TECHNIQUES.get(name).Options().technique == name
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ("technique: quantize", "technique: quantise", "line 14 (techniques[2].chain[2]): unknown technique 'quantise'"),
+    ("mode: static", "mode: fast", "line 15 (techniques[2].chain[2].mode): Input should be 'static' or 'dynamic'"),
+    ("criterion: taylor", "criterion: tayler", "line 7 (techniques[0].criterion): unknown criterion 'tayler'"),
+    ("    target: macs=0.5", "    target: macs=0.5\n    rnak: 3", "line 11 (techniques[1].rnak): unknown key"),
+    ("    target: macs=0.5", "    target: flops=0.5", "line 10 (techniques[1].target): target 'flops=0.5'"),
+    ("      - {technique: distill}", "      - {technique: quantize}", "must be the last step"),
+    ("budget: {epochs: 2}", "budget: {epochs: -1}", "line 4 (budget.epochs)"),
+    ("budget: {epochs: 2}", "budget: {epochs: 2", "line 5: not valid YAML"),
+    ("  train: {model: resnet18, epochs: 12}", "  train: {model: resnet81}", "unknown model 'resnet81'"),
+    ("  - technique: prune\n    criterion: taylor\n", "  - technique: distill\n", "needs a student model"),
+    ("  - name: small\n", "  - name: prune\n", "names must be unique; repeated: prune"),
+])
+def test_mistakes_are_located(tmp_path, old, new, expected):
+    assert old in GOOD
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, GOOD.replace(old, new))
+    message = str(err.value)
+    assert expected in message and "\n" not in message and "recipe.yaml" in message
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_recipe(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="a recipe is a mapping"):
+        _load(tmp_path, "- just\n- a list\n")
