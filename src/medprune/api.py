@@ -22,7 +22,7 @@ from medprune.training import TrainConfig, TrainResult, fit
 
 STATE_FILE = "train_state.pt"
 
-__all__ = ["evaluate_model", "load_data", "load_data_for", "load_model", "prune", "train", "validate"]
+__all__ = ["compare", "evaluate_model", "load_data", "load_data_for", "load_model", "prune", "train", "validate"]
 
 
 def load_model(path: str | Path) -> Checkpoint:
@@ -178,3 +178,13 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     write_json_atomic(out / "validation.json", result.record)
     write_validation_report(result, out, intended_use=intended_use or DEFAULT_INTENDED_USE)
     return result.record
+
+
+def compare(recipe: str | Path, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+            progress: bool = True, data_dir: Path | None = None) -> dict[str, Any]:
+    """Run every technique of a YAML recipe against its reference; returns the `comparison.json` record."""
+    from medprune.comparison import compare as run_compare
+    from medprune.comparison import load_recipe
+
+    return run_compare(load_recipe(recipe), Path(out), resume=resume, overwrite=overwrite, progress=progress,
+                       data_dir=data_dir)

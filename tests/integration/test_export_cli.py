@@ -52,9 +52,29 @@ def test_bad_export_requests(trained, tmp_path):
     base = ["export", "--model", trained / "run"]
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "tflite"), "format must be onnx")
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "torchscript", "--int8"), "--int8 needs")
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--dynamic"), "add --int8")
     other = write_npz(tmp_path / "big.npz", size=24)
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a.onnx", "--data", other), "expects inputs of shape")
     assert not (tmp_path / "a.onnx").exists()
+
+
+def test_int8_calibration_data_of_the_wrong_shape_is_refused(trained, tmp_path):
+    rgb = write_npz(tmp_path / "rgb.npz", channels=3)  # same size, three channels: calibration cannot feed it
+    result = invoke("export", "--model", trained / "run", "--out", tmp_path / "q.onnx", "--int8", "--data", rgb)
+    assert_one_line_error(result, "expects inputs of shape (1, 16, 16)")
+    assert not (tmp_path / "q.onnx").exists()
+
+
+def test_dynamic_int8_export_runs_in_onnx_runtime(trained):
+    out = trained / "model-dyn.onnx"
+    result = invoke("export", "--model", trained / "run", "--out", out, "--int8", "--dynamic")
+    assert result.exit_code == 0, result.output
+    assert "dynamic int8 ONNX written" in result.output
+    assert invoke("export", "--model", trained / "run", "--out", trained / "fp32.onnx").exit_code == 0
+    from medprune.models import load_checkpoint
+
+    # The same weights, stored as integers: counted alike, scales and zero points left out.
+    assert load_checkpoint(out).model.counts()[0] == load_checkpoint(trained / "fp32.onnx").model.counts()[0]
 
 
 def test_an_operator_onnx_cannot_express_is_named(tmp_path):

@@ -10,6 +10,7 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt
+from medprune.errors import ConfigError
 
 
 @command("export")
@@ -19,6 +20,8 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
     int8: Annotated[bool, typer.Option("--int8", help="Static int8 quantisation (QDQ, per-channel, unsigned "
                                                       "activations), calibrated on training images.")] = False,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="With --int8: quantise activations at run time "
+                                                            "(no calibration; slower than static here).")] = False,
     calibration_batches: Annotated[int, typer.Option(help="Training batches for int8 calibration.")] = 8,
     data: OptionalDataOpt = None,
     data_dir: DataDirOpt = None,
@@ -28,11 +31,14 @@ def export(
 
     checkpoint = api.load_model(model)
     dataset = api.load_data_for(checkpoint, data, data_dir=data_dir)
-    result = run_export(checkpoint, dataset, out, fmt=fmt, int8=int8, calibration_batches=calibration_batches)
+    if dynamic and not int8:
+        raise ConfigError("--dynamic is a kind of int8 quantisation: add --int8")
+    result = run_export(checkpoint, dataset, out, fmt=fmt, int8=int8, calibration_batches=calibration_batches,
+                        dynamic=dynamic)
     if result.max_abs_diff is not None:
         console.print(f"{result.format} written to {out} ({result.size_bytes:,} bytes); max |difference| from "
                       f"PyTorch on {result.n_checked} test inputs: {result.max_abs_diff:.2e}")
     else:
-        console.print(f"int8 ONNX written to {out} ({result.size_bytes:,} bytes); agreement with fp32 on "
+        console.print(f"{'dynamic ' if dynamic else ''}int8 ONNX written to {out} ({result.size_bytes:,} bytes); agreement with fp32 on "
                       f"{result.n_checked} test cases: {result.agreement:.4f}; AUROC {result.auroc_fp32:.4f} -> "
                       f"{result.auroc_int8:.4f} ({result.auroc_delta:+.4f})")

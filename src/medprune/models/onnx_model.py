@@ -47,10 +47,11 @@ class OnnxModel(nn.Module):
         from onnx import numpy_helper
 
         model = onnx.load(str(self.path))
-        # Weights and biases, in float or quantised integers; not the quantisers' scales and zero points.
+        # Weights and biases, in float or quantised integers (int32 biases); not the quantisers' scales
+        # and zero points, nor int64 shape constants.
         floats = [w for t in model.graph.initializer
                   if not t.name.endswith(("_scale", "_zero_point")) and (w := numpy_helper.to_array(t)).size > 1
-                  and w.dtype.kind in "fiu"]
+                  and (w.dtype.kind == "f" or w.dtype in (np.int8, np.uint8, np.int32))]
         meta = {p.key: p.value for p in model.metadata_props}
         return (int(sum(w.size for w in floats)), int(sum(np.count_nonzero(w) for w in floats)),
                 int(meta.get(MACS_KEY, 0)))
