@@ -1,7 +1,8 @@
-"""Deployment speed: dense fp32 PyTorch against ONNX Runtime fp32 and a pruned int8 ONNX model, side by side.
+"""Deployment: dense fp32 PyTorch against ONNX Runtime fp32 and int8 (static and dynamic), pruned and not.
 
 Every model runs in turn within each repeat (interleaved), same inputs, same threads; the ratios are
-what this script is for. Also reports file sizes, int8 agreement with fp32 and test AUROC.
+what this script is for. Also prints file sizes and their ratios, int8 agreement with fp32, test AUROC,
+and the non-inferiority verdict of the pruned int8 model against the dense one (AUROC, margin 0.01).
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/deployment.py --dense runs/bench/pneumonia-resnet18 \
         --pruned runs/bench-pruning/pneumoniamnist-resnet18/taylor_structured_macs0.25 [--out runs/deployment]
@@ -21,6 +22,7 @@ from medprune.evaluation import evaluate
 from medprune.evaluation.efficiency import measure_latency_interleaved
 from medprune.export import export
 from medprune.models import load_checkpoint
+from medprune.validation import Protocol
 
 
 def main() -> None:
@@ -34,11 +36,13 @@ def main() -> None:
     dense, pruned = load_checkpoint(args.dense), load_checkpoint(args.pruned)
     dataset = api.load_data_for(dense)
     files = {"dense fp32 ONNX": args.out / "dense.onnx", "pruned fp32 ONNX": args.out / "pruned.onnx",
-             "pruned int8 ONNX": args.out / "pruned-int8.onnx", "dense int8 ONNX": args.out / "dense-int8.onnx"}
+             "pruned int8 ONNX": args.out / "pruned-int8.onnx", "dense int8 ONNX": args.out / "dense-int8.onnx",
+             "pruned int8-dyn ONNX": args.out / "pruned-int8-dynamic.onnx"}
     export(dense, dataset, files["dense fp32 ONNX"])
     export(pruned, dataset, files["pruned fp32 ONNX"])
     int8 = export(pruned, dataset, files["pruned int8 ONNX"], int8=True)
     export(dense, dataset, files["dense int8 ONNX"], int8=True)
+    export(pruned, dataset, files["pruned int8-dyn ONNX"], int8=True, dynamic=True)
     models = {"dense fp32 PyTorch": dense, "pruned fp32 PyTorch": pruned,
               **{k: load_checkpoint(p) for k, p in files.items()}}
     shape = tuple(dataset.input_shape)
@@ -47,13 +51,21 @@ def main() -> None:
     lat = {b: measure_latency_interleaved({k: m.model for k, m in models.items()}, shape, b, repeats=args.repeats)
            for b in (1, 32)}
     base = "dense fp32 PyTorch"
-    print(f"{'model':22s} {'AUROC':>7s} {'size':>10s} {'gzip':>10s} {'b1 ms':>8s} {'b32 ms':>8s} {'x b1':>6s} {'x b32':>6s}")
+    base_size = dense.path.stat().st_size
+    print(f"{'model':22s} {'AUROC':>7s} {'size':>11s} {'gzip':>11s} {'x smaller':>9s} {'b1 ms':>8s} {'b32 ms':>8s} "
+          f"{'x b1':>6s} {'x b32':>6s}")
     for key, ckpt in models.items():
         data = ckpt.path.read_bytes()
         auroc = evaluate(ckpt, dataset, threshold=dense.threshold, with_efficiency=False).auroc
-        print(f"{key:22s} {auroc:7.4f} {len(data):10,d} {len(gzip.compress(data)):10,d} {lat[1][key]:8.2f} "
-              f"{lat[32][key]:8.2f} {lat[1][base] / lat[1][key]:6.2f} {lat[32][base] / lat[32][key]:6.2f}")
+        print(f"{key:22s} {auroc:7.4f} {len(data):11,d} {len(gzip.compress(data)):11,d} {base_size / len(data):9.2f} "
+              f"{lat[1][key]:8.2f} {lat[32][key]:8.2f} {lat[1][base] / lat[1][key]:6.2f} {lat[32][base] / lat[32][key]:6.2f}")
     print(f"int8 vs fp32 (pruned): agreement {int8.agreement:.4f}, AUROC {int8.auroc_fp32:.4f} -> {int8.auroc_int8:.4f}")
+    shipped = models["pruned int8 ONNX"]
+    record = api.validate(dense, [shipped], dataset, Protocol(metric="auroc", margin=0.01), args.out / "validation")
+    verdict = record["candidates"][0]
+    print(f"pruned int8 ONNX against dense fp32 PyTorch: {lat[32][base] / lat[32]['pruned int8 ONNX']:.1f}x faster at "
+          f"batch 32, {base_size / shipped.path.stat().st_size:.1f}x smaller on disk, {verdict['verdict']} on AUROC at "
+          f"margin 0.01 (delta {verdict['delta']:+.4f}, 95% CI {verdict['ci_low']:+.4f} to {verdict['ci_high']:+.4f})")
 
 
 if __name__ == "__main__":

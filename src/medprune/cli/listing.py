@@ -38,13 +38,28 @@ def _criteria() -> tuple[list[str], list[list[str]]]:
         [n, "yes" if CRITERIA.get(n).needs_data else "no", summary(CRITERIA.get(n))] for n in CRITERIA.names()]
 
 
+def _techniques() -> tuple[list[str], list[list[str]]]:
+    from medprune.compress import TECHNIQUES
+
+    def options(name: str) -> str:
+        fields = TECHNIQUES.get(name).Options.model_fields
+        defaults = {k: f.get_default(call_default_factory=True) for k, f in fields.items() if k != "technique"}
+        return ", ".join(k if v is None else f"{k}={v!r}" for k, v in defaults.items())
+
+    def summary(name: str) -> str:
+        return (TECHNIQUES.get(name).__doc__ or "").strip()
+
+    return ["technique", "description", "recipe options (defaults)"], [
+        [n, summary(n), options(n)] for n in TECHNIQUES.names()]
+
+
 LISTS: dict[str, Callable[[], tuple[list[str], list[list[str]]]]] = {
-    "models": _models, "datasets": _datasets, "criteria": _criteria}
+    "models": _models, "datasets": _datasets, "criteria": _criteria, "techniques": _techniques}
 
 
 @command("list")
-def list_names(what: Annotated[str, typer.Argument(help="models, datasets or criteria")] = "models") -> None:
-    """List registered models, datasets or pruning criteria."""
+def list_names(what: Annotated[str, typer.Argument(help="models, datasets, criteria or techniques")] = "models") -> None:
+    """List registered models, datasets, pruning criteria or compression techniques."""
     if what not in LISTS:
         raise UnknownNameError(f"unknown list '{what}': choose {', '.join(LISTS)}")
     columns, rows = LISTS[what]()

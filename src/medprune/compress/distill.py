@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from medprune.compress.technique import (Context, StepOptions, Technique, checked, compressed_spec,
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.models.checkpoint import Checkpoint, make_spec
 from medprune.models.registry import MODELS, create_model
@@ -20,9 +20,11 @@ from medprune.pruning.unstructured import copy_model
 
 @register_technique
 class Distill(Technique):
+    """Distillation from the dense reference into a zoo student or the incoming model."""
+
     name = "distill"
 
-    class Options(StepOptions):
+    class Options(FinetuneOptions):
         technique: Literal["distill"] = "distill"
         student: str | None = Field(default=None, description="zoo model trained from scratch; none: the incoming model")
         student_kwargs: dict[str, Any] = Field(default_factory=dict)

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from medprune.compress.prune import prune_model
-from medprune.compress.technique import (Context, StepOptions, Technique, checked, compressed_spec,
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint
@@ -87,9 +87,11 @@ class _DropoutTechnique(Technique):
 
 @register_technique
 class Dropout(_DropoutTechnique):
+    """Channel dropout while training, then pruning by BN scale."""
+
     name = "dropout"
 
-    class Options(StepOptions):
+    class Options(FinetuneOptions):
         technique: Literal["dropout"] = "dropout"
         rate: float = Field(default=0.1, gt=0, lt=1)
         dropout_epochs: int | None = Field(default=None, ge=1, description="training epochs with dropout")
@@ -100,10 +102,12 @@ class Dropout(_DropoutTechnique):
 
 @register_technique
 class TargetedDropout(_DropoutTechnique):
+    """Dropout of the smallest-|gamma| channels while training (Gomez et al. 2019), then pruning them."""
+
     name = "targeted-dropout"
     targeted = True
 
-    class Options(StepOptions):
+    class Options(FinetuneOptions):
         technique: Literal["targeted-dropout"] = "targeted-dropout"
         rate: float = Field(default=0.5, gt=0, le=1, description="drop probability of a targeted channel")
         fraction: float = Field(default=0.5, gt=0, lt=1, description="share of each layer's channels targeted")

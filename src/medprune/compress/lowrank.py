@@ -17,7 +17,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from medprune.compress.technique import (Context, StepOptions, Technique, checked, compressed_spec,
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.evaluation.efficiency import count_macs
 from medprune.models.checkpoint import Checkpoint
@@ -76,14 +76,23 @@ def macs_after(layers: list[_Layer], ranks: dict[str, int], dense_macs: int) -> 
 
 @register_technique
 class LowRank(Technique):
+    """Truncated SVD of Linear layers and channel SVD of convolutions, then fine-tuning."""
+
     name = "lowrank"
 
-    class Options(StepOptions):
+    class Options(FinetuneOptions):
         technique: Literal["lowrank"] = "lowrank"
         energy: float | None = Field(default=None, gt=0, le=1, description="share of squared singular values kept")
-        target: str | None = Field(default=None, description="macs=R: whole-model MACs ratio to reach")
+        target: str | None = Field(default="macs=0.5", description="macs=R: whole-model MACs ratio to reach")
 
         _target = field_validator("target")(lambda v: v if v is None else checked(Target.parse, v))
+
+        @model_validator(mode="before")
+        @classmethod
+        def _energy_replaces_the_default_target(cls, data):
+            if isinstance(data, dict) and data.get("energy") is not None and "target" not in data:
+                return {**data, "target": None}
+            return data
 
         @model_validator(mode="after")
         def _one_rule(self):
@@ -104,7 +113,7 @@ class LowRank(Technique):
         dense_macs = count_macs(net, shape)
         energy = self.options.energy
         if energy is None:
-            goal = Target.parse(self.options.target or "macs=0.5").value * dense_macs
+            goal = Target.parse(self.options.target).value * dense_macs
             low, high = 0.0, 1.0  # the largest energy (most accurate layers) whose MACs fit the goal
             for _ in range(BISECTION_STEPS):
                 mid = (low + high) / 2

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from medprune.compress.technique import (Context, StepOptions, Technique, checked, compressed_spec,
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.models.checkpoint import Checkpoint
 from medprune.pruning.criterion import CRITERIA
@@ -29,9 +29,11 @@ def prune_model(model: Checkpoint, ctx: Context, settings: PruneSettings) -> tup
 
 @register_technique
 class Prune(Technique):
+    """Structured or unstructured pruning with any criterion and schedule, then fine-tuning."""
+
     name = "prune"
 
-    class Options(StepOptions):
+    class Options(FinetuneOptions):
         technique: Literal["prune"] = "prune"
         criterion: str = "taylor"
         structured: bool = True

@@ -15,6 +15,8 @@ from medprune.models.onnx_model import OnnxModel
 
 @register_technique
 class Quantize(Technique):
+    """Post-training int8 in ONNX Runtime: static QDQ (calibrated) or dynamic."""
+
     name = "quantize"
     produces_onnx = True
 

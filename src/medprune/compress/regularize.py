@@ -15,7 +15,7 @@ from pydantic import Field, field_validator
 from torch import nn
 
 from medprune.compress.prune import prune_model
-from medprune.compress.technique import (Context, StepOptions, Technique, checked, compressed_spec,
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint
@@ -63,9 +63,11 @@ def near_zero_share(kind: Penalty, model: nn.Module, n_classes: int) -> float:
 
 @register_technique
 class Regularize(Technique):
+    """Sparse training (L1, L2, group-lasso, BN-gamma), then pruning what it shrank."""
+
     name = "regularize"
 
-    class Options(StepOptions):
+    class Options(FinetuneOptions):
         technique: Literal["regularize"] = "regularize"
         penalty: Penalty = "bn-gamma"
         strength: float | None = Field(default=None, gt=0, description="penalty weight (default per penalty)")

@@ -70,9 +70,14 @@ class Context:
 
 
 class StepOptions(BaseModel):
-    """Options every step shares; subclasses add a `technique` literal and their own fields."""
+    """Options of one step; subclasses add a `technique` literal (the tag recipes use) and their fields."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FinetuneOptions(StepOptions):
+    """Options of a step that trains: its fine-tuning epochs default to the shared budget."""
+
     epochs: int | None = Field(default=None, ge=0, description="fine-tuning epochs (default: the shared budget)")
 
 
