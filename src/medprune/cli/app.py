@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from medprune.errors import MedpruneError
 
@@ -20,7 +21,7 @@ err_console = Console(stderr=True)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
 def command(name: str | None = None) -> Callable:
@@ -35,7 +36,8 @@ def command(name: str | None = None) -> Callable:
             except MedpruneError as err:
                 if os.environ.get("MEDPRUNE_DEBUG"):
                     raise
-                err_console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+                # escape: messages hold user text and brackets (e.g. medprune[ray]) that are not markup
+                err_console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
                 raise typer.Exit(2) from None
             except KeyboardInterrupt:
                 err_console.print("interrupted: work finished so far is saved; run again with --resume to continue")

@@ -8,7 +8,7 @@ import io
 import numpy as np
 
 
-def _figure(width: float = 5.0, height: float = 4.0):
+def new_figure(width: float = 5.0, height: float = 4.0):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -17,7 +17,7 @@ def _figure(width: float = 5.0, height: float = 4.0):
     return plt.subplots(figsize=(width, height))
 
 
-def _encode(fig) -> str:
+def encode_png(fig) -> str:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -31,7 +31,7 @@ def roc_plot(y: np.ndarray, curves: dict[str, np.ndarray], class_names: list[str
     """ROC curves (binary: P(positive); multi-class: micro one-vs-rest)."""
     from sklearn.metrics import roc_curve
 
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for label, probs in curves.items():
         if probs.shape[1] == 2:
             fpr, tpr, _ = roc_curve(y, probs[:, 1])
@@ -44,12 +44,12 @@ def roc_plot(y: np.ndarray, curves: dict[str, np.ndarray], class_names: list[str
     ax.set_ylabel("sensitivity")
     ax.set_title("ROC curve" if len(class_names) == 2 else "ROC curve (micro one-vs-rest)")
     ax.legend(fontsize=8)
-    return _encode(fig)
+    return encode_png(fig)
 
 
 def calibration_plot(y: np.ndarray, curves: dict[str, np.ndarray], n_bins: int = 10) -> str:
     """Reliability diagram with equal-mass bins (binary: P(positive); multi-class: top label)."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for label, probs in curves.items():
         if probs.shape[1] == 2:
             conf, event = probs[:, 1], (y == 1).astype(float)
@@ -63,12 +63,12 @@ def calibration_plot(y: np.ndarray, curves: dict[str, np.ndarray], n_bins: int =
     ax.set_ylabel("observed frequency")
     ax.set_title("Calibration (equal-mass bins)")
     ax.legend(fontsize=8)
-    return _encode(fig)
+    return encode_png(fig)
 
 
 def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str:
     """Subgroup deltas (candidate - reference) with CIs, against the non-inferiority margin."""
-    fig, ax = _figure(6.0, 0.9 + 0.45 * len(rows))
+    fig, ax = new_figure(6.0, 0.9 + 0.45 * len(rows))
     for i, r in enumerate(rows):
         y = len(rows) - i
         if np.isfinite(r["ci_low"]):
@@ -82,24 +82,24 @@ def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str
     ax.set_xlabel(f"delta {metric} (candidate - reference)")
     ax.set_title(title)
     ax.legend(fontsize=8, loc="lower right")
-    return _encode(fig)
+    return encode_png(fig)
 
 
 def thumbnail(image: np.ndarray) -> str:
     """A (C, H, W) uint8 image as a small PNG."""
-    fig, ax = _figure(1.4, 1.4)
+    fig, ax = new_figure(1.4, 1.4)
     if image.shape[0] == 1:
         ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
     else:
         ax.imshow(image.transpose(1, 2, 0))
     ax.axis("off")
-    return _encode(fig)
+    return encode_png(fig)
 
 
 def pareto_plot(rows: list[dict], reference: str) -> str:
     """Test AUROC against the fastest batch-32 latency of each model; marker area ~ gzip size; the
     models no other beats on both axes are joined (the Pareto front)."""
-    fig, ax = _figure(6.5, 4.6)
+    fig, ax = new_figure(6.5, 4.6)
     points = [(r["fastest_b32_ms"], r["auroc"], r["size_gzip_bytes"], r["name"]) for r in rows]
     largest = max(p[2] for p in points)
     for x, y, size, name in points:
@@ -118,4 +118,4 @@ def pareto_plot(rows: list[dict], reference: str) -> str:
     ax.set_ylabel("test AUROC")
     ax.set_title("Accuracy against speed (marker area: gzip file size)")
     ax.legend(fontsize=8)
-    return _encode(fig)
+    return encode_png(fig)

@@ -1,0 +1,64 @@
+"""`medprune search`: learn per-layer pruning ratios under a compute budget and clinical constraints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medprune.cli.app import command, console
+from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, ProgressOpt
+
+
+@command("search")
+def search(
+    model: ModelDirOpt,
+    out: Annotated[Path, typer.Option("--out", help="Search folder: study.db, search.json, search.html, best/.")],
+    data: OptionalDataOpt = None,
+    criterion: Annotated[str, typer.Option(help="Channel ranking inside each layer (see `medprune list criteria`).")] = "taylor",
+    target: Annotated[str, typer.Option(help="Budget: macs=0.25 (analytic) or latency=0.4 (per-layer latency "
+                                             "table measured on this machine).")] = "macs=0.25",
+    sampler: Annotated[str, typer.Option(help="Learner: tpe, gp, pso, evolution or random.")] = "tpe",
+    trials: Annotated[int, typer.Option(help="Finished trials the study should hold.")] = 60,
+    objective: Annotated[str, typer.Option(help="Validation objective: auroc or sens@spec=0.9.")] = "auroc",
+    require: Annotated[Optional[list[str]], typer.Option(
+        "--require", help="Constraint on validation at the reference threshold, e.g. sensitivity>=0.95 (repeatable).")] = None,
+    max_layer_ratio: Annotated[float, typer.Option(help="No layer loses more than this share of its channels.")] = 0.9,
+    budget_policy: Annotated[str, typer.Option(help="Candidates over budget: repair (shrink) or reject.")] = "repair",
+    workers: Annotated[int, typer.Option(help="Parallel trial workers.")] = 1,
+    backend: Annotated[str, typer.Option(help="local (processes) or ray.")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (default sqlite:///OUT/study.db).")] = None,
+    warm_start: Annotated[Optional[Path], typer.Option(help="Seed the search with the best candidates of an "
+                                                            "earlier search folder.")] = None,
+    finetune_top: Annotated[int, typer.Option(help="Top candidates given a short fine-tune before choosing.")] = 3,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs of the chosen candidate.")] = 3,
+    bn_batches: Annotated[int, typer.Option(help="Training batches for BatchNorm recalibration per trial.")] = 8,
+    seed: Annotated[int, typer.Option(help="Seed of the learner and the data batches.")] = 0,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the study in --out (e.g. after a kill).")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard the study in --out and start again.")] = False,
+    data_dir: DataDirOpt = None,
+    progress: ProgressOpt = True,
+) -> None:
+    """Search per-layer keep ratios (Bayesian, particle swarm, evolution) scored by adaptive BN on validation."""
+    from medprune.search import RunOptions, SearchConfig
+    from medprune.search import search as run_search
+
+    config = SearchConfig(model=str(model), storage=storage or "", data=data,
+                          data_dir=str(data_dir) if data_dir else None, criterion=criterion, target=target,
+                          sampler=sampler, trials=trials, objective=objective, require=tuple(require or ()),
+                          max_layer_ratio=max_layer_ratio, bn_batches=bn_batches, budget_policy=budget_policy, seed=seed)
+    options = RunOptions(workers=workers, backend=backend, address=address, finetune_top=finetune_top,
+                         finetune_epochs=finetune_epochs, warm_start=str(warm_start) if warm_start else None,
+                         progress=progress)
+    record = run_search(config, out, options, resume=resume, overwrite=overwrite)
+    best = record["best"]
+    console.print(f"{record['trials']} trials ({record['counts']['repaired']} repaired into the budget, "
+                  f"{record['counts']['rejected']} rejected, {record['counts']['infeasible']} missing a requirement) "
+                  f"in {record['wall_time_s']:.0f} s")
+    console.print(f"best: trial {best['trial']}, validation {record['objective']} {best['objective']:.4f} -> "
+                  f"{best['objective_after_finetune']:.4f} after fine-tuning, MACs x{best['macs_ratio']:.3f}, "
+                  f"{best['latency_ms']:.1f} ms at batch 32 (dense {best['dense_latency_ms']:.1f}); test AUROC "
+                  f"{best['test']['auroc']:.4f}")
+    console.print(f"written: {Path(out) / 'search.json'}, {Path(out) / 'search.html'}, model in {Path(out) / 'best'}")

@@ -1,0 +1,107 @@
+"""Score one candidate: repair it into the budget, build it, recalibrate BatchNorm, measure on validation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medprune.data.batches import to_tensor
+from medprune.data.dataset import Dataset
+from medprune.errors import ConfigError
+from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
+from medprune.models.checkpoint import Checkpoint, load_checkpoint
+from medprune.pruning.criterion import CRITERIA, CalibrationData
+from medprune.pruning.target import Target
+from medprune.search.latency import LatencyTable
+from medprune.search.scoring import Objective, Requirement, recalibrate_batchnorm, validation_figures
+from medprune.search.space import SearchSpace
+
+
+def load_inputs(config) -> tuple[Checkpoint, Dataset]:
+    from medprune import api
+
+    dense = load_checkpoint(Path(config.model))
+    dataset = api.load_data_for(dense, config.data, data_dir=Path(config.data_dir) if config.data_dir else None)
+    check_model_matches_data(dense, dataset)
+    return dense, dataset
+
+
+@dataclass
+class Evaluator:
+    dense: Checkpoint
+    dataset: Dataset
+    space: SearchSpace
+    target: Target
+    cost: Callable[[list[float]], float]
+    latency: LatencyTable | None
+    bn_batches: list[torch.Tensor]
+    val_x: torch.Tensor
+    val_y: np.ndarray
+    threshold: float | None
+    objective: Objective
+    requirements: list[Requirement]
+
+    @classmethod
+    def build(cls, config) -> Evaluator:
+        """Everything a trial needs, derived from the config alone (so every worker builds the same)."""
+        objective = Objective.parse(config.objective)
+        requirements = [Requirement.parse(r) for r in config.require]
+        target = Target.parse(config.target)
+        if target.kind not in ("macs", "latency"):
+            raise ConfigError(f"search targets macs= or latency= (a share of the dense model), got {target}")
+        criterion = CRITERIA.get(config.criterion)()
+        dense, dataset = load_inputs(config)
+        binary = dataset.n_classes == 2
+        if objective.kind != "auroc" and not binary:
+            raise ConfigError("sens@spec needs a binary task: use --objective auroc")
+        if not binary and any(r.metric != "auroc" for r in requirements):
+            raise ConfigError("sensitivity / specificity requirements need a binary task: require auroc>=X instead")
+        torch.manual_seed(config.seed)
+        data = CalibrationData.from_dataset(dataset, config.calibration_batches, config.batch_size, config.seed)
+        space = SearchSpace(dense.model, criterion, data, dataset.n_classes, config.max_layer_ratio)
+        latency = None
+        cost = space.macs_ratio
+        if target.kind == "latency":
+            latency = LatencyTable(space, Path(config.latency_table) if config.latency_table else None)
+            cost = latency.ratio
+        smallest = cost(space.floors)
+        if smallest > target.value:
+            raise ConfigError(f"no candidate can meet --target {target}: with every layer at its floor (max layer "
+                              f"ratio {config.max_layer_ratio}) the model keeps {smallest:.3f}; raise the target or "
+                              "the --max-layer-ratio")
+        train = dataset.split("train")
+        order = np.random.default_rng(config.seed).permutation(len(train))[: config.bn_batches * config.batch_size]
+        bn_batches = [to_tensor(train.x[idx], dataset.preprocessing)
+                      for idx in np.array_split(order, max(1, len(order) // config.batch_size))]
+        val = dataset.split("val")
+        threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
+        return cls(dense, dataset, space, target, cost, latency, bn_batches, to_tensor(val.x, dataset.preprocessing),
+                   val.y, threshold if binary else None, objective, requirements)
+
+    def fit(self, keep: list[float], policy: str) -> list[float] | None:
+        """The candidate within budget: repaired (every group's removable share scaled) or rejected (None)."""
+        keep = self.space.clip(keep)
+        if policy == "reject":
+            return keep if self.cost(keep) <= self.target.value else None
+        return self.space.repair(keep, self.cost, self.target.value)
+
+    def score(self, keep: list[float]) -> dict[str, Any]:
+        model = recalibrate_batchnorm(self.space.materialize(keep), self.bn_batches)
+        return validation_figures(model, self.val_x, self.val_y, self.threshold, self.objective)
+
+    def evaluate(self, keep: list[float], policy: str = "repair") -> dict[str, Any]:
+        fitted = self.fit(keep, policy)
+        if fitted is None:
+            return {"rejected": True, "proposed": list(keep), "keep": self.space.clip(keep),
+                    "cost_ratio": self.cost(self.space.clip(keep))}
+        figures = self.score(fitted)
+        return {"rejected": False, "proposed": list(keep), "keep": fitted,
+                "repaired": bool(np.abs(np.asarray(fitted) - np.asarray(self.space.clip(keep))).max() > 1e-9),
+                "macs_ratio": self.space.macs_ratio(fitted), "cost_ratio": self.cost(fitted),
+                "feasible": all(r.met(figures) for r in self.requirements), "objective": figures["objective"],
+                "validation": figures}

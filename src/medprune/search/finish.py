@@ -1,0 +1,106 @@
+"""After the study: short fine-tunes of the top candidates, the final fine-tune of the chosen one, and the
+outputs (`search.json`, `best/` as a run directory, `search.html`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from medprune._atomic import write_json_atomic, write_text_atomic
+from medprune.errors import ConfigError
+from medprune.evaluation.efficiency import measure_latency
+from medprune.evaluation.evaluate import evaluate
+from medprune.models.checkpoint import Checkpoint, save_checkpoint
+from medprune.search.scoring import recalibrate_batchnorm, validation_figures
+from medprune.training import TrainConfig, fit
+
+
+def _finetune(model, evaluator, options, epochs: int):
+    config = TrainConfig(epochs=epochs, lr=options.lr, batch_size=options.train_batch_size)
+    fit(model, evaluator.dataset, config, progress=options.progress, keep_start=True)
+    return model
+
+
+def _ratios(evaluator, keep: list[float]) -> dict[str, float]:
+    """Kept share of each group's channels after rounding, by the layer the group is rooted at."""
+    removed = evaluator.space.removed(keep)
+    return {name: (w - r) / w for name, w, r in zip(evaluator.space.names, evaluator.space.widths, removed)}
+
+
+def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, stale: int, warm_started: int,
+           counts: dict[str, int]) -> dict[str, Any]:
+    from medprune.report.search import render_search_report
+    from medprune.search.run import best_so_far, pareto_front, trial_points
+
+    points = trial_points(study)
+    feasible = sorted((p for p in points if p["feasible"]), key=lambda p: -p["objective"])
+    uniform = evaluator.space.uniform(evaluator.cost, evaluator.target.value)
+    record: dict[str, Any] = {
+        "sampler": config.sampler, "trials": len(points), "objective": config.objective,
+        "require": list(config.require), "target": config.target, "criterion": config.criterion,
+        "counts": {"finished": len(points), "repaired": sum(p["repaired"] for p in points),
+                   "rejected": counts["pruned"], "infeasible": sum(not p["feasible"] for p in points),
+                   "failed": counts["failed"], "stale_marked_failed": stale, "warm_started": warm_started},
+        "wall_time_s": wall_time_s, "workers": options.workers, "backend": options.backend,
+        "storage": config.storage if not config.storage.startswith("sqlite") else "sqlite:///study.db",
+        "history": [{k: p[k] for k in ("number", "objective", "value", "cost_ratio", "feasible", "repaired")}
+                    for p in points],
+        "best_so_far": best_so_far(points),
+        "pareto": [{k: p[k] for k in ("number", "objective", "cost_ratio", "macs_ratio")} for p in pareto_front(points)],
+        "uniform": {"ratios": _ratios(evaluator, uniform), "cost_ratio": evaluator.cost(uniform),
+                    "macs_ratio": evaluator.space.macs_ratio(uniform)},
+        "top": [{"trial": p["number"], "objective": p["objective"], "ratios": _ratios(evaluator, p["keep"])}
+                for p in feasible[:10]],
+        "config": config.identity(),
+    }
+    if not feasible:
+        record["best"] = None
+        write_json_atomic(out / "search.json", record)
+        needs = " and ".join(config.require)
+        reached = max((p["validation"].get(r.metric, float("nan")) for p in points for r in evaluator.requirements),
+                      default=float("nan"))
+        raise ConfigError(f"no candidate within --target {config.target} meets {needs} on validation (best reached "
+                          f"{reached:.3f} over {len(points)} trials): relax the requirement, raise the target, or run "
+                          "more trials with --resume --trials N")
+
+    # Short fine-tune of the top candidates, then the chosen one continues to the full budget.
+    short = []
+    for p in feasible[: options.finetune_top]:
+        model = recalibrate_batchnorm(evaluator.space.materialize(p["keep"]), evaluator.bn_batches)
+        _finetune(model, evaluator, options, options.short_epochs)
+        figures = validation_figures(model, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
+        ok = all(r.met(figures) for r in evaluator.requirements)
+        short.append((ok, figures["objective"], p, model, figures))
+    ok, _, chosen, model, _ = max(short, key=lambda s: (s[0], s[1]))
+    if options.finetune_epochs > options.short_epochs:
+        _finetune(model, evaluator, options, options.finetune_epochs - options.short_epochs)
+    final_val = validation_figures(model, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
+    met = all(r.met(final_val) for r in evaluator.requirements)
+
+    dense, dataset = evaluator.dense, evaluator.dataset
+    spec = {k: v for k, v in dense.spec.items() if k not in ("layers",)}
+    spec["search"] = {"sampler": config.sampler, "trial": chosen["number"], "target": config.target}
+    best_dir = out / "best"
+    best_dir.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(best_dir / "model.pt", model, spec)
+    pruned = Checkpoint(model, spec, best_dir / "model.pt")
+    threshold = evaluator.threshold
+    test = evaluate(pruned, dataset, threshold=threshold).to_dict()
+    reference = evaluate(dense, dataset, threshold=threshold).to_dict()
+    shape = tuple(dataset.input_shape)
+    record["best"] = {
+        "trial": chosen["number"], "ratios": _ratios(evaluator, chosen["keep"]), "objective": chosen["objective"],
+        "objective_after_finetune": final_val["objective"], "validation_after_finetune": final_val,
+        "requirements_met_on_validation": met, "macs_ratio": evaluator.space.macs_ratio(chosen["keep"]),
+        "cost_ratio": evaluator.cost(chosen["keep"]), "latency_ms": measure_latency(model, shape, 32),
+        "dense_latency_ms": measure_latency(dense.model, shape, 32), "test": test, "dir": str(best_dir),
+        "short_finetune": [{"trial": s[2]["number"], "objective": s[1], "requirements_met": s[0]} for s in short]}
+    metrics = {**test, "data": dataset.describe(), "model": spec["model"], "reference": reference,
+               "search": {k: record["best"][k] for k in ("trial", "ratios", "macs_ratio", "latency_ms")},
+               "threshold_method": "dense model's validation threshold, carried unchanged"}
+    write_json_atomic(best_dir / "metrics.json", metrics)
+    write_json_atomic(out / "search.json", record)
+    write_text_atomic(out / "search.html", render_search_report(record))
+    if evaluator.latency is not None:
+        evaluator.latency.save()
+    return record

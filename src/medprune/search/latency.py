@@ -1,0 +1,81 @@
+"""Per-layer latency tables (NetAdapt, Yang et al. 2018): each conv / linear layer timed alone at the
+widths a candidate gives it, once, on this machine; a candidate's latency is the sum over its layers.
+
+Layers with the same geometry and widths share one measurement; the table is kept in a JSON file so
+later searches on this machine reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from medprune._atomic import write_json_atomic
+from medprune.search.space import Layer, SearchSpace
+
+BATCH = 32
+
+
+def _key(layer: Layer, w_in: int, w_out: int) -> str:
+    m = layer.module
+    if isinstance(m, nn.Conv2d):
+        geometry = f"conv{m.kernel_size}s{m.stride}p{m.padding}d{m.dilation}{'dw' if layer.depthwise else ''}"
+    else:
+        geometry = "linear"
+    return f"{geometry}@{layer.input_hw}:{w_in}->{w_out}"
+
+
+@torch.no_grad()
+def _time(layer: Layer, w_in: int, w_out: int, repeats: int = 7) -> float:
+    m = layer.module
+    if isinstance(m, nn.Conv2d):
+        module = nn.Conv2d(w_in, w_out, m.kernel_size, m.stride, m.padding, m.dilation,
+                           groups=w_in if layer.depthwise else 1, bias=m.bias is not None)
+        x = torch.randn(BATCH, w_in, *layer.input_hw)
+    else:
+        module = nn.Linear(w_in, w_out, bias=m.bias is not None)
+        x = torch.randn(BATCH, *layer.input_hw, w_in) if layer.input_hw else torch.randn(BATCH, w_in)
+    module.eval()
+    for _ in range(2):
+        module(x)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        module(x)
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(statistics.median(times))
+
+
+class LatencyTable:
+    """Latency ratio of a candidate against the dense model, from per-layer measurements."""
+
+    def __init__(self, space: SearchSpace, path: Path | None = None) -> None:
+        self.space, self.path = space, path
+        self.table: dict[str, float] = {}
+        if path is not None and Path(path).is_file():
+            self.table = json.loads(Path(path).read_text())
+        self.dense_ms = self._sum([0] * len(space.plans))
+
+    def _ms(self, layer: Layer, w_in: int, w_out: int) -> float:
+        key = _key(layer, w_in, w_out)
+        if key not in self.table:
+            self.table[key] = _time(layer, w_in, w_out)
+        return self.table[key]
+
+    def _sum(self, removed: list[int]) -> float:
+        return sum(self._ms(layer, w_in, w_out) for layer, w_in, w_out in self.space.layer_widths(removed))
+
+    def latency_ms(self, keep: list[float]) -> float:
+        return self._sum(self.space.removed(keep))
+
+    def ratio(self, keep: list[float]) -> float:
+        return self.latency_ms(keep) / self.dense_ms
+
+    def save(self) -> None:
+        if self.path is not None:
+            write_json_atomic(Path(self.path), self.table)

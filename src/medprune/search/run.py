@@ -1,0 +1,207 @@
+"""`search`: run a study (one process, several, or Ray tasks), then fine-tune the best candidates."""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medprune._atomic import write_json_atomic
+from medprune.errors import ConfigError
+from medprune.search.learners import LEARNERS
+from medprune.search.study import (STUDY_NAME, SearchConfig, count_states, default_storage, fail_stale_trials,
+                                   finished_trials, make_storage, names, run_worker, worker_process)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the study is run and finished (not part of the study's identity)."""
+
+    workers: int = 1
+    backend: str = "local"  # or "ray"
+    address: str | None = None  # Ray cluster address; None starts a local Ray
+    finetune_top: int = 3  # candidates given a short fine-tune before the final choice
+    short_epochs: int = 1
+    finetune_epochs: int = 3  # total for the chosen candidate
+    lr: float = 5e-4
+    train_batch_size: int = 128
+    warm_start: str | None = None  # an earlier search folder (or its search.json)
+    warm_start_count: int = 5
+    progress: bool = True
+
+    def check(self) -> RunOptions:
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be >= 1, got {self.workers}")
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"backend must be local or ray, got '{self.backend}'")
+        if self.finetune_top < 1 or self.finetune_epochs < self.short_epochs:
+            raise ConfigError("--finetune-top must be >= 1 and --finetune-epochs at least the short fine-tune")
+        return self
+
+
+def _check_ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray, which is not installed: pip install 'medprune[ray]' "
+                          "(or use the default --backend local)") from None
+    return ray
+
+
+def _prepare_study(config: SearchConfig, out: Path, resume: bool, overwrite: bool):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    local_db = out / "study.db"
+    if config.storage == default_storage(out) and local_db.exists() and not resume:
+        if not overwrite:
+            raise ConfigError(f"{out} already holds a search: pass --resume to continue it, --overwrite to start "
+                              "again, or choose another --out")
+        local_db.unlink()
+        shutil.rmtree(out / "best", ignore_errors=True)
+    storage = make_storage(config.storage)
+    try:
+        study = optuna.create_study(study_name=STUDY_NAME, storage=storage, direction="maximize", load_if_exists=True)
+    except Exception as err:
+        raise ConfigError(f"cannot use the study storage '{config.storage}' ({str(err)[:140]}): check the URL "
+                          "and the database") from None
+    recorded, current = study.user_attrs.get("config"), json.loads(json.dumps(config.identity()))
+    if recorded is None:
+        study.set_user_attr("config", current)
+    elif recorded != current:
+        changed = sorted(k for k in set(recorded) | set(current) if recorded.get(k) != current.get(k))
+        raise ConfigError(f"the study in {config.storage} was run with other settings ({', '.join(changed)}): "
+                          "resume with the same options, or start a new --out")
+    return storage, study
+
+
+def _warm_start(study, space_names: list[str], floors: list[float], source: str, count: int) -> int:
+    """Enqueue the best vectors of an earlier search, matched by layer name (others: their mean)."""
+    path = Path(source)
+    path = path / "search.json" if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"--warm-start {source} holds no search.json: pass the folder of an earlier search")
+    try:
+        earlier = json.loads(path.read_text())["top"]
+    except (ValueError, KeyError):
+        raise ConfigError(f"{path} is not a medprune search.json: pass the folder of an earlier search") from None
+    for entry in earlier[:count]:
+        ratios = entry["ratios"]
+        fallback = float(np.mean(list(ratios.values())))
+        vector = [min(1.0, max(f, ratios.get(n, fallback))) for n, f in zip(space_names, floors)]
+        study.enqueue_trial(dict(zip(names(len(vector)), vector)), user_attrs={"warm_start": True})
+    return min(count, len(earlier))
+
+
+def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label: str) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+    with Progress(*columns, disable=not options.progress) as bar:
+        task = bar.add_task(progress_label, total=config.trials, status="")
+
+        def refresh(_: Any = None) -> None:
+            done = finished_trials(study)
+            best = max((t.value for t in done), default=float("nan"))
+            bar.update(task, completed=len(done), status=f"best {best:.4f}" if done else "")
+
+        refresh()
+        if options.workers == 1 and options.backend == "local":
+            run_worker(config, on_trial=refresh)
+            refresh()
+            return
+        threads = max(1, (os.cpu_count() or 1) // options.workers)
+        if options.backend == "ray":
+            ray = _check_ray()
+            if not ray.is_initialized():
+                ray.init(address=options.address, num_cpus=None if options.address else options.workers,
+                         include_dashboard=False, log_to_driver=False)
+            task_fn = ray.remote(num_cpus=1)(worker_process)
+            pending = [task_fn.remote(config, w, threads) for w in range(options.workers)]
+            while pending:
+                _, pending = ray.wait(pending, timeout=2.0)
+                refresh()
+            return
+        context = multiprocessing.get_context("spawn")
+        processes = [context.Process(target=worker_process, args=(config, w, threads)) for w in range(options.workers)]
+        for p in processes:
+            p.start()
+        while any(p.is_alive() for p in processes):
+            time.sleep(1.0)
+            refresh()
+        if any(p.exitcode != 0 for p in processes):
+            raise ConfigError("a search worker failed (see the messages above); finished trials are kept: fix the "
+                              "cause and run again with --resume")
+        refresh()
+
+
+def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials no other trial beats on both objective (higher) and cost (lower)."""
+    front = [p for p in points
+             if not any(q["objective"] >= p["objective"] and q["cost_ratio"] <= p["cost_ratio"] and
+                        (q["objective"], q["cost_ratio"]) != (p["objective"], p["cost_ratio"]) for q in points)]
+    return sorted(front, key=lambda p: p["cost_ratio"])
+
+
+def search(config: SearchConfig, out: str | Path, options: RunOptions, *, resume: bool = False,
+           overwrite: bool = False) -> dict[str, Any]:
+    """Run (or resume) the study in `out`, fine-tune the best candidate into `out/best`; returns search.json."""
+    from medprune.search.evaluator import Evaluator
+    from medprune.search.finish import finish
+
+    out = Path(out)
+    options.check()
+    LEARNERS.get(config.sampler)
+    if config.trials < 1:
+        raise ConfigError(f"--trials must be >= 1, got {config.trials}")
+    if config.budget_policy not in ("repair", "reject"):
+        raise ConfigError(f"budget policy must be repair or reject, got '{config.budget_policy}'")
+    if options.backend == "ray":
+        _check_ray()
+    out.mkdir(parents=True, exist_ok=True)
+    config = replace(config, storage=config.storage or default_storage(out),
+                     latency_table=config.latency_table or str(out / "latency_table.json"))
+    evaluator = Evaluator.build(config)  # bad settings fail here, before any worker starts
+    storage, study = _prepare_study(config, out, resume, overwrite)
+    stale = fail_stale_trials(storage, study)
+    warm = 0
+    if options.warm_start and not study.trials:
+        warm = _warm_start(study, evaluator.space.names, evaluator.space.floors, options.warm_start,
+                           options.warm_start_count)
+    if evaluator.latency is not None:
+        evaluator.latency.save()  # workers start from the dense timings already measured
+    began = time.perf_counter()
+    _run_trials(config, options, study, f"search ({config.sampler})")
+    wall = time.perf_counter() - began
+    return finish(config, options, evaluator, study, out, wall_time_s=wall, stale=stale, warm_started=warm,
+                  counts=count_states(study))
+
+
+def trial_points(study) -> list[dict[str, Any]]:
+    import optuna
+
+    points = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        a = t.user_attrs
+        points.append({"number": t.number, "objective": a["objective"], "value": t.value,
+                       "cost_ratio": a["cost_ratio"], "macs_ratio": a["macs_ratio"], "feasible": a["feasible"],
+                       "repaired": a.get("repaired", False), "keep": a["keep"],
+                       "validation": a.get("validation", {})})
+    return sorted(points, key=lambda p: p["number"])
+
+
+def best_so_far(points: list[dict[str, Any]]) -> list[float]:
+    best, out = -math.inf, []
+    for p in points:
+        best = max(best, p["value"])
+        out.append(best)
+    return out

@@ -1,0 +1,99 @@
+"""Fast candidate scoring: recalibrate BatchNorm on a few training batches (adaptive BN, EagleEye 2020),
+then the clinical objective on validation and the constraints at the reference threshold."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medprune.errors import ConfigError
+from medprune.evaluation.metrics import compute_auroc, compute_confusion_rates
+from medprune.evaluation.predict import positive_or_all
+
+REQUIRABLE = ("sensitivity", "specificity", "ppv", "npv", "auroc")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """`auroc`, or `sens@spec=0.9`: the sensitivity reachable at a specificity of at least 0.9."""
+
+    kind: str
+    level: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        text = (text or "").strip()
+        if text == "auroc":
+            return cls("auroc")
+        match = re.fullmatch(r"sens@spec=([0-9.]+)", text)
+        if match and 0 < float(match[1]) < 1:
+            return cls("sens@spec", float(match[1]))
+        raise ConfigError(f"objective '{text}' is not understood: use auroc or sens@spec=0.9")
+
+    def __str__(self) -> str:
+        return self.kind if self.level is None else f"{self.kind}={self.level:g}"
+
+    def __call__(self, y: np.ndarray, scores: np.ndarray) -> float:
+        if self.kind == "auroc":
+            return compute_auroc(y, scores)
+        from sklearn.metrics import roc_curve
+
+        fpr, tpr, _ = roc_curve(y, scores)
+        return float(tpr[fpr <= 1 - self.level + 1e-12].max())
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A constraint on validation, e.g. `sensitivity>=0.95` at the reference threshold."""
+
+    metric: str
+    op: str
+    value: float
+
+    @classmethod
+    def parse(cls, text: str) -> Requirement:
+        match = re.fullmatch(r"\s*([a-z]+)\s*(>=|<=)\s*([0-9.]+)\s*", text or "")
+        if not match or match[1] not in REQUIRABLE:
+            raise ConfigError(f"requirement '{text}' is not understood: write e.g. sensitivity>=0.95 (metrics: "
+                              f"{', '.join(REQUIRABLE)})")
+        return cls(match[1], match[2], float(match[3]))
+
+    def __str__(self) -> str:
+        return f"{self.metric}{self.op}{self.value:g}"
+
+    def met(self, metrics: dict[str, float]) -> bool:
+        value = metrics[self.metric]
+        return value >= self.value if self.op == ">=" else value <= self.value
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
+    """Re-estimate BatchNorm statistics of a pruned model (cumulative average over the batches)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for x in batches:
+        model(x)
+    for m in norms:
+        m.momentum = 0.1
+    return model.eval()
+
+
+@torch.no_grad()
+def validation_figures(model: nn.Module, x: torch.Tensor, y: np.ndarray, threshold: float | None,
+                       objective: Objective) -> dict[str, Any]:
+    model.eval()
+    probs = torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(256)]).numpy()
+    scores = positive_or_all(probs)
+    out = {"objective": objective(y, scores), "auroc": compute_auroc(y, scores)}
+    if threshold is not None:
+        rates = compute_confusion_rates(y, (scores >= threshold).astype(int))
+        out.update({k: float(rates[k]) for k in ("sensitivity", "specificity", "ppv", "npv")})
+    return out

@@ -1,0 +1,108 @@
+"""`medprune search`: outputs, requirements, kill-and-resume, parallel workers, Ray, bad input."""
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from medprune.models import load_checkpoint
+from tests.conftest import train_tiny
+from tests.integration.test_cli import assert_one_line_error, invoke
+
+FAST = ["--finetune-epochs", "1", "--finetune-top", "2", "--bn-batches", "2", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def dense(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    return train_tiny(root, "dense", counts=(128, 64, 64))
+
+
+def _complete(db: Path) -> int:
+    with sqlite3.connect(db) as con:
+        return con.execute("select count(*) from trials where state = 'COMPLETE'").fetchone()[0]
+
+
+def test_search_writes_the_study_the_best_model_and_the_report(dense, tmp_path):
+    out = tmp_path / "s"
+    result = invoke("search", "--model", dense, "--out", out, "--sampler", "evolution", "--trials", "8",
+                    "--target", "macs=0.4", *FAST)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "search.json").read_text())
+    assert record["sampler"] == "evolution" and record["trials"] == 8 == _complete(out / "study.db")
+    best = record["best"]
+    assert {"ratios", "objective", "macs_ratio", "latency_ms"} <= set(best)
+    assert best["macs_ratio"] <= 0.4 and all(0 < r <= 1 for r in best["ratios"].values())
+    assert record["pareto"] and record["uniform"]["macs_ratio"] <= 0.4
+    dense_macs = json.loads((dense / "metrics.json").read_text())["efficiency"]["macs"]
+    assert json.loads((out / "best" / "metrics.json").read_text())["efficiency"]["macs"] <= 0.4 * dense_macs
+    assert load_checkpoint(out / "best").spec["search"]["trial"] == best["trial"]
+    assert (out / "search.html").read_text().count("data:image/png") == 3
+
+
+def test_an_unmeetable_requirement_is_a_clear_message(dense, tmp_path):
+    result = invoke("search", "--model", dense, "--out", tmp_path / "s", "--sampler", "random", "--trials", "3",
+                    "--require", "specificity>=1.01", *FAST)
+    assert_one_line_error(result, "no candidate within --target macs=0.25 meets specificity>=1.01")
+    assert json.loads((tmp_path / "s" / "search.json").read_text())["best"] is None
+
+
+def test_a_killed_search_resumes_without_losing_finished_trials(dense, tmp_path):
+    out = tmp_path / "s"
+    command = [str(Path(sys.executable).parent / "medprune"), "search", "--model", str(dense), "--out", str(out),
+               "--sampler", "pso", "--trials", "200", "--target", "macs=0.5", *FAST]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not ((out / "study.db").exists() and _complete(out / "study.db") >= 3):
+            time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    before = _complete(out / "study.db")
+    assert before >= 3
+    result = invoke("search", "--model", dense, "--out", out, "--sampler", "pso", "--trials", before + 2,
+                    "--target", "macs=0.5", "--resume", *FAST)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "search.json").read_text())
+    assert record["trials"] == before + 2
+    assert [h["number"] for h in record["history"]][:before] == list(range(before))  # earlier trials kept
+    assert_one_line_error(invoke("search", "--model", dense, "--out", out, "--sampler", "tpe", "--trials", "3",
+                                 "--target", "macs=0.5", "--resume", *FAST), "was run with other settings (sampler)")
+
+
+def test_two_local_workers_share_one_study(dense, tmp_path):
+    out = tmp_path / "s"
+    result = invoke("search", "--model", dense, "--out", out, "--sampler", "tpe", "--trials", "6", "--workers", "2",
+                    *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "search.json").read_text())["trials"] == 6 == _complete(out / "study.db")
+
+
+def test_ray_backend_runs_a_small_study(dense, tmp_path):
+    ray = pytest.importorskip("ray")
+    out = tmp_path / "s"
+    try:
+        result = invoke("search", "--model", dense, "--out", out, "--sampler", "random", "--trials", "4",
+                        "--workers", "2", "--backend", "ray", *FAST)
+    finally:
+        ray.shutdown()
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "search.json").read_text())
+    assert record["backend"] == "ray" and record["trials"] == 4
+
+
+def test_bad_search_requests(dense, tmp_path, monkeypatch):
+    base = ["search", "--model", dense, "--trials", "2", *FAST]
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--sampler", "psi"), "did you mean 'pso'")
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "b", "--target", "macs=0.001"),
+                          "no candidate can meet --target macs=0.001")
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "c", "--storage", "postgresql://nobody@127.0.0.1:9/none"),
+                          "cannot open the study storage")
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "d", "--backend", "ray"), "pip install 'medprune[ray]'")
