@@ -106,3 +106,29 @@ def test_bad_search_requests(dense, tmp_path, monkeypatch):
                           "cannot open the study storage")
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert_one_line_error(invoke(*base, "--out", tmp_path / "d", "--backend", "ray"), "pip install 'medprune[ray]'")
+
+
+def test_a_latency_budget_uses_the_per_layer_table(dense, tmp_path):
+    out = tmp_path / "s"
+    result = invoke("search", "--model", dense, "--out", out, "--sampler", "random", "--trials", "3",
+                    "--target", "latency=0.7", *FAST)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "search.json").read_text())
+    assert all(h["cost_ratio"] <= 0.7 + 1e-9 for h in record["history"])
+    table = json.loads((out / "latency_table.json").read_text())
+    assert table and all(ms > 0 for ms in table.values())
+
+
+def test_warm_start_seeds_a_new_search_with_earlier_best_vectors(dense, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert invoke("search", "--model", dense, "--out", first, "--sampler", "random", "--trials", "3", *FAST).exit_code == 0
+    result = invoke("search", "--model", dense, "--out", second, "--sampler", "tpe", "--trials", "3",
+                    "--warm-start", first, "--seed", "1", *FAST)
+    assert result.exit_code == 0, result.output
+    earlier = json.loads((first / "search.json").read_text())["top"][0]["ratios"]
+    record = json.loads((second / "search.json").read_text())
+    assert record["counts"]["warm_started"] == 3
+    with sqlite3.connect(second / "study.db") as con:
+        warm = con.execute("select count(*) from trial_user_attributes where key = 'warm_start'").fetchone()[0]
+    assert warm == 3
+    assert set(earlier) == set(record["best"]["ratios"])  # same layers, matched by name
