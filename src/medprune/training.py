@@ -171,7 +171,7 @@ class _State:
 def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
         resume: bool = False, progress: bool = True, distill: Distillation | None = None,
         keep_start: bool = False, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
-        penalty: Callable[[nn.Module], torch.Tensor] | None = None) -> TrainResult:
+        penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False) -> TrainResult:
     """Train `model` in place and leave it holding the weights of the best validation epoch.
 
     Args:
@@ -182,6 +182,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
             returns a model worse on validation than the one it was given).
         on_epoch_end: called with (epoch, record) after each epoch's state is saved.
         penalty: a regulariser added to every batch's loss (e.g. sparsity penalties).
+        last_epoch: leave the model as the last epoch made it, not the best validation epoch (for
+            scores that describe training after a fixed number of epochs).
     Raises:
         ConfigError: bad settings, or resuming with different settings.
     """
@@ -245,7 +247,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
             bar.update(task, status=f"val AUROC {val_auroc:.4f} (best {state.best_auroc:.4f} @ {state.best_epoch})")
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
-    model.load_state_dict(state.best_state)
+    if not last_epoch:
+        model.load_state_dict(state.best_state)
     model.eval()
     return TrainResult(best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
                        epochs_run=config.epochs - start_epoch, wall_time_s=time.perf_counter() - began,

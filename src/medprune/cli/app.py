@@ -24,7 +24,11 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
 
 
-def command(name: str | None = None) -> Callable:
+data_app = typer.Typer(no_args_is_help=True, help="Audit a dataset (duplicates, leakage) or prune its training split.")
+app.add_typer(data_app, name="data")
+
+
+def command(name: str | None = None, parent: typer.Typer | None = None) -> Callable:
     """Register a CLI command whose MedpruneError becomes `error: ...` on stderr and exit code 2."""
 
     def wrap(fn: Callable) -> Callable:
@@ -43,7 +47,7 @@ def command(name: str | None = None) -> Callable:
                 err_console.print("interrupted: work finished so far is saved; run again with --resume to continue")
                 raise typer.Exit(130) from None
 
-        return app.command(name)(run)
+        return (parent or app).command(name)(run)
 
     return wrap
 

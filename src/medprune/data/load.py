@@ -41,13 +41,19 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               subgroups: list[str] | None = None, subgroups_as_input: bool = False,
               missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True,
               extra_meta: list[str] | None = None) -> Dataset:
-    """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` path or a `.csv` path.
+    """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
+    `subset.json` (a kept share of another dataset's training split).
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
     text = str(data)
     suffix = Path(text).suffix.lower()
+    if suffix == ".json":  # a subset written by `medprune data prune`
+        from medprune.data.subset import apply_subset
+
+        return apply_subset(Path(text), load_data, data_dir=data_dir, allow_download=allow_download,
+                            extra_meta=extra_meta)
     if suffix == ".csv":
         source = {"data": text, "target": target, "subgroups": list(subgroups or []),
                   "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed}

@@ -1,0 +1,101 @@
+"""`medprune data audit` and `medprune data prune`: duplicates and leakage; smaller training sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medprune.cli.app import command, console, data_app
+from medprune.cli.options import DataDirOpt, DataOpt, MissingOpt, ProgressOpt, SplitSeedOpt, TargetOpt
+
+
+@command("audit", parent=data_app)
+def audit(
+    data: DataOpt,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the audit record here.")] = None,
+    html: Annotated[Optional[Path], typer.Option("--html", help="Write the HTML page (leakage pairs shown).")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", help="Also compare penultimate features of this "
+                                                                   "trained model (cosine similarity).")] = None,
+    max_distance: Annotated[Optional[float], typer.Option(help="Near duplicates: pHash bits (default 2) or table "
+                                                                "distance (default 1e-6).")] = None,
+    min_cosine: Annotated[float, typer.Option(help="Near duplicates with --model: cosine at least this.")] = 0.995,
+    target: TargetOpt = None,
+    missing: MissingOpt = "error",
+    split_seed: SplitSeedOpt = 0,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Find exact and near duplicates within and across splits; report leakage and redundancy per class."""
+    from medprune._atomic import write_json_atomic, write_text_atomic
+    from medprune.data import load_data
+    from medprune.data.audit import AuditSettings
+    from medprune.data.audit import audit as run_audit
+
+    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed)
+    net = None
+    if model is not None:
+        from medprune import api
+        from medprune.evaluation.evaluate import check_model_matches_data
+
+        checkpoint = api.load_model(model)
+        check_model_matches_data(checkpoint, dataset)
+        net = checkpoint.model
+    record = run_audit(dataset, AuditSettings(max_distance=max_distance, min_cosine=min_cosine), model=net)
+    if json_out:
+        write_json_atomic(json_out, record)
+    if html:
+        from medprune.report.audit import render_audit_report
+
+        write_text_atomic(html, render_audit_report(record, dataset))
+    d = record["duplicates"]
+    console.print(f"{dataset.name}: {record['method']['near']} (threshold {record['method']['threshold']:g})")
+    for split, block in d["within"].items():
+        console.print(f"  within {split}: {block['count']} pairs ({block['exact']} exact, {block['near']} near), "
+                      f"{record['redundancy'][split]['removable']} removable")
+    for key, block in d["across"].items():
+        flag = "[red]leakage[/]" if block["count"] else "none"
+        console.print(f"  across {key}: {block['count']} pairs ({block['exact']} exact, {block['near']} near) {flag}")
+    written = [str(p) for p in (json_out, html) if p]
+    if written:
+        console.print(f"written: {', '.join(written)}")
+
+
+@command("prune", parent=data_app)
+def prune(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option("--out", help="Folder for subset.json (pass it to --data), scores.npy.")],
+    score: Annotated[str, typer.Option(help="el2n, grand, forgetting, prototype or random.")] = "el2n",
+    keep: Annotated[float, typer.Option(help="Share of the training split to keep, in (0, 1].")] = 0.5,
+    stratify: Annotated[bool, typer.Option("--stratify/--no-stratify", help="Keep class proportions.")] = True,
+    drop_hardest: Annotated[float, typer.Option(help="Share of each class's hardest cases dropped first "
+                                                     "(likely label noise).")] = 0.0,
+    easy_negatives_only: Annotated[bool, typer.Option("--easy-negatives-only", help="Remove only the easiest "
+                                                                                    "negatives; keep every positive.")] = False,
+    proxy_model: Annotated[str, typer.Option(help="Architecture of the short proxy runs.")] = "smallcnn",
+    proxy_epochs: Annotated[int, typer.Option(help="Epochs of each proxy run.")] = 3,
+    proxy_runs: Annotated[int, typer.Option(help="Proxy runs averaged (el2n, grand).")] = 3,
+    seed: Annotated[int, typer.Option(help="Seed of the proxy runs and random scores.")] = 0,
+    target: TargetOpt = None,
+    missing: MissingOpt = "error",
+    split_seed: SplitSeedOpt = 0,
+    data_dir: DataDirOpt = None,
+    progress: ProgressOpt = False,
+) -> None:
+    """Score every training case and keep the hardest share (per class by default); val and test stay whole."""
+    from medprune.data import load_data
+    from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
+    from medprune.errors import ConfigError
+
+    SCORES.get(score)
+    selection = Selection(keep=keep, stratify=stratify, drop_hardest=drop_hardest,
+                          easy_negatives_only=easy_negatives_only).check()
+    if proxy_epochs < 1 or proxy_runs < 1:
+        raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
+    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed)
+    record = prune_data(dataset, score, selection, out, ProxySettings(model=proxy_model, epochs=proxy_epochs,
+                                                                      runs=proxy_runs, seed=seed, progress=progress))
+    per_class = ", ".join(f"{k} {v['before']}->{v['after']}" for k, v in record["per_class"].items())
+    console.print(f"kept {record['kept_fraction']:.3f} of the training cases by {score} ({per_class}); scoring took "
+                  f"{record['scoring_wall_time_s']:.0f} s")
+    console.print(f"written: {Path(out) / 'subset.json'} (train on it with --data {Path(out) / 'subset.json'})")
