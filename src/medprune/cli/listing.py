@@ -53,13 +53,29 @@ def _techniques() -> tuple[list[str], list[list[str]]]:
         [n, summary(n), options(n)] for n in TECHNIQUES.names()]
 
 
+def _samplers() -> tuple[list[str], list[list[str]]]:
+    from medprune.search import LEARNERS
+
+    return ["sampler", "description"], [[n, " ".join((LEARNERS.get(n).__doc__ or "").split())]
+                                        for n in LEARNERS.names()]
+
+
+def _scores() -> tuple[list[str], list[list[str]]]:
+    from medprune.datapruning import SCORES
+
+    return ["score", "ranks with labels", "description"], [
+        [n, "yes" if SCORES.get(n).uses_labels else "no", " ".join((SCORES.get(n).__doc__ or "").split())]
+        for n in SCORES.names()]
+
+
 LISTS: dict[str, Callable[[], tuple[list[str], list[list[str]]]]] = {
-    "models": _models, "datasets": _datasets, "criteria": _criteria, "techniques": _techniques}
+    "models": _models, "datasets": _datasets, "criteria": _criteria, "techniques": _techniques,
+    "samplers": _samplers, "scores": _scores}
 
 
 @command("list")
-def list_names(what: Annotated[str, typer.Argument(help="models, datasets, criteria or techniques")] = "models") -> None:
-    """List registered models, datasets, pruning criteria or compression techniques."""
+def list_names(what: Annotated[str, typer.Argument(help="models, datasets, criteria, techniques, samplers or scores")] = "models") -> None:
+    """List registered models, datasets, pruning criteria, compression techniques, search samplers or data scores."""
     if what not in LISTS:
         raise UnknownNameError(f"unknown list '{what}': choose {', '.join(LISTS)}")
     columns, rows = LISTS[what]()

@@ -80,8 +80,9 @@ class Forgetting(Score):
 
 @register_score
 class Prototype(Score):
-    """Distance to the nearest k-means centroid of a proxy model's penultimate features, without labels
-    (self-supervised prototypes, Sorscher et al. 2022): far from every prototype = hard or atypical."""
+    """Distance to the nearest k-means centroid of penultimate features, clustered without labels
+    (Sorscher et al. 2022, who use self-supervised features; here a short proxy run's): far from every
+    prototype = hard or atypical."""
 
     name = "prototype"
     uses_labels = False
