@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medprune.compress import TECHNIQUES, Budget, check_chain
+from medprune.compress.technique import checked
 from medprune.errors import ConfigError, MedpruneError
 from medprune.models.registry import MODELS
 from medprune.validation.paired_metrics import PAIRED_METRICS
@@ -34,14 +35,7 @@ class ReferenceTraining(_Strict):
     batch_size: int = Field(default=128, ge=2)
     seed: int = 0
 
-    @field_validator("model")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        try:
-            MODELS.get(value)
-        except MedpruneError as err:
-            raise ValueError(str(err)) from None
-        return value
+    _known = field_validator("model")(lambda v: checked(MODELS.get, v))
 
 
 class Reference(_Strict):
@@ -73,14 +67,7 @@ class ValidationSettings(_Strict):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     resamples: int = Field(default=2000, ge=1000)
 
-    @field_validator("metric")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        try:
-            PAIRED_METRICS.get(value)
-        except MedpruneError as err:
-            raise ValueError(str(err)) from None
-        return value
+    _known = field_validator("metric")(lambda v: checked(PAIRED_METRICS.get, v))
 
 
 class MeasureSettings(_Strict):

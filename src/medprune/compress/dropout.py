@@ -17,12 +17,11 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from medprune.compress.prune import prune_model
+from medprune.compress.prune import prune_structured
 from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint
-from medprune.pruning.prune import PruneSettings
 from medprune.pruning.target import Target
 from medprune.pruning.unstructured import copy_model
 
@@ -69,7 +68,7 @@ class _DropoutTechnique(Technique):
 
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, self.name)
-        o, b = self.options, ctx.budget
+        o = self.options
         net = copy_model(model.model)
         fraction = o.fraction if self.targeted else None
         with channel_dropout(net, o.rate, fraction) as n_layers:
@@ -78,10 +77,8 @@ class _DropoutTechnique(Technique):
                             best_val_auroc=result.best_val_auroc if result else None)
         if o.target == "none":
             return Checkpoint(model=net, spec=compressed_spec(model, ctx, self))
-        settings = PruneSettings(method="bn_scale", structured=True, target=o.target,
-                                 finetune_epochs=b.epochs if o.epochs is None else o.epochs, lr=b.lr,
-                                 batch_size=b.batch_size, seed=b.seed)
-        pruned, self.details["achieved"] = prune_model(Checkpoint(net, model.spec), ctx, settings)
+        pruned, self.details["achieved"] = prune_structured(Checkpoint(net, model.spec), ctx, "bn_scale", o.target,
+                                                            o.epochs)
         return Checkpoint(model=pruned.model, spec=compressed_spec(model, ctx, self))
 
 

@@ -14,12 +14,11 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
-from medprune.compress.prune import prune_model
+from medprune.compress.prune import prune_structured
 from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint
-from medprune.pruning.prune import PruneSettings
 from medprune.pruning.structured import classifier_layers
 from medprune.pruning.target import Target
 from medprune.pruning.unstructured import copy_model
@@ -78,7 +77,7 @@ class Regularize(Technique):
 
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, "regularize")
-        o, b, n_classes = self.options, ctx.budget, ctx.dataset.n_classes
+        o, n_classes = self.options, ctx.dataset.n_classes
         net = copy_model(model.model)
         strength = o.strength if o.strength is not None else DEFAULT_STRENGTH[o.penalty]
         penalty = make_penalty(o.penalty, strength, net, n_classes)
@@ -88,8 +87,6 @@ class Regularize(Technique):
         self.details.update(strength=strength, near_zero_channels_before=before,
                             near_zero_channels_after=near_zero_share(o.penalty, net, n_classes),
                             criterion=CRITERION[o.penalty])
-        settings = PruneSettings(method=CRITERION[o.penalty], structured=True, target=o.target,
-                                 finetune_epochs=b.epochs if o.epochs is None else o.epochs, lr=b.lr,
-                                 batch_size=b.batch_size, seed=b.seed)
-        pruned, self.details["achieved"] = prune_model(Checkpoint(net, model.spec), ctx, settings)
+        pruned, self.details["achieved"] = prune_structured(Checkpoint(net, model.spec), ctx, CRITERION[o.penalty],
+                                                            o.target, o.epochs)
         return Checkpoint(model=pruned.model, spec=compressed_spec(model, ctx, self))

@@ -10,6 +10,7 @@ test); clusters of near duplicates within a split are redundancy.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
@@ -50,39 +51,30 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
     return out
 
 
-def _hamming_pairs(a: np.ndarray, b: np.ndarray, limit: float, same: bool) -> list[tuple[int, int, float]]:
+def _pairs_where(a: np.ndarray, b: np.ndarray, block: Callable[[np.ndarray, np.ndarray], np.ndarray],
+                 close: Callable[[np.ndarray], np.ndarray], same: bool) -> list[tuple[int, int, float]]:
+    """(i, j, value) for every a[i], b[j] whose block value is `close` (i < j within one split), in chunks."""
     pairs = []
     for start in range(0, len(a), CHUNK):
-        block = np.bitwise_count(a[start:start + CHUNK, None] ^ b[None, :])
-        for i, j in zip(*np.nonzero(block <= limit)):
-            i = int(i) + start
-            if not same or i < j:
-                pairs.append((i, int(j), float(block[i - start, j])))
+        values = block(a[start:start + CHUNK], b)
+        for i, j in zip(*np.nonzero(close(values))):
+            if not same or i + start < j:
+                pairs.append((int(i) + start, int(j), float(values[i, j])))
     return pairs
 
 
-def _distance_pairs(a: np.ndarray, b: np.ndarray, limit: float, same: bool) -> list[tuple[int, int, float]]:
+def _hamming_pairs(a, b, limit, same):
+    return _pairs_where(a, b, lambda x, y: np.bitwise_count(x[:, None] ^ y[None, :]), lambda v: v <= limit, same)
+
+
+def _distance_pairs(a, b, limit, same):
     from sklearn.metrics import pairwise_distances
 
-    pairs = []
-    for start in range(0, len(a), CHUNK):
-        block = pairwise_distances(a[start:start + CHUNK], b)
-        for i, j in zip(*np.nonzero(block <= limit)):
-            i = int(i) + start
-            if not same or i < j:
-                pairs.append((i, int(j), float(block[i - start, j])))
-    return pairs
+    return _pairs_where(a, b, pairwise_distances, lambda v: v <= limit, same)
 
 
-def _cosine_pairs(a: np.ndarray, b: np.ndarray, limit: float, same: bool) -> list[tuple[int, int, float]]:
-    pairs = []
-    for start in range(0, len(a), CHUNK):
-        block = a[start:start + CHUNK] @ b.T
-        for i, j in zip(*np.nonzero(block >= limit)):
-            i = int(i) + start
-            if not same or i < j:
-                pairs.append((i, int(j), float(block[i - start, j])))
-    return pairs
+def _cosine_pairs(a, b, limit, same):
+    return _pairs_where(a, b, lambda x, y: x @ y.T, lambda v: v >= limit, same)
 
 
 def penultimate_features(model, dataset: Dataset, split: str) -> np.ndarray:

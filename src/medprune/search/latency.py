@@ -8,14 +8,12 @@ later searches on this machine reuse it.
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from medprune._atomic import write_json_atomic
+from medprune.evaluation.efficiency import measure_latency
 from medprune.search.space import Layer, SearchSpace
 
 BATCH = 32
@@ -30,25 +28,16 @@ def _key(layer: Layer, w_in: int, w_out: int) -> str:
     return f"{geometry}@{layer.input_hw}:{w_in}->{w_out}"
 
 
-@torch.no_grad()
-def _time(layer: Layer, w_in: int, w_out: int, repeats: int = 7) -> float:
+def _time(layer: Layer, w_in: int, w_out: int) -> float:
     m = layer.module
     if isinstance(m, nn.Conv2d):
         module = nn.Conv2d(w_in, w_out, m.kernel_size, m.stride, m.padding, m.dilation,
                            groups=w_in if layer.depthwise else 1, bias=m.bias is not None)
-        x = torch.randn(BATCH, w_in, *layer.input_hw)
+        shape = (w_in, *layer.input_hw)
     else:
         module = nn.Linear(w_in, w_out, bias=m.bias is not None)
-        x = torch.randn(BATCH, *layer.input_hw, w_in) if layer.input_hw else torch.randn(BATCH, w_in)
-    module.eval()
-    for _ in range(2):
-        module(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        module(x)
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(statistics.median(times))
+        shape = (*layer.input_hw, w_in)
+    return measure_latency(module, shape, BATCH, warmup=2, repeats=7)
 
 
 class LatencyTable:
