@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from medprune._atomic import write_json_atomic
 from medprune.errors import ConfigError
 from medprune.search.learners import LEARNERS
 from medprune.search.study import (STUDY_NAME, SearchConfig, count_states, default_storage, fail_stale_trials,
@@ -101,7 +100,7 @@ def _warm_start(study, space_names: list[str], floors: list[float], source: str,
     return min(count, len(earlier))
 
 
-def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label: str) -> None:
+def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label: str, evaluator: Any) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -115,11 +114,11 @@ def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label
             bar.update(task, completed=len(done), status=f"best {best:.4f}" if done else "")
 
         refresh()
+        threads = max(1, (os.cpu_count() or 1) // options.workers)
         if options.workers == 1 and options.backend == "local":
-            run_worker(config, on_trial=refresh)
+            run_worker(config, on_trial=refresh, evaluator=evaluator)
             refresh()
             return
-        threads = max(1, (os.cpu_count() or 1) // options.workers)
         if options.backend == "ray":
             ray = _check_ray()
             if not ray.is_initialized():
@@ -131,10 +130,15 @@ def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label
                 _, pending = ray.wait(pending, timeout=2.0)
                 refresh()
             return
-        context = multiprocessing.get_context("spawn")
-        processes = [context.Process(target=worker_process, args=(config, w, threads)) for w in range(options.workers)]
+        # Workers 1..N-1 are processes; worker 0 runs here. Where fork exists the children inherit the
+        # evaluator already built (no second import and setup); elsewhere they are spawned and build their own.
+        forking = "fork" in multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if forking else "spawn")
+        processes = [context.Process(target=worker_process, args=(config, w, threads, evaluator if forking else None))
+                     for w in range(1, options.workers)]
         for p in processes:
             p.start()
+        run_worker(config, 0, threads, on_trial=refresh, evaluator=evaluator)
         while any(p.is_alive() for p in processes):
             time.sleep(1.0)
             refresh()
@@ -180,7 +184,7 @@ def search(config: SearchConfig, out: str | Path, options: RunOptions, *, resume
     if evaluator.latency is not None:
         evaluator.latency.save()  # workers start from the dense timings already measured
     began = time.perf_counter()
-    _run_trials(config, options, study, f"search ({config.sampler})")
+    _run_trials(config, options, study, f"search ({config.sampler})", evaluator)
     wall = time.perf_counter() - began
     return finish(config, options, evaluator, study, out, wall_time_s=wall, stale=stale, warm_started=warm,
                   counts=count_states(study))

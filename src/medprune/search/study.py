@@ -71,18 +71,19 @@ def names(n: int) -> list[str]:
     return [f"g{i}" for i in range(n)]
 
 
-def finished_trials(study) -> list[Finished]:
+def finished_trials(study, trials: list | None = None) -> list[Finished]:
     import optuna
 
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
     return [Finished(t.number, list(t.user_attrs["keep"]), float(t.value), dict(t.user_attrs))
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+            for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
 
 
-def count_states(study) -> dict[str, int]:
+def count_states(study, trials: list | None = None) -> dict[str, int]:
     import optuna
 
     states = optuna.trial.TrialState
-    trials = study.get_trials(deepcopy=False)
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
     return {name: sum(t.state == state for t in trials)
             for name, state in (("complete", states.COMPLETE), ("running", states.RUNNING),
                                 ("pruned", states.PRUNED), ("failed", states.FAIL))}
@@ -99,50 +100,93 @@ def fail_stale_trials(storage, study) -> int:
 
 
 def run_worker(config: SearchConfig, worker: int = 0, threads: int | None = None,
-               on_trial: Callable[[dict], None] | None = None) -> int:
-    """Run trials until the study holds `config.trials` finished ones; returns how many this worker ran."""
+               on_trial: Callable[[dict], None] | None = None, evaluator: Any = None) -> int:
+    """Run trials until the study holds `config.trials` finished ones; returns how many this worker ran.
+
+    `evaluator`: one already built from `config` (the main process's), saving the setup.
+    """
     import optuna
     import torch
 
     from medprune.search.evaluator import Evaluator
 
+    previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    evaluator = Evaluator.build(config)
-    learner = LEARNERS.get(config.sampler)(evaluator.space.floors, config.seed + worker, **config.sampler_options)
-    storage = make_storage(config.storage)
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage, sampler=learner.optuna_sampler())
-    keys = names(len(evaluator.space.floors))
+    try:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        return _trial_loop(config, worker, evaluator or Evaluator.build(config), on_trial)
+    finally:
+        torch.set_num_threads(previous)  # the main process goes on to fine-tune with all its threads
+
+
+def learner_sampler(learner: Any, keys: list[str], floors: list[float], seed: int):
+    """An Optuna sampler that asks a history-driven learner (pso, evolution, random) for each new trial's
+    whole vector. Optuna creates the trial atomically, so parallel workers never take the same one."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    class LearnerSampler(optuna.samplers.BaseSampler):
+        def __init__(self) -> None:
+            self.space = {k: FloatDistribution(f, 1.0) for k, f in zip(keys, floors)}
+            self.fallback = optuna.samplers.RandomSampler(seed=seed)
+            self.attrs: dict[int, dict] = {}  # what the learner wants stored with each trial it proposed
+
+        def infer_relative_search_space(self, study, trial):
+            return self.space
+
+        def sample_relative(self, study, trial, search_space):
+            if not search_space:
+                return {}
+            rng = np.random.default_rng([seed, trial.number])
+            vector, attrs = learner.propose(finished_trials(study), trial.number, rng)
+            self.attrs[trial.number] = attrs
+            return dict(zip(keys, vector))
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self.fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    return LearnerSampler()
+
+
+def _trial_loop(config: SearchConfig, worker: int, evaluator: Any, on_trial: Callable[[dict], None] | None) -> int:
+    import optuna
+
+    floors = evaluator.space.floors
+    keys = names(len(floors))
+    learner = LEARNERS.get(config.sampler)(floors, config.seed + worker, **config.sampler_options)
+    sampler = learner.optuna_sampler() if learner.uses_optuna_sampler else learner_sampler(learner, keys, floors,
+                                                                                           config.seed)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=make_storage(config.storage), sampler=sampler)
     ran = 0
     while True:
         counts = count_states(study)
         if counts["complete"] + counts["running"] >= config.trials:
             return ran
-        if not learner.uses_optuna_sampler:
-            number = len(study.get_trials(deepcopy=False))
-            rng = np.random.default_rng([config.seed, number, worker])
-            vector, attrs = learner.propose(finished_trials(study), number, rng)
-            study.enqueue_trial(dict(zip(keys, vector)), user_attrs=attrs, skip_if_exists=False)
         trial = study.ask()
-        keep = [trial.suggest_float(k, f, 1.0) for k, f in zip(keys, evaluator.space.floors)]
+        keep = [trial.suggest_float(k, f, 1.0) for k, f in zip(keys, floors)]
         result = evaluator.evaluate(keep, config.budget_policy)
-        for key, value in result.items():
-            trial.set_user_attr(key, value)
-        if result.get("rejected"):
-            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            penalty = 0.0 if result["feasible"] else INFEASIBLE_PENALTY
-            study.tell(trial, result["objective"] - penalty)
+        proposed_attrs = getattr(sampler, "attrs", {}).pop(trial.number, {})
+        if "warm_start" not in trial.user_attrs:
+            result = {**proposed_attrs, **result}
+        try:
+            for key, value in result.items():
+                trial.set_user_attr(key, value)
+            if result.get("rejected"):
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                study.tell(trial, result["objective"] - (0.0 if result["feasible"] else INFEASIBLE_PENALTY))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # a queued (warm-start) trial another worker took at the same moment: its result stands
         ran += 1
         if on_trial is not None:
             on_trial(result)
 
 
-def worker_process(config: SearchConfig, worker: int, threads: int) -> int:
-    """Entry point of a worker process (spawned, so it shares nothing with the parent)."""
+def worker_process(config: SearchConfig, worker: int, threads: int, evaluator: Any = None) -> int:
+    """Entry point of a worker process; `evaluator` only when forked (inherited, not pickled)."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    return run_worker(config, worker, threads)
+    return run_worker(config, worker, threads, evaluator=evaluator)
 
 
 def default_storage(out: Path) -> str:
