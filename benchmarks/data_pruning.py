@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--keeps", type=float, nargs="+", default=[0.3, 0.5, 0.7])
     parser.add_argument("--model", default="smallcnn")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--prefer", choices=["hard", "easy"], default="hard", help="keep the hardest or easiest")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-data"))
     args = parser.parse_args()
     data_dir = Path(os.environ["MEDPRUNE_DATA"]) if "MEDPRUNE_DATA" in os.environ else None
@@ -62,21 +63,23 @@ def main() -> None:
                 np.save(folder / "scores.npy", scores)
                 (folder / "scoring.json").write_text(json.dumps({"wall_time_s": scoring}))
             for keep in args.keeps:
-                indices = select(scores, y, Selection(keep=keep))
-                subset = write_subset(folder / f"keep{keep:g}.json", dataset, indices, {"score": score})
-                result = train(load_data(subset, data_dir=data_dir), folder / f"keep{keep:g}", args.model, args.epochs)
+                indices = select(scores, y, Selection(keep=keep, prefer=args.prefer))
+                tag = f"keep{keep:g}" + ("-easy" if args.prefer == "easy" else "")
+                subset = write_subset(folder / f"{tag}.json", dataset, indices, {"score": score})
+                result = train(load_data(subset, data_dir=data_dir), folder / tag, args.model, args.epochs)
                 wall = result["training"]["result"]["wall_time_s"]
                 rows.append((name, score, keep, result["auroc"], result["auroc"] - full["auroc"], result["sensitivity"],
                              wall, full_time / wall, scoring))
                 print(f"{name} {score} keep={keep:g}: test AUROC {result['auroc']:.4f}", flush=True)
-    print(f"\n{args.model}, {args.epochs} epochs for every run (same recipe and seed); kept: hardest first, class "
-          "proportions kept; sensitivity at the validation threshold (multi-class: macro)")
+    first = "hardest" if args.prefer == "hard" else "easiest"
+    print(f"\n{args.model}, {args.epochs} epochs for every run (same recipe and seed); kept: {first} first, "
+          "class proportions kept; sensitivity at the validation threshold (multi-class: macro)")
     print(f"{'data':15s} {'score':10s} {'keep':>5s} {'test AUROC':>10s} {'vs full':>8s} {'sens':>6s} "
           f"{'train s':>8s} {'speed-up':>8s} {'scoring s':>9s}")
     for name, score, keep, auroc, delta, sens, wall, speed, scoring in rows:
         print(f"{name:15s} {score:10s} {keep:5g} {auroc:10.4f} {delta:+8.4f} {sens:6.3f} {wall:8.1f} {speed:8.2f} "
               f"{scoring:9.0f}")
-    (args.out / "data-pruning.json").write_text(json.dumps(
+    (args.out / f"data-pruning-{args.prefer}.json").write_text(json.dumps(
         [dict(zip(("data", "score", "keep", "test_auroc", "delta_vs_full", "sensitivity", "train_wall_s", "speedup",
                    "scoring_s"), r)) for r in rows], indent=1))
 

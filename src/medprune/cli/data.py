@@ -72,6 +72,8 @@ def prune(
                                                      "(likely label noise).")] = 0.0,
     easy_negatives_only: Annotated[bool, typer.Option("--easy-negatives-only", help="Remove only the easiest "
                                                                                     "negatives; keep every positive.")] = False,
+    keep_easy: Annotated[bool, typer.Option("--keep-easy", help="Keep the easiest cases instead of the hardest "
+                                                                "(better for small datasets).")] = False,
     proxy_model: Annotated[str, typer.Option(help="Architecture of the short proxy runs.")] = "smallcnn",
     proxy_epochs: Annotated[int, typer.Option(help="Epochs of each proxy run.")] = 3,
     proxy_runs: Annotated[int, typer.Option(help="Proxy runs averaged (el2n, grand).")] = 3,
@@ -82,14 +84,14 @@ def prune(
     data_dir: DataDirOpt = None,
     progress: ProgressOpt = False,
 ) -> None:
-    """Score every training case and keep the hardest share (per class by default); val and test stay whole."""
+    """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
     from medprune.data import load_data
     from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
     from medprune.errors import ConfigError
 
     SCORES.get(score)
     selection = Selection(keep=keep, stratify=stratify, drop_hardest=drop_hardest,
-                          easy_negatives_only=easy_negatives_only).check()
+                          easy_negatives_only=easy_negatives_only, prefer="easy" if keep_easy else "hard").check()
     if proxy_epochs < 1 or proxy_runs < 1:
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
     dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed)

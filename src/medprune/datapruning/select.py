@@ -17,10 +17,13 @@ class Selection:
     drop_hardest: float = 0.0  # share of each class dropped first as likely label noise
     easy_negatives_only: bool = False  # remove only the easiest negatives; keep every positive
     negative_class: int = 0
+    prefer: str = "hard"  # keep the hardest cases (large data) or the easiest (small data, Sorscher et al. 2022)
 
     def check(self) -> Selection:
         if not 0 < self.keep <= 1:
             raise ConfigError(f"--keep must be in (0, 1], got {self.keep:g}: give the share of training cases to keep")
+        if self.prefer not in ("hard", "easy"):
+            raise ConfigError(f"prefer must be hard or easy, got '{self.prefer}'")
         if not 0 <= self.drop_hardest < 0.5:
             raise ConfigError(f"--drop-hardest must be in [0, 0.5), got {self.drop_hardest:g}: try 0.02")
         return self
@@ -39,6 +42,7 @@ def select(scores: np.ndarray, y: np.ndarray, selection: Selection) -> np.ndarra
     selection.check()
     n = len(y)
     pool = np.arange(n)
+    ranking = scores if selection.prefer == "hard" else -scores  # what is kept first
     if selection.drop_hardest:
         noisy = np.concatenate([_hardest(np.flatnonzero(y == c), scores, int(selection.drop_hardest * (y == c).sum()))
                                 for c in np.unique(y)])
@@ -53,9 +57,9 @@ def select(scores: np.ndarray, y: np.ndarray, selection: Selection) -> np.ndarra
                               f"are {len(others) / n:.2f} of them; raise --keep")
         return np.sort(np.concatenate([others, _hardest(negatives, scores, room)]))
     if not selection.stratify:
-        return np.sort(_hardest(pool, scores, target))
+        return np.sort(_hardest(pool, ranking, target))
     kept = []
     for c in np.unique(y):
         members = pool[y[pool] == c]
-        kept.append(_hardest(members, scores, max(1, round(selection.keep * (y == c).sum()))))
+        kept.append(_hardest(members, ranking, max(1, round(selection.keep * (y == c).sum()))))
     return np.sort(np.concatenate(kept))

@@ -30,3 +30,8 @@ def test_unstratified_drop_hardest_and_easy_negatives():
 def test_bad_selections(bad):
     with pytest.raises(ConfigError):
         select(SCORES, Y, bad)
+
+
+def test_keep_easy_keeps_the_lowest_scores_per_class():
+    kept = select(SCORES, Y, Selection(keep=0.5, prefer="easy"))
+    assert set(kept) == set(range(0, 40)) | set(range(80, 90))
