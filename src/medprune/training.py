@@ -171,7 +171,8 @@ class _State:
 def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
         resume: bool = False, progress: bool = True, distill: Distillation | None = None,
         keep_start: bool = False, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
-        penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False) -> TrainResult:
+        penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False,
+        selection_score: Callable[[nn.Module], float] | None = None) -> TrainResult:
     """Train `model` in place and leave it holding the weights of the best validation epoch.
 
     Args:
@@ -184,6 +185,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         penalty: a regulariser added to every batch's loss (e.g. sparsity penalties).
         last_epoch: leave the model as the last epoch made it, not the best validation epoch (for
             scores that describe training after a fixed number of epochs).
+        selection_score: model selection by this score (higher is better) instead of validation AUROC,
+            e.g. one that ranks models missing a clinical requirement below all others.
     Raises:
         ConfigError: bad settings, or resuming with different settings.
     """
@@ -200,9 +203,14 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         state.load(Path(state_path))
     start_epoch = state.epoch
     train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
+    def select_by(val_auroc: float, val_loss: float) -> float:
+        if selection_score is not None:
+            return selection_score(model)
+        return val_auroc if math.isfinite(val_auroc) else -val_loss
+
     if keep_start and start_epoch == 0:
         val_auroc, val_loss = _val_score(model, val, pre)
-        state.best_score = val_auroc if math.isfinite(val_auroc) else -val_loss
+        state.best_score = select_by(val_auroc, val_loss)
         state.best_auroc = val_auroc
     weight = _class_weights(train.y, dataset.n_classes) if config.class_weighting else None
     augment = config.augment and dataset.modality == "image"
@@ -234,7 +242,7 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
                 bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
             state.scheduler.step()
             val_auroc, val_loss = _val_score(model, val, pre)
-            score = val_auroc if math.isfinite(val_auroc) else -val_loss
+            score = select_by(val_auroc, val_loss)
             if score > state.best_score:
                 state.best_score, state.best_epoch, state.best_auroc = score, epoch, val_auroc
                 state.best_state = copy.deepcopy(model.state_dict())

@@ -16,8 +16,14 @@ from medprune.training import TrainConfig, fit
 
 
 def _finetune(model, evaluator, options, epochs: int):
+    """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
+    starting model competes, so a candidate that met them is never traded for one that does not."""
+    def score(m) -> float:
+        figures = validation_figures(m, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
+        return figures["objective"] - (0.0 if all(r.met(figures) for r in evaluator.requirements) else 1.0)
+
     config = TrainConfig(epochs=epochs, lr=options.lr, batch_size=options.train_batch_size)
-    fit(model, evaluator.dataset, config, progress=options.progress, keep_start=True)
+    fit(model, evaluator.dataset, config, progress=options.progress, keep_start=True, selection_score=score)
     return model
 
 
@@ -57,11 +63,11 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         record["best"] = None
         write_json_atomic(out / "search.json", record)
         needs = " and ".join(config.require)
-        reached = max((p["validation"].get(r.metric, float("nan")) for p in points for r in evaluator.requirements),
-                      default=float("nan"))
-        raise ConfigError(f"no candidate within --target {config.target} meets {needs} on validation (best reached "
-                          f"{reached:.3f} over {len(points)} trials): relax the requirement, raise the target, or run "
-                          "more trials with --resume --trials N")
+        reached = ", ".join(f"best {r.metric} {max((p['validation'].get(r.metric, float('nan')) for p in points), default=float('nan')):.3f}"
+                            for r in evaluator.requirements)
+        raise ConfigError(f"no candidate within --target {config.target} meets {needs} on validation ({reached} over "
+                          f"{len(points)} trials): relax the requirement, raise the target, or run more trials with "
+                          "--resume --trials N")
 
     # Short fine-tune of the top candidates, then the chosen one continues to the full budget.
     short = []
