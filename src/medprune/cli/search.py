@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -61,4 +62,8 @@ def search(
                   f"{best['objective_after_finetune']:.4f} after fine-tuning, MACs x{best['macs_ratio']:.3f}, "
                   f"{best['latency_ms']:.1f} ms at batch 32 (dense {best['dense_latency_ms']:.1f}); test AUROC "
                   f"{best['test']['auroc']:.4f}")
+    for metric, values in best["operating_point_shift"].items():
+        warnings.warn(f"at the reference threshold the searched model's validation {metric} is {values['searched']:.3f} "
+                      f"(dense {values['dense']:.3f}): its probabilities moved; add --require {metric}>=X to the "
+                      "search, or validate it with medprune validate before use", stacklevel=1)
     console.print(f"written: {Path(out) / 'search.json'}, {Path(out) / 'search.html'}, model in {Path(out) / 'best'}")

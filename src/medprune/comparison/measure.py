@@ -19,10 +19,7 @@ from medprune.evaluation.evaluate import compute_classification_metrics
 from medprune.evaluation.predict import positive_or_all, predict_proba
 from medprune.export import export
 from medprune.models.checkpoint import Checkpoint, load_checkpoint
-
-
-def is_onnx(checkpoint: Checkpoint) -> bool:
-    return checkpoint.path is not None and Path(checkpoint.path).suffix == ".onnx"
+from medprune.models.onnx_model import is_onnx_model
 
 
 def onnx_twin(checkpoint: Checkpoint, dataset: Dataset, folder: Path) -> Checkpoint:
@@ -61,7 +58,7 @@ def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float
     shape = tuple(dataset.input_shape)
     runnable: dict[str, dict[str, Checkpoint]] = {}
     for name, ckpt in rows.items():
-        if is_onnx(ckpt):
+        if is_onnx_model(ckpt.model):
             runnable[name] = {"onnxruntime": ckpt}
         else:
             runnable[name] = {"pytorch": ckpt, "onnxruntime": onnx_twin(ckpt, dataset, Path(ckpt.path).parent)}
@@ -72,7 +69,7 @@ def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float
         params, nonzero, macs = model_counts(ckpt.model, shape)
         size, size_gz = serialized_sizes(ckpt.model, ckpt.path)
         out[name] = {"params": params, "nonzero_params": nonzero, "macs": macs, "size_bytes": size,
-                     "size_gzip_bytes": size_gz, "format": "onnx-int8" if is_onnx(ckpt) else "pytorch",
+                     "size_gzip_bytes": size_gz, "format": "onnx-int8" if is_onnx_model(ckpt.model) else "pytorch",
                      "latency_ms": {rt: timing[name].get(rt) for rt in ("pytorch", "onnxruntime")},
                      **clinical_figures(ckpt, dataset, threshold, counts, alpha)}
     return out

@@ -21,6 +21,7 @@ from medprune.compress import Context, run_chain
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from medprune.models.onnx_model import is_onnx_model
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Rec
                   log=lambda text: log(f"{entry.label}: {text}"))
     began = time.perf_counter()
     model, steps = run_chain(list(entry.chain), reference, ctx)
-    if model.path is None or model.path.suffix != ".onnx":
+    if not is_onnx_model(model.model):
         model_path = save_checkpoint(folder / "model.pt", model.model, model.spec)
         (folder / "model.onnx").unlink(missing_ok=True)
     else:

@@ -19,6 +19,7 @@ from torch import nn
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, MedpruneError
 from medprune.models.checkpoint import Checkpoint
+from medprune.models.onnx_model import is_onnx_model
 from medprune.registry import Registry
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
 
@@ -124,5 +125,5 @@ def compressed_spec(model: Checkpoint, ctx: Context, step: Technique) -> dict[st
 
 
 def require_pytorch(model: Checkpoint, step: str) -> None:
-    if not isinstance(model.model, nn.Module) or hasattr(model.model, "counts"):
+    if is_onnx_model(model.model):
         raise ConfigError(f"{step} needs a PyTorch model but got an ONNX one: put quantize last in the chain")

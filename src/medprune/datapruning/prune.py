@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ def prune_data(dataset: Dataset, score: str, selection: Selection, out: Path,
     per_class = {name: {"before": int((y == k).sum()), "after": int((y[indices] == k).sum())}
                  for k, name in enumerate(dataset.class_names)}
     record = {"score": score, "kept_fraction": len(indices) / len(y), "per_class": per_class,
-              "selection": selection.to_dict(), "proxy": proxy.__dict__, "scoring_wall_time_s": scoring_s}
+              "selection": selection.to_dict(), "proxy": asdict(proxy), "scoring_wall_time_s": scoring_s}
     write_atomic(out / "scores.npy", lambda tmp: _save_array(tmp, scores))
     write_subset(out / "subset.json", dataset, indices, record)
     write_json_atomic(out / "summary.json", {**record, "n_kept": len(indices), "n_train": len(y)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -71,7 +73,7 @@ class Forgetting(Score):
         def record(model, _epoch):
             history.append(predict_proba(model, train, dataset.preprocessing).argmax(1) == train.y)
 
-        train_proxy(dataset, ProxySettings(**{**settings.__dict__, "epochs": epochs}), 0, on_epoch_end=record)
+        train_proxy(dataset, replace(settings, epochs=epochs), 0, on_epoch_end=record)
         correct = np.stack(history)
         events = ((correct[:-1]) & (~correct[1:])).sum(0).astype(float)
         events[~correct.any(0)] = epochs  # never learned: harder than any forgotten case

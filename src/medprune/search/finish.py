@@ -15,6 +15,9 @@ from medprune.search.scoring import recalibrate_batchnorm, validation_figures
 from medprune.training import TrainConfig, fit
 
 
+OPERATING_POINT_TOLERANCE = 0.05  # validation sensitivity / specificity lost at the reference threshold
+
+
 def _finetune(model, evaluator, options, epochs: int):
     """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
     starting model competes, so a candidate that met them is never traded for one that does not."""
@@ -82,6 +85,10 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         _finetune(model, evaluator, options, options.finetune_epochs - options.short_epochs)
     final_val = validation_figures(model, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
     met = all(r.met(final_val) for r in evaluator.requirements)
+    dense_val = validation_figures(evaluator.dense.model, evaluator.val_x, evaluator.val_y, evaluator.threshold,
+                                   evaluator.objective)
+    shifted = {k: {"dense": dense_val[k], "searched": final_val[k]} for k in ("sensitivity", "specificity")
+               if k in final_val and dense_val[k] - final_val[k] > OPERATING_POINT_TOLERANCE}
 
     dense, dataset = evaluator.dense, evaluator.dataset
     spec = {k: v for k, v in dense.spec.items() if k not in ("layers",)}
@@ -100,7 +107,8 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         "requirements_met_on_validation": met, "macs_ratio": evaluator.space.macs_ratio(chosen["keep"]),
         "cost_ratio": evaluator.cost(chosen["keep"]), "latency_ms": measure_latency(model, shape, 32),
         "dense_latency_ms": measure_latency(dense.model, shape, 32), "test": test, "dir": str(best_dir),
-        "short_finetune": [{"trial": s[2]["number"], "objective": s[1], "requirements_met": s[0]} for s in short]}
+        "short_finetune": [{"trial": s[2]["number"], "objective": s[1], "requirements_met": s[0]} for s in short],
+        "operating_point_shift": shifted}
     metrics = {**test, "data": dataset.describe(), "model": spec["model"], "reference": reference,
                "search": {k: record["best"][k] for k in ("trial", "ratios", "macs_ratio", "latency_ms")},
                "threshold_method": "dense model's validation threshold, carried unchanged"}

@@ -80,10 +80,12 @@ def finished_trials(study, trials: list | None = None) -> list[Finished]:
 
 
 def count_states(study, trials: list | None = None) -> dict[str, int]:
+    """Trials per state; surplus trials (asked by two workers at once, then dropped) are not counted."""
     import optuna
 
     states = optuna.trial.TrialState
     trials = study.get_trials(deepcopy=False) if trials is None else trials
+    trials = [t for t in trials if not t.user_attrs.get("surplus")]
     return {name: sum(t.state == state for t in trials)
             for name, state in (("complete", states.COMPLETE), ("running", states.RUNNING),
                                 ("pruned", states.PRUNED), ("failed", states.FAIL))}
@@ -118,6 +120,14 @@ def run_worker(config: SearchConfig, worker: int = 0, threads: int | None = None
         return _trial_loop(config, worker, evaluator or Evaluator.build(config), on_trial)
     finally:
         torch.set_num_threads(previous)  # the main process goes on to fine-tune with all its threads
+
+
+def _surplus(study, number: int, wanted: int) -> bool:
+    """Whether `wanted` trials numbered below `number` are already finished or running."""
+    import optuna
+
+    live = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    return sum(t.number < number and t.state in live for t in study.get_trials(deepcopy=False)) >= wanted
 
 
 def learner_sampler(learner: Any, keys: list[str], floors: list[float], seed: int):
@@ -164,6 +174,10 @@ def _trial_loop(config: SearchConfig, worker: int, evaluator: Any, on_trial: Cal
         if counts["complete"] + counts["running"] >= config.trials:
             return ran
         trial = study.ask()
+        if _surplus(study, trial.number, config.trials):
+            trial.set_user_attr("surplus", True)  # another worker asked at the same moment: the earlier numbers win
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            return ran
         keep = [trial.suggest_float(k, f, 1.0) for k, f in zip(keys, floors)]
         result = evaluator.evaluate(keep, config.budget_policy)
         proposed_attrs = getattr(sampler, "attrs", {}).pop(trial.number, {})
