@@ -6,7 +6,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from medprune._atomic import write_json_atomic
 from medprune.comparison.measure import measure_rows
@@ -18,14 +17,7 @@ from medprune.evaluation.evaluate import check_model_matches_data, validation_th
 from medprune.models.checkpoint import load_checkpoint
 from medprune.report.comparison import write_comparison_reports
 from medprune.validation.protocol import Protocol
-
-
-def _versions() -> dict[str, str]:
-    import onnxruntime
-
-    from medprune import __version__
-
-    return {"medprune": __version__, "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+from medprune.validation.validate import software_versions
 
 
 def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
@@ -71,7 +63,7 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
               "reference": {"path": str(reference.path), "architecture": reference.name},
               "threshold": reference.threshold, "budget": recipe.budget.model_dump(),
               "validation": v.model_dump(), "measure": {**recipe.measure.model_dump(), **conditions},
-              "rows": rows, "versions": _versions()}
+              "rows": rows, "versions": software_versions()}
     write_json_atomic(out / "comparison.json", record)
     write_comparison_reports(record, out)
     return record

@@ -20,6 +20,7 @@ from torch import nn
 from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.evaluation.efficiency import count_macs
+from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint
 from medprune.models.factorized import factorizable, factorize, layer_matrix, replace_module
 from medprune.pruning.structured import classifier_layers
@@ -125,6 +126,6 @@ class LowRank(Technique):
                 replace_module(net, layer.name, factorize(layer.module, ranks[layer.name]))
         spec = dict(model.spec, factorized={**model.spec.get("factorized", {}), **ranks})
         self.details.update(energy=energy, ranks=ranks, macs_ratio_before_finetune=count_macs(net, shape) / dense_macs,
-                            val_auroc_before_finetune=ctx.val_auroc(net))
+                            val_auroc_before_finetune=validation_auroc(net, ctx.dataset))
         ctx.finetune(net, epochs=self.options.epochs)
         return Checkpoint(model=net, spec=compressed_spec(Checkpoint(net, spec), ctx, self))

@@ -62,13 +62,6 @@ class Context:
                    penalty=penalty)
 
 
-    def val_auroc(self, model: nn.Module) -> float:
-        from medprune.evaluation.metrics import compute_auroc
-        from medprune.evaluation.predict import positive_or_all, predict_proba
-
-        val = self.dataset.split("val")
-        return compute_auroc(val.y, positive_or_all(predict_proba(model, val, self.dataset.preprocessing)))
-
 
 class StepOptions(BaseModel):
     """Options of one step; subclasses add a `technique` literal (the tag recipes use) and their fields."""

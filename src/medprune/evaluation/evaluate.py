@@ -69,6 +69,12 @@ def validation_threshold(checkpoint: Checkpoint, dataset: Dataset, target_sensit
     return choose_threshold(val.y, scores, target_sensitivity=target_sensitivity)
 
 
+def validation_auroc(model, dataset: Dataset) -> float:
+    """AUROC (macro one-vs-rest for multi-class) of a model on the validation split."""
+    val = dataset.split("val")
+    return compute_auroc(val.y, positive_or_all(predict_proba(model, val, dataset.preprocessing)))
+
+
 def compute_classification_metrics(y_true: np.ndarray, probs: np.ndarray, threshold: float | None) -> dict[str, Any]:
     """Every clinical metric of one set of predictions (binary: at `threshold` on P(positive))."""
     scores = positive_or_all(probs)

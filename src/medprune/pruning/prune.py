@@ -12,8 +12,7 @@ from torch import nn
 
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError
-from medprune.evaluation.metrics import compute_auroc
-from medprune.evaluation.predict import positive_or_all, predict_proba
+from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.structured import DenseFigures, channel_widths, cost_ratio, prune_channels
@@ -135,9 +134,7 @@ class PruningRun:
         fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True)
 
     def val_auroc(self, model: nn.Module | None = None) -> float:
-        val = self.dataset.split("val")
-        probs = predict_proba(model or self.model, val, self.dataset.preprocessing)
-        return compute_auroc(val.y, positive_or_all(probs))
+        return validation_auroc(model or self.model, self.dataset)
 
     def achieved(self) -> dict[str, Any]:
         sparsity, per_layer = zero_fraction(self.model)

@@ -212,7 +212,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
                       "calibration": _calibration(y, ref.probs), "efficiency": _efficiency(reference, dataset),
                       "spec_model": reference.spec["model"]},
         "candidates": results,
-        "versions": _versions(),
+        "versions": software_versions(),
     }
     if len(cands) > 1:
         record["modal_exemplars"] = modal_flips(y, ref, cands)
@@ -226,12 +226,14 @@ def _efficiency(checkpoint: Checkpoint, dataset: Dataset) -> dict[str, Any]:
     return {"params": params, "nonzero_params": nonzero, "macs": macs, "size_bytes": size, "size_gzip_bytes": size_gz}
 
 
-def _versions() -> dict[str, str]:
+def software_versions() -> dict[str, str]:
+    """The versions a result depends on, recorded beside it."""
     import numpy
+    import onnxruntime
     import scipy
     import sklearn
     import torch
 
     return {"medprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": numpy.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "platform": platform.platform()}
+            "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "scikit-learn": sklearn.__version__, "platform": platform.platform()}
