@@ -64,8 +64,11 @@ def main() -> None:
     record = api.validate(dense, [shipped], dataset, Protocol(metric="auroc", margin=0.01), args.out / "validation")
     verdict = record["candidates"][0]
     print(f"pruned int8 ONNX against dense fp32 PyTorch: {lat[32][base] / lat[32]['pruned int8 ONNX']:.1f}x faster at "
-          f"batch 32, {base_size / shipped.path.stat().st_size:.1f}x smaller on disk, {verdict['verdict']} on AUROC at "
-          f"margin 0.01 (delta {verdict['delta']:+.4f}, 95% CI {verdict['ci_low']:+.4f} to {verdict['ci_high']:+.4f})")
+          f"batch 32, {base_size / shipped.path.stat().st_size:.1f}x smaller on disk, {verdict['verdict']} on AUROC "
+          f"(margin 0.01) with sensitivity and specificity at the dense threshold (margin 0.05): " + ", ".join(
+              f"{n} {e['delta']:+.4f} ({e['ci_low']:+.4f} to {e['ci_high']:+.4f})" for n, e in verdict["endpoints"].items()))
+    if verdict["verdict"] != "non-inferior":
+        print(f"why: {verdict['verdict_reason']}")
 
 
 if __name__ == "__main__":

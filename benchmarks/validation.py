@@ -41,8 +41,11 @@ def main() -> None:
     dataset = api.load_data_for(reference)
     record = api.validate(reference, candidates, dataset, Protocol(metric="auroc", margin=args.margin), args.out)
     for label, c in zip(("itself", "pruned", "damaged"), record["candidates"]):
-        print(f"{label:8s} {c['name']:28s} {c['verdict']:13s} delta {c['delta']:+.4f} "
-              f"(95% CI {c['ci_low']:+.4f} to {c['ci_high']:+.4f}) DeLong p {c['delong_p']:.3g}")
+        print(f"{label:8s} {c['name']:28s} {c['verdict']:13s} DeLong p {c['delong_p']:.3g}")
+        for name, e in c["endpoints"].items():
+            print(f"         {name:12s} delta {e['delta']:+.4f} (95% CI {e['ci_low']:+.4f} to {e['ci_high']:+.4f}), "
+                  f"margin {e['margin']:g}: {e['verdict']}")
+        print(f"         why: {c['verdict_reason']}")
     print(f"report: {args.out / 'report.html'}")
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.data import Dataset, load_data
-from medprune.errors import ConfigError
+from medprune.errors import ConfigError, DataError
 from medprune.evaluation import Evaluation, evaluate
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
+from medprune.evaluation.metrics import check_threshold_data
 from medprune.report import render_pruning_summary, render_run_summary
 from medprune.training import TrainConfig, TrainResult, fit
 
@@ -40,12 +41,19 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     same_data = data is None or data == source.get("data")
     if not same_data:
         source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
-                                                                               "seed", "subgroups_as_input")}}
+                                                                               "seed", "subgroups_as_input",
+                                                                               "positive_class", "val_fraction")}}
+    if len(checkpoint.class_names) == 2:
+        # Models saved before the positive class was recorded held it at index 1.
+        source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])
     source.update({k: v for k, v in overrides.items() if v is not None})
     if "data" not in source:
         raise ConfigError("the model does not record its data: pass --data")
     if subgroups:
         source["extra_meta"] = list(subgroups)
+    encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
+    if encoding is not None:
+        source["encoding"] = encoding  # a table model's columns are matched by name, never refitted
     dataset = load_data(source.pop("data"), data_dir=data_dir, **source)
     recorded = checkpoint.spec.get("data_md5")
     if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
@@ -80,6 +88,21 @@ def _prepare_out(out: Path, resume: bool, overwrite: bool, state_file: str = STA
     out.mkdir(parents=True, exist_ok=True)
 
 
+def check_trainable(dataset: Dataset) -> None:
+    """Refuse data a model cannot honestly be trained and thresholded on, before any epoch is spent."""
+    import numpy as np
+
+    train_counts = np.bincount(dataset.split("train").y, minlength=dataset.n_classes)
+    empty = [dataset.class_names[k] for k in np.flatnonzero(train_counts == 0)]
+    if len(empty) >= dataset.n_classes - 1:
+        raise DataError(f"{dataset.name}: the training split holds a single class "
+                        f"({dataset.class_names[int(np.argmax(train_counts))]}): a classifier needs cases of every class")
+    if empty:
+        raise DataError(f"{dataset.name}: class '{empty[0]}' has no training cases: fix the labels, or drop that class")
+    if dataset.n_classes == 2:
+        check_threshold_data(dataset.split("val").y)
+
+
 def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *, resume: bool = False,
           overwrite: bool = False, progress: bool = True, model_kwargs: dict | None = None,
           target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
@@ -90,6 +113,7 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     """
     out = Path(out)
     config.check()
+    check_trainable(dataset)
     spec = make_spec(model, input_shape=dataset.input_shape, class_names=dataset.class_names,
                      modality=dataset.modality, task=dataset.task, kwargs=model_kwargs,
                      preprocessing=dataset.preprocessing, data=dataset.source, data_md5=dataset.checksum)
@@ -165,7 +189,8 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Any,
              out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
     """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
-    from medprune.report.html import DEFAULT_INTENDED_USE, write_validation_report
+    from medprune._atomic import json_text, write_texts_atomic
+    from medprune.report.html import DEFAULT_INTENDED_USE, render_validation_report
     from medprune.validation import read_subgroup_file
     from medprune.validation import validate as run_validation
 
@@ -175,8 +200,9 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
         values = {column: read_subgroup_file(subgroup_file, column, n) for column in protocol.subgroups}
     result = run_validation(reference, candidates, dataset, protocol, subgroup_values=values)
     out = Path(out)
-    write_json_atomic(out / "validation.json", result.record)
-    write_validation_report(result, out, intended_use=intended_use or DEFAULT_INTENDED_USE)
+    html = render_validation_report(result, intended_use=intended_use or DEFAULT_INTENDED_USE)
+    # Both files or neither: a JSON verdict without its report (or the reverse) must never be left behind.
+    write_texts_atomic({out / "validation.json": json_text(result.record), out / "report.html": html})
     return result.record
 
 

@@ -1,11 +1,13 @@
 """`medprune compare`: every technique runs, is measured alike and validated; rows resume; bad input is one line."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from medprune.compress import TECHNIQUES
 from tests.conftest import write_npz
+from tests.integration.test_validate_cli import assert_verdict_follows_the_endpoints
 from tests.integration.test_cli import assert_one_line_error, invoke
 
 RECIPE = """\
@@ -49,19 +51,30 @@ def test_every_technique_appears_with_measured_figures(compared):
     used = {t for row in record["rows"] for t in row["techniques"]}
     assert used == set(TECHNIQUES.names())
     assert len(rows) == 10 and rows["reference"]["latency_ms"]["pytorch"]["batch32"] > 0
+    judged = {c["path"]: c for c in json.loads((compared / "out" / "validation" / "validation.json").read_text())[
+        "candidates"]}
+    markdown = (compared / "out" / "comparison.md").read_text()
     for name, row in rows.items():
         assert ROW_KEYS <= set(row), name
         assert row["params"] > 0 and row["macs"] > 0 and row["size_gzip_bytes"] > 0
         assert row["latency_ms"]["onnxruntime"]["batch1"] > 0 and row["auroc_ci"][0] <= row["auroc"] <= row["auroc_ci"][1]
         if name != "reference":
-            assert row["verdict"] in ("non-inferior", "inferior", "inconclusive") and row["wall_time_s"] > 0
+            candidate = next(c for path, c in judged.items() if path.startswith(str(Path(row["model_path"]).parent)))
+            assert (candidate["verdict"], candidate["failed_endpoints"]) == (row["verdict"], row["failed_endpoints"])
+            assert_verdict_follows_the_endpoints(candidate, alpha=0.05)
+            assert row["wall_time_s"] > 0
+            if row["failed_endpoints"]:  # the table names the endpoint that kept the row from non-inferiority
+                assert f"{row['verdict']} ({', '.join(row['failed_endpoints'])})" in markdown
     assert rows["quantize"]["latency_ms"]["pytorch"] is None  # int8 runs in ONNX Runtime only
     assert rows["prune"]["macs"] <= 0.51 * rows["reference"]["macs"]
     assert rows["distill"]["params"] < rows["reference"]["params"] / 4
     assert rows["chain"]["size_gzip_bytes"] < rows["prune"]["size_gzip_bytes"]  # int8 on top of pruning
     for name in ("comparison.md", "comparison.html", "validation/report.html", "validation/validation.json"):
         assert (compared / "out" / name).stat().st_size > 0
-    assert "| targeted-dropout |" in (compared / "out" / "comparison.md").read_text()
+    assert "| targeted-dropout |" in markdown
+    # the fp32 twins used for timing live under --out, never beside the user's (or the reference's) model
+    assert (compared / "out" / "onnx" / "reference" / "model-fp32.onnx").is_file()
+    assert not list((compared / "out" / "reference").glob("*.onnx"))
 
 
 def test_resume_reuses_finished_rows_and_refuses_to_clobber(compared):

@@ -14,7 +14,10 @@ from medprune.models import load_checkpoint
 from tests.conftest import train_tiny
 from tests.integration.test_cli import assert_one_line_error, invoke
 
-FAST = ["--finetune-epochs", "1", "--finetune-top", "2", "--bn-batches", "2", "--no-progress"]
+# The tiny synthetic model's operating point moves a lot before fine-tuning; the tests of other features
+# turn the default operating-point guard off, and test_the_operating_point_guard tests it.
+FAST = ["--finetune-epochs", "1", "--finetune-top", "2", "--bn-batches", "2", "--no-progress",
+        "--operating-margin", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,20 @@ def test_an_unmeetable_requirement_is_a_clear_message(dense, tmp_path):
                     "--require", "specificity>=1.01", *FAST)
     assert_one_line_error(result, "no candidate within --target macs=0.25 meets specificity>=1.01")
     assert json.loads((tmp_path / "s" / "search.json").read_text())["best"] is None
+
+
+def test_the_operating_point_guard_rejects_trials_that_move_sensitivity_or_specificity(dense, tmp_path):
+    guarded = FAST[:-2]  # without "--operating-margin 1"
+    result = invoke("search", "--model", dense, "--out", tmp_path / "s", "--sampler", "evolution", "--trials", "8",
+                    "--target", "macs=0.4", *guarded)
+    record = json.loads((tmp_path / "s" / "search.json").read_text())
+    assert any(r.startswith("specificity>=") for r in record["require"]) and record["operating_margin"] == 0.05
+    if record["best"] is None:  # every trial moved the operating point: said in one line, naming the guard
+        assert_one_line_error(result, "meets sensitivity>=")
+    else:
+        assert result.exit_code == 0, result.output
+    assert_one_line_error(invoke("search", "--model", dense, "--out", tmp_path / "t", "--operating-margin", "0",
+                                 *guarded), "--operating-margin must be in (0, 1]")
 
 
 def test_a_killed_search_resumes_without_losing_finished_trials(dense, tmp_path):

@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -11,6 +13,21 @@ from tests.integration.test_cli import assert_one_line_error, invoke
 
 CONTRACT = {"verdict", "metric", "margin", "delta", "ci_low", "ci_high", "delong_p"}
 
+
+
+def assert_verdict_follows_the_endpoints(candidate, *, alpha, too_few=""):
+    """The decision rule, restated: any inferior endpoint makes the candidate inferior; every endpoint
+    non-inferior (and the Holm-adjusted p below alpha/2) makes it non-inferior; otherwise inconclusive."""
+    ends = candidate["endpoints"]
+    unproven = [name for name, e in ends.items() if e["verdict"] != "non-inferior"]
+    if too_few:
+        assert candidate["verdict"] == "inconclusive" and candidate["verdict_reason"] == too_few
+    elif any(e["verdict"] == "inferior" for e in ends.values()):
+        assert candidate["verdict"] == "inferior"
+    elif unproven:
+        assert candidate["verdict"] == "inconclusive" and candidate["failed_endpoints"] == unproven
+    else:
+        assert candidate["verdict"] == ("non-inferior" if candidate["p_adjusted"] < alpha / 2 else "inconclusive")
 
 
 def _train(npz, out, epochs=4):
@@ -41,7 +58,8 @@ def test_identical_and_damaged_candidates(models):
     record = json.loads((out / "validation.json").read_text())
     same, damaged = record["candidates"]
     assert CONTRACT <= set(same) and same["verdict"] == "non-inferior" and same["delta"] == 0
-    assert damaged["verdict"] in ("inferior", "inconclusive") and damaged["delta"] < -0.02
+    assert damaged["verdict"] == "inferior" and damaged["delta"] < -0.02 and "auroc" in damaged["failed_endpoints"]
+    assert damaged["verdict_reason"].startswith("auroc: upper bound")
     assert record["protocol"]["margin"] == 0.02 and "rule" in record["protocol"]
     assert same["p_adjusted"] >= same["p_noninferiority"]  # Holm over the two candidates
     assert {"sensitivity", "specificity", "ppv", "npv"} <= set(same["operating_point"])
@@ -63,7 +81,60 @@ def test_multiclass_names_the_class_hurt_most(tmp_path):
     assert result.exit_code == 0, result.output
     cand = json.loads((tmp_path / "report" / "validation.json").read_text())["candidates"][0]
     assert len(cand["per_class"]) == 3 and cand["class_hurt_most"]["class"] in ("0", "1", "2")
-    assert cand["delong"] is None and cand["verdict"] in ("non-inferior", "inferior", "inconclusive")
+    assert cand["delong"] is None
+    assert set(cand["endpoints"]) == {"auroc", "sensitivity", "specificity"}
+    assert_verdict_follows_the_endpoints(cand, alpha=0.05)
+
+
+def test_a_class_missing_from_test_is_not_hurt_most_and_the_verdict_says_why(tmp_path):
+    from tests.conftest import make_images
+
+    images, labels = make_images(120, 16, 3, 3, np.random.default_rng(5))
+    keep = labels[:, 0] != 2
+    npz = write_npz(tmp_path / "three.npz", n_classes=3, channels=3, counts=(150, 60, 120),
+                    test_images=images[keep], test_labels=labels[keep])
+    _train(npz, tmp_path / "ref", epochs=2)
+    _train(npz, tmp_path / "cand", epochs=1)
+    result = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "cand", "--out",
+                    tmp_path / "report")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "report" / "validation.json").read_text())
+    cand = record["candidates"][0]
+    assert cand["class_hurt_most"]["class"] != "2"
+    assert cand["verdict"] == "inconclusive" and "0 '2'" in cand["verdict_reason"]
+
+
+def test_alpha_sets_the_confidence_level_of_every_interval_label(models, tmp_path):
+    out = tmp_path / "report"
+    result = invoke("validate", "--reference", models / "ref", "--candidate", models / "ref", "--alpha", "0.1",
+                    "--out", out)
+    assert result.exit_code == 0, result.output
+    html = (out / "report.html").read_text()
+    assert "90% CI" in html and "95% CI" not in html and "90% CI" in result.output
+
+
+def test_match_sensitivity_gives_each_candidate_its_own_validation_threshold(models, tmp_path):
+    from medprune import api
+    from medprune.evaluation.predict import predict_proba
+
+    out = tmp_path / "report"
+    result = invoke("validate", "--reference", models / "ref", "--candidate", models / "damaged",
+                    "--candidate-threshold", "match-sensitivity", "--out", out)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "validation.json").read_text())
+    assert record["protocol"]["candidate_threshold"] == "match-sensitivity"
+    assert "never on test" in record["protocol"]["threshold"]
+    cand = record["candidates"][0]
+    assert cand["threshold"] != record["threshold"]
+    reference, damaged = api.load_model(models / "ref"), api.load_model(models / "damaged")
+    val = api.load_data_for(reference).split("val")
+    pre = api.load_data_for(reference).preprocessing
+
+    def val_sensitivity(model, threshold):
+        return float(np.mean(predict_proba(model.model, val, pre)[val.y == 1, 1] >= threshold))
+
+    target = val_sensitivity(reference, record["threshold"])
+    assert val_sensitivity(damaged, cand["threshold"]) >= target
 
 
 def test_mismatched_inputs(models, tmp_path):
@@ -72,8 +143,8 @@ def test_mismatched_inputs(models, tmp_path):
     base = ["validate", "--reference", models / "ref", "--out", tmp_path / "r"]
     assert_one_line_error(invoke(*base, "--candidate", tmp_path / "three"), "predicts classes")
     assert_one_line_error(invoke(*base, "--candidate", tmp_path / "big"), "inputs of shape (1, 24, 24)")
-    assert_one_line_error(invoke(*base, "--candidate", models / "ref", "--margin", "0"), "margin must be in (0, 1)")
-    assert_one_line_error(invoke(*base, "--candidate", models / "ref", "--margin", "-0.1"), "margin must be in")
+    assert_one_line_error(invoke(*base, "--candidate", models / "ref", "--margin", "0"), "margin of auroc must be in (0, 1)")
+    assert_one_line_error(invoke(*base, "--candidate", models / "ref", "--margin", "-0.1"), "margin of auroc must be in")
     assert_one_line_error(invoke(*base, "--candidate", models / "ref", "--subgroup", "Sex"), "--subgroup needs a CSV")
     assert_one_line_error(invoke(*base, "--candidate", models / "ref", "--metric", "auroc2"), "did you mean 'auroc'")
     assert not (tmp_path / "r" / "validation.json").exists()

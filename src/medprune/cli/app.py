@@ -7,12 +7,14 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from medprune.errors import MedpruneError
+from medprune.outputs import OutputKind, claim_outputs, describe_os_error
 
 app = typer.Typer(name="medprune", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Compress medical deep-learning models and prove they are still safe for patients.")
@@ -28,21 +30,36 @@ data_app = typer.Typer(no_args_is_help=True, help="Audit a dataset (duplicates, 
 app.add_typer(data_app, name="data")
 
 
-def command(name: str | None = None, parent: typer.Typer | None = None) -> Callable:
-    """Register a CLI command whose MedpruneError becomes `error: ...` on stderr and exit code 2."""
+def _fail(message: str) -> None:
+    # escape: messages hold user text and brackets (e.g. medprune[ray]) that are not markup
+    err_console.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
+
+
+def command(name: str | None = None, parent: typer.Typer | None = None,
+            outputs: dict[str, OutputKind] | None = None) -> Callable:
+    """Register a CLI command whose MedpruneError becomes `error: ...` on stderr and exit code 2.
+
+    `outputs` names the options that are output paths ("dir" or "file"): they are checked before any
+    work and locked for the run, so a second run into the same place stops at once.
+    """
 
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(*args, **kwargs):
             warnings.showwarning = _one_line_warning
+            claimed = {Path(kwargs[k]): kind for k, kind in (outputs or {}).items() if kwargs.get(k) is not None}
             try:
-                return fn(*args, **kwargs)
+                with claim_outputs(claimed):
+                    return fn(*args, **kwargs)
             except MedpruneError as err:
                 if os.environ.get("MEDPRUNE_DEBUG"):
                     raise
-                # escape: messages hold user text and brackets (e.g. medprune[ray]) that are not markup
-                err_console.print(f"[red]error:[/] {escape(str(err))}", highlight=False, soft_wrap=True)
-                raise typer.Exit(2) from None
+                _fail(str(err))
+            except OSError as err:  # a full disk or a path that became unwritable while results were written
+                if os.environ.get("MEDPRUNE_DEBUG"):
+                    raise
+                _fail(describe_os_error(err))
             except KeyboardInterrupt:
                 err_console.print("interrupted: work finished so far is saved; run again with --resume to continue")
                 raise typer.Exit(130) from None

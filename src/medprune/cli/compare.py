@@ -12,7 +12,7 @@ from medprune.cli.app import command, console, err_console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 
 
-@command("compare")
+@command("compare", outputs={"out": "dir"})
 def compare(
     recipe: Annotated[Path, typer.Argument(help="YAML recipe: data, reference, techniques, budget (see examples/).")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/compare/RECIPE).")] = None,

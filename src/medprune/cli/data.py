@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 import typer
 
 from medprune.cli.app import command, console, data_app
-from medprune.cli.options import DataDirOpt, DataOpt, MissingOpt, ProgressOpt, SplitSeedOpt, TargetOpt
+from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, PositiveClassOpt, ProgressOpt, SplitSeedOpt,
+                                  TargetOpt)
 
 
-@command("audit", parent=data_app)
+@command("audit", parent=data_app, outputs={"json_out": "file", "html": "file"})
 def audit(
     data: DataOpt,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the audit record here.")] = None,
@@ -22,6 +23,7 @@ def audit(
                                                                 "distance (default 1e-6).")] = None,
     min_cosine: Annotated[float, typer.Option(help="Near duplicates with --model: cosine at least this.")] = 0.995,
     target: TargetOpt = None,
+    positive_class: PositiveClassOpt = None,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
@@ -29,10 +31,13 @@ def audit(
     """Find exact and near duplicates within and across splits; report leakage and redundancy per class."""
     from medprune._atomic import write_json_atomic, write_text_atomic
     from medprune.data import load_data
+    from medprune.data.positive import check_positive_applies
     from medprune.data.audit import AuditSettings
     from medprune.data.audit import audit as run_audit
 
-    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed)
+    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
+                        positive_class=positive_class)
+    check_positive_applies(dataset, positive_class)
     net = None
     if model is not None:
         from medprune import api
@@ -61,7 +66,7 @@ def audit(
         console.print(f"written: {', '.join(written)}")
 
 
-@command("prune", parent=data_app)
+@command("prune", parent=data_app, outputs={"out": "dir"})
 def prune(
     data: DataOpt,
     out: Annotated[Path, typer.Option("--out", help="Folder for subset.json (pass it to --data), scores.npy.")],
@@ -79,6 +84,7 @@ def prune(
     proxy_runs: Annotated[int, typer.Option(help="Proxy runs averaged (el2n, grand).")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the proxy runs and random scores.")] = 0,
     target: TargetOpt = None,
+    positive_class: PositiveClassOpt = None,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
@@ -86,6 +92,7 @@ def prune(
 ) -> None:
     """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
     from medprune.data import load_data
+    from medprune.data.positive import check_positive_applies
     from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
     from medprune.errors import ConfigError
 
@@ -94,7 +101,9 @@ def prune(
                           easy_negatives_only=easy_negatives_only, prefer="easy" if keep_easy else "hard").check()
     if proxy_epochs < 1 or proxy_runs < 1:
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
-    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed)
+    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
+                        positive_class=positive_class)
+    check_positive_applies(dataset, positive_class)
     record = prune_data(dataset, score, selection, out, ProxySettings(model=proxy_model, epochs=proxy_epochs,
                                                                       runs=proxy_runs, seed=seed, progress=progress))
     per_class = ", ".join(f"{k} {v['before']}->{v['after']}" for k, v in record["per_class"].items())

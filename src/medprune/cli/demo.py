@@ -20,7 +20,7 @@ from medprune.training import TrainConfig
 from medprune.validation import Protocol
 
 
-@command("demo")
+@command("demo", outputs={"out": "dir"})
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
     model: Annotated[str, typer.Option("--model", help="Architecture to train.")] = "smallcnn",
@@ -50,10 +50,14 @@ def demo(
     exported = export(api.load_model(pruned_dir), dataset, onnx_path, int8=True)
     console.print(f"    {exported.size_bytes:,} bytes, agreement with fp32 {exported.agreement:.4f}, "
                   f"AUROC change {exported.auroc_delta:+.4f}")
-    console.print(f"[bold]4/4 validate[/] against the dense model, margin {margin:g} on test AUROC")
+    console.print(f"[bold]4/4 validate[/] against the dense model: test AUROC (margin {margin:g}) and sensitivity "
+                  "and specificity at the dense model's threshold (margin 0.05), all co-primary")
     report = api.validate(dense, [api.load_model(pruned_dir), api.load_model(onnx_path)], dataset,
                           Protocol(metric="auroc", margin=margin), out / "validation")
     for c in report["candidates"]:
-        console.print(f"    {c['name']}: [bold]{c['verdict']}[/] (delta {c['delta']:+.4f}, 95% CI "
-                      f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f})")
+        figures = ", ".join(f"{name} {e['delta']:+.4f} ({e['ci_low']:+.4f} to {e['ci_high']:+.4f})"
+                            for name, e in c["endpoints"].items())
+        console.print(f"    {c['name']}: [bold]{c['verdict']}[/] ({figures})", highlight=False)
+        if c["verdict"] != "non-inferior":
+            console.print(f"      why: {c['verdict_reason']}", markup=False)
     console.print(f"report: {out / 'validation' / 'report.html'} (summary of the pruning: {pruned_dir / 'summary.md'})")

@@ -14,7 +14,7 @@ from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, Targe
 from medprune.cli.show import show_metrics
 
 
-@command("evaluate")
+@command("evaluate", outputs={"json_path": "file"})
 def evaluate(
     model: ModelDirOpt,
     data: OptionalDataOpt = None,

@@ -13,7 +13,7 @@ from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt
 from medprune.errors import ConfigError
 
 
-@command("export")
+@command("export", outputs={"out": "file"})
 def export(
     model: ModelDirOpt,
     out: Annotated[Path, typer.Option("--out", help="File to write (.onnx or .pt for TorchScript).")],

@@ -24,3 +24,6 @@ TargetSensitivityOpt = Annotated[Optional[float], typer.Option(
 ModelDirOpt = Annotated[Path, typer.Option("--model", help="Run directory (or model.pt) of a trained model.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Run directory to write.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
+PositiveClassOpt = Annotated[Optional[str], typer.Option(
+    "--positive-class", help="The disease class of a binary task, which sensitivity and every binary metric are about "
+                             "(default: the dataset's disease class, or a label 1 / yes / true).")]

@@ -12,7 +12,7 @@ from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, OutOp
 from medprune.pruning import PruneSettings
 
 
-@command("prune")
+@command("prune", outputs={"out": "dir"})
 def prune(
     model: ModelDirOpt,
     out: OutOpt,

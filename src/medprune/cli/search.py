@@ -12,7 +12,7 @@ from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, ProgressOpt
 
 
-@command("search")
+@command("search", outputs={"out": "dir"})
 def search(
     model: ModelDirOpt,
     out: Annotated[Path, typer.Option("--out", help="Search folder: study.db, search.json, search.html, best/.")],
@@ -25,6 +25,9 @@ def search(
     objective: Annotated[str, typer.Option(help="Validation objective: auroc or sens@spec=0.9.")] = "auroc",
     require: Annotated[Optional[list[str]], typer.Option(
         "--require", help="Constraint on validation at the reference threshold, e.g. sensitivity>=0.95 (repeatable).")] = None,
+    operating_margin: Annotated[float, typer.Option(
+        help="Reject trials whose validation sensitivity or specificity at the reference threshold falls by more "
+             "than this (1 turns the guard off).")] = 0.05,
     max_layer_ratio: Annotated[float, typer.Option(help="No layer loses more than this share of its channels.")] = 0.9,
     budget_policy: Annotated[str, typer.Option(help="Candidates over budget: repair (shrink) or reject.")] = "repair",
     workers: Annotated[int, typer.Option(help="Parallel trial workers.")] = 1,
@@ -49,6 +52,7 @@ def search(
     config = SearchConfig(model=str(model), storage=storage or "", data=data,
                           data_dir=str(data_dir) if data_dir else None, criterion=criterion, target=target,
                           sampler=sampler, trials=trials, objective=objective, require=tuple(require or ()),
+                          operating_margin=operating_margin,
                           max_layer_ratio=max_layer_ratio, bn_batches=bn_batches, budget_policy=budget_policy, seed=seed)
     options = RunOptions(workers=workers, backend=backend, address=address, finetune_top=finetune_top,
                          finetune_epochs=finetune_epochs, warm_start=str(warm_start) if warm_start else None,

@@ -29,3 +29,25 @@ def show_metrics(record: dict[str, Any], title: str) -> None:
         for batch, ms in eff["latency_ms"].items():
             table.add_row(f"latency_ms {batch}", f"{ms:.2f}")
     console.print(table)
+
+
+def show_verdicts(record: dict[str, Any], data_name: str) -> None:
+    """One row per candidate and endpoint: the delta, its interval, and the verdict with its reason."""
+    protocol = record["protocol"]
+    level = f"{100 * protocol['confidence_level']:g}% CI"
+    margins = ", ".join(f"{name} {margin:g}" for name, margin in protocol["margins"].items())
+    table = Table(title=f"non-inferiority on {data_name}: margins {margins}")
+    for column in ("candidate", "endpoint", "delta", level, "endpoint verdict", "verdict"):
+        table.add_column(column)
+    for c in record["candidates"]:
+        for i, (name, e) in enumerate(c["endpoints"].items()):
+            table.add_row(c["name"] if i == 0 else "", name, f"{e['delta']:+.4f}",
+                          f"{e['ci_low']:+.4f} to {e['ci_high']:+.4f}", e["verdict"], c["verdict"] if i == 0 else "")
+    console.print(table)
+    if record.get("too_few_cases"):
+        console.print(record["too_few_cases"])
+    for c in record["candidates"]:
+        line = f"{c['name']}: {c['verdict']} ({c['verdict_reason']})"
+        if c["subgroup_flags"]:
+            line += f"; subgroups worse than the margin: {', '.join(c['subgroup_flags'])}"
+        console.print(line, markup=False)

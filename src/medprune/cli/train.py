@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, OutOpt, ProgressOpt, SplitSeedOpt,
-                                  SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt)
+                                  PositiveClassOpt, SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt)
 from medprune.cli.show import show_metrics
+from medprune.data.positive import check_positive_applies
 from medprune.training import TrainConfig
 
 
-@command("train")
+@command("train", outputs={"out": "dir"})
 def train(
     data: DataOpt,
     out: OutOpt,
@@ -32,10 +33,14 @@ def train(
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
     data_dir: DataDirOpt = None,
     target: TargetOpt = None,
+    positive_class: PositiveClassOpt = None,
     subgroup: SubgroupOpt = None,
     subgroup_as_input: SubgroupInputOpt = False,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
+    val_fraction: Annotated[Optional[float], typer.Option(
+        help="Carve a stratified validation split of this fraction out of train and val pooled (when the file's "
+             "own validation split is too small to choose a threshold).")] = None,
     target_sensitivity: TargetSensitivityOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
@@ -43,7 +48,9 @@ def train(
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                          weight_decay=weight_decay, augment=augment, class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
-                            subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed)
+                            subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
+                            positive_class=positive_class, val_fraction=val_fraction)
+    check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)
     show_metrics(record, f"{model} on {dataset.name}: test split")

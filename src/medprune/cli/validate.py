@@ -6,22 +6,32 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
-
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, OptionalDataOpt, SubgroupOpt
-from medprune.validation import Protocol
+from medprune.cli.show import show_verdicts
+from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
+from medprune.validation.protocol import build_protocol
 
 
-@command("validate")
+@command("validate", outputs={"out": "dir"})
 def validate(
     reference: Annotated[Path, typer.Option("--reference", help="Run directory (or model.pt) of the reference model.")],
     candidate: Annotated[list[Path], typer.Option("--candidate", help="Run directory of a candidate (repeatable).")],
     data: OptionalDataOpt = None,
     metric: Annotated[str, typer.Option(help="Primary metric: auroc, sensitivity, specificity, ppv, npv, "
                                              "accuracy, balanced_accuracy.")] = "auroc",
-    margin: Annotated[float, typer.Option(help="Non-inferiority margin: the largest acceptable loss.")] = 0.01,
+    margin: Annotated[str, typer.Option(help="Non-inferiority margins: a number for the primary metric, or "
+                                             "auroc=0.01,sensitivity=0.05,specificity=0.05.")] = "0.01",
+    endpoints: Annotated[Optional[str], typer.Option(help="Co-primary endpoints, comma-separated (default: the "
+                                                           "metric, sensitivity and specificity at the reference "
+                                                           "threshold).")] = None,
+    candidate_threshold: Annotated[str, typer.Option(help="'reference' (the reference's threshold, unchanged) or "
+                                                          "'match-sensitivity' (each candidate's own threshold "
+                                                          "matching the reference's validation sensitivity).")
+                                   ] = "reference",
+    min_cases: Annotated[int, typer.Option(help="Fewest test cases per class for a verdict other than "
+                                                "inconclusive.")] = MIN_CASES_PER_CLASS,
     alpha: Annotated[float, typer.Option(help="Error rate; intervals are (1 - alpha) two-sided.")] = 0.05,
     subgroup: SubgroupOpt = None,
     subgroup_file: Annotated[Optional[Path], typer.Option(help="CSV with one row per test case holding the "
@@ -35,18 +45,13 @@ def validate(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Decide non-inferiority with a pre-specified margin; write validation.json and report.html."""
-    protocol = Protocol(metric=metric, margin=margin, alpha=alpha, n_resamples=resamples, seed=seed,
-                        subgroups=list(subgroup or []), recalibrate=recalibrate)
+    protocol = build_protocol(metric=metric, margin=margin, endpoints=endpoints, alpha=alpha, n_resamples=resamples,
+                              seed=seed, subgroups=list(subgroup or []), recalibrate=recalibrate,
+                              min_cases_per_class=min_cases, candidate_threshold=candidate_threshold)
     ref = api.load_model(reference)
     cands = [api.load_model(c) for c in candidate]
     table_subgroups = None if subgroup_file else (subgroup or None)
     dataset = api.load_data_for(ref, data, data_dir=data_dir, subgroups=table_subgroups)
     record = api.validate(ref, cands, dataset, protocol, out, subgroup_file=subgroup_file, intended_use=intended_use)
-    table = Table(title=f"non-inferiority on {dataset.name}: {metric}, margin {margin:g}")
-    for column in ("candidate", "verdict", "delta", "95% CI", "DeLong p", "flags"):
-        table.add_column(column)
-    for c in record["candidates"]:
-        table.add_row(c["name"], c["verdict"], f"{c['delta']:+.4f}", f"{c['ci_low']:+.4f} to {c['ci_high']:+.4f}",
-                      f"{c['delong_p']:.3g}", ", ".join(c["subgroup_flags"]))
-    console.print(table)
+    show_verdicts(record, dataset.name)
     console.print(f"report written to {out / 'report.html'} and {out / 'validation.json'}")

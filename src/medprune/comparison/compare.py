@@ -42,16 +42,19 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     models = {"reference": reference, **{r.name: load_checkpoint(Path(r.model_path)) for r in results}}
     v = recipe.validation
     figures = measure_rows(models, dataset, reference.threshold, repeats=recipe.measure.latency_repeats,
-                           resamples=v.resamples, alpha=v.alpha, seed=recipe.budget.seed)
+                           resamples=v.resamples, alpha=v.alpha, onnx_dir=out / "onnx", seed=recipe.budget.seed)
     log("validating non-inferiority")
-    protocol = Protocol(metric=v.metric, margin=v.margin, alpha=v.alpha, n_resamples=v.resamples)
+    protocol = Protocol(metric=v.metric, margin=v.margin, endpoints=tuple(v.endpoints) if v.endpoints else None,
+                        margins=dict(v.margins), alpha=v.alpha, n_resamples=v.resamples,
+                        min_cases_per_class=v.min_cases_per_class, candidate_threshold=v.candidate_threshold)
     validation = api.validate(reference, [models[r.name] for r in results], dataset, protocol, out / "validation")
     rows = [{"name": "reference", "techniques": [], "steps": [], "wall_time_s": None, **figures["reference"]}]
     for result, verdict in zip(results, validation["candidates"]):
         rows.append({"name": result.name, "techniques": [s["technique"] for s in result.steps], "steps": result.steps,
                      "wall_time_s": result.wall_time_s, "reused": result.reused, "model_path": result.model_path,
                      **figures[result.name],
-                     **{k: verdict[k] for k in ("verdict", "delta", "ci_low", "ci_high", "p_adjusted") if k in verdict}})
+                     **{k: verdict[k] for k in ("verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low", "ci_high",
+                                            "p_adjusted") if k in verdict}})
     for row in rows:
         row["fastest_b32_ms"] = min(t["batch32"] for t in row["latency_ms"].values() if t)
     base = rows[0]["latency_ms"]["pytorch"]["batch32"]
@@ -62,7 +65,7 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     record = {"recipe": recipe.model_dump(), "data": dataset.describe(),
               "reference": {"path": str(reference.path), "architecture": reference.name},
               "threshold": reference.threshold, "budget": recipe.budget.model_dump(),
-              "validation": v.model_dump(), "measure": {**recipe.measure.model_dump(), **conditions},
+              "validation": {**v.model_dump(), **{k: validation["protocol"][k] for k in ("endpoints", "margins")}}, "measure": {**recipe.measure.model_dump(), **conditions},
               "rows": rows, "versions": software_versions()}
     write_json_atomic(out / "comparison.json", record)
     write_comparison_reports(record, out)

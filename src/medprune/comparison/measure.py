@@ -53,15 +53,19 @@ def clinical_figures(checkpoint: Checkpoint, dataset: Dataset, threshold: float 
 
 
 def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float | None, *, repeats: int,
-                 resamples: int, alpha: float, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Size, cost, latency (PyTorch and ONNX Runtime, batch 1 and 32) and clinical figures of every row."""
+                 resamples: int, alpha: float, onnx_dir: Path, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Size, cost, latency (PyTorch and ONNX Runtime, batch 1 and 32) and clinical figures of every row.
+
+    The fp32 ONNX twins are written under `onnx_dir` (inside the comparison's output), never beside the
+    user's own models.
+    """
     shape = tuple(dataset.input_shape)
     runnable: dict[str, dict[str, Checkpoint]] = {}
     for name, ckpt in rows.items():
         if is_onnx_model(ckpt.model):
             runnable[name] = {"onnxruntime": ckpt}
         else:
-            runnable[name] = {"pytorch": ckpt, "onnxruntime": onnx_twin(ckpt, dataset, Path(ckpt.path).parent)}
+            runnable[name] = {"pytorch": ckpt, "onnxruntime": onnx_twin(ckpt, dataset, _mkdir(onnx_dir / name))}
     timing = latencies(runnable, shape, repeats)
     counts = stratified_counts(dataset.split("test").y, resamples, seed)
     out = {}
@@ -73,3 +77,8 @@ def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float
                      "latency_ms": {rt: timing[name].get(rt) for rt in ("pytorch", "onnxruntime")},
                      **clinical_figures(ckpt, dataset, threshold, counts, alpha)}
     return out
+
+
+def _mkdir(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -17,6 +17,7 @@ from medprune.compress import TECHNIQUES, Budget, check_chain
 from medprune.compress.technique import checked
 from medprune.errors import ConfigError, MedpruneError
 from medprune.models.registry import MODELS
+from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.paired_metrics import PAIRED_METRICS
 
 Step = Annotated[Union[tuple(TECHNIQUES.get(n).Options for n in TECHNIQUES.names())],  # noqa: UP007
@@ -66,8 +67,14 @@ class ValidationSettings(_Strict):
     margin: float = Field(default=0.01, gt=0, lt=1)
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     resamples: int = Field(default=2000, ge=1000)
+    endpoints: list[str] | None = None  # default: metric, sensitivity and specificity
+    margins: dict[str, float] = Field(default_factory=dict)  # by endpoint; sensitivity / specificity default 0.05
+    min_cases_per_class: int = Field(default=MIN_CASES_PER_CLASS, ge=1)
+    candidate_threshold: Literal["reference", "match-sensitivity"] = "reference"
 
     _known = field_validator("metric")(lambda v: checked(PAIRED_METRICS.get, v))
+    _known_endpoints = field_validator("endpoints")(
+        lambda v: v if v is None else [checked(PAIRED_METRICS.get, e) for e in v])
 
 
 class MeasureSettings(_Strict):
@@ -190,6 +197,23 @@ def _message(error: dict) -> str:
     return error["msg"].removeprefix("Value error, ").replace("\n", " ")
 
 
+def _refuse_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
+    """YAML lets a repeated key silently replace the first (e.g. a second `validation:` changing the
+    pre-specified margin); a recipe refuses it."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                raise ConfigError(f"{path} line {key.start_mark.line + 1}: the key '{name}' appears again (first on "
+                                  f"line {seen[name]}): a recipe names each key once")
+            seen[name] = key.start_mark.line + 1
+            _refuse_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item)
+
+
 def load_recipe(path: str | Path) -> Recipe:
     """Read and validate a recipe.
 
@@ -200,9 +224,15 @@ def load_recipe(path: str | Path) -> Recipe:
     if not path.is_file():
         raise ConfigError(f"recipe {path} does not exist: pass the path of a YAML recipe such as "
                           "examples/pneumonia.yaml")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {err.object[err.start]:#04x}): save the recipe "
+                          "as UTF-8") from None
     try:
         raw, root = yaml.safe_load(text), yaml.compose(text)
+        _refuse_duplicate_keys(path, root)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medprune.data.dataset import Dataset
+from medprune.errors import ConfigError
 
 MAX_PAIRS_LISTED = 5000
 CHUNK = 2048
@@ -27,6 +28,13 @@ CHUNK = 2048
 class AuditSettings:
     max_distance: float | None = None  # default: 2 bits (images) or 1e-6 (tables, standardised units)
     min_cosine: float = 0.995  # with model features
+
+    def __post_init__(self) -> None:
+        if self.max_distance is not None and not (np.isfinite(self.max_distance) and self.max_distance >= 0):
+            raise ConfigError(f"--max-distance must be 0 or more, got {self.max_distance:g}: 2 (bits) for images, "
+                              "1e-6 for tables")
+        if not -1 <= self.min_cosine <= 1:
+            raise ConfigError(f"--min-cosine must be in [-1, 1], got {self.min_cosine:g}: 0.995 finds near copies")
 
     def distance_for(self, modality: str) -> float:
         if self.max_distance is not None:

@@ -9,7 +9,9 @@ from medprune.data._medmnist_info import MEDMNIST_2D, SIZES
 from medprune.data.dataset import Dataset
 from medprune.data.fetch import locate_medmnist
 from medprune.data.medmnist import load_medmnist_npz
+from medprune.data.positive import orient_positive
 from medprune.data.table import MissingPolicy, load_table
+from medprune.data.validation_split import carve_validation
 from medprune.errors import ConfigError, DataError
 from medprune.registry import Registry
 
@@ -40,33 +42,51 @@ def parse_dataset_name(data: str) -> tuple[str, int]:
 def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | None = None,
               subgroups: list[str] | None = None, subgroups_as_input: bool = False,
               missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True,
-              extra_meta: list[str] | None = None) -> Dataset:
+              extra_meta: list[str] | None = None, encoding: dict | None = None,
+              positive_class: str | None = None, val_fraction: float | None = None) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
-    `subset.json` (a kept share of another dataset's training split).
+    `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
+    table encoding, applied by column name instead of fitting a new one. A binary task's positive
+    (disease) class, `positive_class` or the dataset's default, is held at class index 1. With
+    `val_fraction`, the validation split is carved (stratified, seeded) out of train and val pooled.
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
+    dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
+                    missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
+                    encoding=encoding, positive_class=positive_class)
+    if val_fraction is not None and not str(data).lower().endswith(".json"):
+        dataset = carve_validation(dataset, val_fraction, seed)
+    return dataset
+
+
+def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
+          subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
+          extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None) -> Dataset:
     text = str(data)
     suffix = Path(text).suffix.lower()
     if suffix == ".json":  # a subset written by `medprune data prune`
         from medprune.data.subset import apply_subset
 
         return apply_subset(Path(text), load_data, data_dir=data_dir, allow_download=allow_download,
-                            extra_meta=extra_meta)
+                            extra_meta=extra_meta, encoding=encoding,
+                            **({"positive_class": positive_class} if positive_class else {}))
     if suffix == ".csv":
         source = {"data": text, "target": target, "subgroups": list(subgroups or []),
                   "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed}
-        return load_table(Path(text), target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
-                          missing=missing, seed=seed, extra_meta=extra_meta, source=source)
+        table = load_table(Path(text), target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
+                           missing=missing, seed=seed, extra_meta=extra_meta, source=source, encoding=encoding)
+        return orient_positive(table, positive_class)
     if subgroups or extra_meta:
         raise ConfigError("--subgroup needs a CSV table: MedMNIST images carry no subgroup columns")
     if suffix == ".npz":
         if not Path(text).is_file():
             raise DataError(f"{text} does not exist: check the path given to --data")
-        return load_medmnist_npz(Path(text), source={"data": text})
+        return orient_positive(load_medmnist_npz(Path(text), source={"data": text}), positive_class)
     flag, size = parse_dataset_name(text)
     path = locate_medmnist(flag, size, data_dir, allow_download=allow_download)
     name = flag if size == 28 else f"{flag}@{size}"
-    return load_medmnist_npz(path, info=MEDMNIST_2D[flag], name=name, source={"data": name})
+    dataset = load_medmnist_npz(path, info=MEDMNIST_2D[flag], name=name, source={"data": name})
+    return orient_positive(dataset, positive_class, flag=flag)
 

@@ -53,6 +53,9 @@ def _labels(name: str, split: str, labels: np.ndarray, n_images: int) -> np.ndar
         raise DataError(f"{name}: {split}_labels has {labels.shape[1]} columns (multi-label): only "
                         "binary and multi-class tasks are supported; choose another dataset")
     labels = labels.reshape(-1)
+    if not (np.issubdtype(labels.dtype, np.integer) or np.issubdtype(labels.dtype, np.floating)):
+        raise DataError(f"{name}: {split}_labels has dtype {labels.dtype} ({labels[:1].tolist()}...): labels must be "
+                        "whole-number class indices 0..K-1; map class names to indices first")
     if np.issubdtype(labels.dtype, np.floating):
         if np.isnan(labels).any():
             raise DataError(f"{name}: {split}_labels contains NaN: every case needs a class label")
@@ -62,6 +65,19 @@ def _labels(name: str, split: str, labels: np.ndarray, n_images: int) -> np.ndar
         raise DataError(f"{name}: {split} has {n_images} images but {len(labels)} labels: "
                         "they must match one to one")
     return labels.astype(np.int64)
+
+
+def _class_names_from_labels(name: str, splits: dict[str, Split]) -> list[str]:
+    """Classes 0..K-1 of a user's file; a class index with no training case is a stray label, not a class."""
+    labels = np.concatenate([s.y for s in splits.values()])
+    top = int(labels.max())  # negative labels are refused by check_labels
+    trained = set(np.unique(splits["train"].y).tolist())
+    empty = [k for k in range(top + 1) if k not in trained]
+    if empty:
+        found = ", ".join(str(int(v)) for v in np.unique(labels)[:12])
+        raise DataError(f"{name}: class {empty[0]} has no training cases (labels found: {found}): a stray label makes "
+                        f"a {top + 1}-class task; fix the labels so classes are 0..K-1, each with training cases")
+    return [str(i) for i in range(top + 1)]
 
 
 def load_medmnist_npz(path: Path, *, info: MedMNISTInfo | None = None, name: str | None = None,
@@ -85,8 +101,7 @@ def load_medmnist_npz(path: Path, *, info: MedMNISTInfo | None = None, name: str
     if info is not None:
         class_names = list(info.class_names)
     else:
-        top = max(int(s.y.max()) for s in splits.values() if len(s))
-        class_names = [str(i) for i in range(top + 1)]
+        class_names = _class_names_from_labels(name, splits)
     check_labels(name, splits, len(class_names))
     return Dataset(
         name=name, modality="image", task=task_for(len(class_names)), class_names=class_names,

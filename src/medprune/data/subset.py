@@ -42,6 +42,15 @@ def read_subset(path: Path) -> dict[str, Any]:
                         "prune") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or "indices" not in payload:
         raise DataError(f"{path} is not a medprune subset file: pass the subset.json written by medprune data prune")
+    indices = payload["indices"]
+    if not isinstance(indices, list) or not indices:
+        raise DataError(f"{path} lists no training cases: a subset must keep at least one case per class")
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in indices):
+        bad = next(i for i in indices if not isinstance(i, int) or isinstance(i, bool))
+        raise DataError(f"{path} holds the index {bad!r}, not a whole number: indices are training-case numbers")
+    if len(set(indices)) != len(indices):
+        repeated = next(i for i in indices if indices.count(i) > 1)
+        raise DataError(f"{path} lists the training case {repeated} more than once: each case may be kept once")
     return payload
 
 
@@ -61,4 +70,5 @@ def apply_subset(path: Path, load: Any, **options: Any) -> Dataset:
                         f"cases, this one has {len(train)}; make the subset again from this data")
     splits = dict(dataset.splits, train=train.subset(indices))
     name = f"{dataset.name}[{payload.get('score', 'subset')} {len(indices) / len(train):.2f}]"
-    return replace(dataset, name=name, splits=splits, source={"data": str(path)})
+    kept = {k: dataset.source[k] for k in ("positive_class", "val_fraction") if k in dataset.source}
+    return replace(dataset, name=name, splits=splits, source={"data": str(path), **kept})

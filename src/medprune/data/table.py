@@ -9,6 +9,7 @@ import numpy as np
 
 from medprune.data.dataset import Dataset, Split, check_labels, task_for
 from medprune.data.fetch import md5sum
+from medprune.data.table_encoding import apply_encoding, check_header, encoded_feature_names, fit_encoding
 from medprune.errors import ConfigError, DataError
 
 MissingPolicy = Literal["error", "impute"]
@@ -26,7 +27,15 @@ def _read_csv(path: Path):
         raise DataError(f"{path} is not a readable CSV table ({err}): check the file") from None
     if frame.empty:
         raise DataError(f"{path} has no rows: a table needs one case per row")
+    check_header(_header(path), path.name)
     return frame
+
+
+def _header(path: Path) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        return next(csv.reader(f), [])
 
 
 def _check_columns(path: Path, frame, target: str | None, subgroups: list[str]) -> None:
@@ -37,6 +46,14 @@ def _check_columns(path: Path, frame, target: str | None, subgroups: list[str]) 
         if column not in frame.columns:
             raise DataError(f"column '{column}' is not in {path.name}: choose one of "
                             f"{', '.join(map(str, frame.columns))}")
+
+
+def _check_finite_columns(path: Path, frame, numeric: list[str]) -> None:
+    for column in numeric:
+        infinite = np.isinf(frame[column].to_numpy(float))
+        if infinite.any():
+            raise DataError(f"{path.name}: column '{column}' holds infinite values ({int(infinite.sum())} rows): "
+                            "clean the file")
 
 
 def _split_indices(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -52,24 +69,10 @@ def _split_indices(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
-def _encoder(numeric: list[str], categorical: list[str], missing: MissingPolicy):
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    num_steps = [StandardScaler()]
-    cat_steps = [OneHotEncoder(handle_unknown="ignore", sparse_output=False)]
-    if missing == "impute":
-        num_steps.insert(0, SimpleImputer(strategy="median"))
-        cat_steps.insert(0, SimpleImputer(strategy="most_frequent"))
-    return ColumnTransformer([("numeric", make_pipeline(*num_steps), numeric),
-                              ("categorical", make_pipeline(*cat_steps), categorical)])
-
-
 def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = None,
                subgroups_as_input: bool = False, missing: MissingPolicy = "error", seed: int = 0,
-               extra_meta: list[str] | None = None, source: dict | None = None) -> Dataset:
+               extra_meta: list[str] | None = None, source: dict | None = None,
+               encoding: dict | None = None) -> Dataset:
     """Load a CSV table as a dataset; encoders are fitted on the training split only.
 
     Args:
@@ -80,6 +83,8 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
         seed: seed of the stratified split.
         extra_meta: more columns kept as metadata without changing the model inputs (e.g. a column
             a saved model uses as a feature, audited as a subgroup at validation time).
+        encoding: the encoding a saved model was trained with (its checkpoint's preprocessing); columns
+            are then taken by name and encoded exactly as in training, never refitted.
     Raises:
         DataError: unreadable file, unknown column, missing values under "error", too few rows.
     """
@@ -95,24 +100,38 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
     if frame[target].isna().any():
         raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' "
                         "label: drop them or fill the labels")
-    features = [c for c in frame.columns if c != target and (subgroups_as_input or c not in subgroups)]
+    if encoding is None:
+        features = [c for c in frame.columns if c != target and (subgroups_as_input or c not in subgroups)]
+    else:
+        features = list(encoding["columns"])
+        known = {*features, target, *subgroups, *extra_meta}
+        unknown = [c for c in frame.columns if c not in known]
+        absent = [c for c in features if c not in frame.columns]
+        if absent:
+            instead = f"; it has '{unknown[0]}' instead, which the model does not know" if unknown else ""
+            raise DataError(f"{path.name} lacks the column '{absent[0]}' the model was trained on{instead}: give a "
+                            f"file with the model's columns ({', '.join(features)})")
+        if unknown:
+            raise DataError(f"{path.name} has the column '{unknown[0]}' the model was not trained on: remove it, "
+                            f"or check the header (the model's columns: {', '.join(features)})")
     if not features:
         raise DataError(f"{path.name} has no feature columns besides '{target}'")
-    holes = frame[features].isna().sum()
+    present = [c for c in features if c in frame.columns]
+    holes = frame[present].isna().sum()
     holes = holes[holes > 0]
-    if len(holes) and missing == "error":
+    if len(holes) and missing == "error" and encoding is None:
         where = ", ".join(f"{c} ({n})" for c, n in holes.items())
         raise DataError(f"{path.name} has missing values in {where}: pass --missing impute to fill "
                         "them (median / most frequent) or clean the file")
     class_values = sorted(frame[target].unique().tolist(), key=str)
     y = frame[target].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
-    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
-    numeric = [c for c in features if c not in categorical]
     index = _split_indices(y, seed)
-    encoder = _encoder(numeric, categorical, missing).fit(frame.iloc[index["train"]][features])
-    x = encoder.transform(frame[features]).astype(np.float32)
-    if not np.isfinite(x).all():
-        raise DataError(f"{path.name} has infinite values after encoding: clean the numeric columns")
+    if encoding is None:
+        categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+        numeric = [c for c in features if c not in categorical]
+        _check_finite_columns(path, frame, numeric)
+        encoding = fit_encoding(frame.iloc[index["train"]], numeric, categorical, impute=missing == "impute")
+    x = apply_encoding(frame, encoding, path.name)
     meta = {c: frame[c].to_numpy() for c in subgroups + extra_meta}
     splits = {name: Split(x[ix], y[ix], {c: v[ix] for c, v in meta.items()}) for name, ix in index.items()}
     class_names = [str(v) for v in class_values]
@@ -121,7 +140,8 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
         name=path.stem, modality="table", task=task_for(len(class_names)), class_names=class_names,
         splits=splits, input_shape=(x.shape[1],), checksum=md5sum(path),
         source=source or {"data": str(path), "target": target},
-        feature_names=[str(n) for n in encoder.get_feature_names_out()],
-        preprocessing={"missing": missing, "numeric": numeric, "categorical": categorical,
+        feature_names=encoded_feature_names(encoding),
+        preprocessing={"missing": missing, "numeric": list(encoding["numeric"]),
+                       "categorical": list(encoding["categorical"]), "encoding": encoding,
                        "split": dict(zip(("train", "val", "test"), SPLIT_FRACTIONS)), "seed": seed},
     )

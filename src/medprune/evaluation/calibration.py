@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 
 def _event_and_confidence(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -20,10 +21,17 @@ def compute_ece(y_true: np.ndarray, y_prob: np.ndarray, n_bins: int = 15) -> flo
     for confident medical classifiers.
     """
     event, confidence = _event_and_confidence(y_true, y_prob)
-    order = np.argsort(confidence, kind="stable")
-    bins = np.array_split(order, min(n_bins, len(order)))
-    n = len(order)
-    return float(sum(len(b) / n * abs(event[b].mean() - confidence[b].mean()) for b in bins if len(b)))
+    n = len(confidence)
+    n_bins = min(n_bins, n)
+    # Equal-mass bins by rank; tied probabilities share the bin of their lowest rank, so the result
+    # never depends on the order of the cases.
+    first_rank = stats.rankdata(confidence, method="min") - 1
+    bins = (first_rank * n_bins) // n
+    total = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        total += members.sum() / n * abs(event[members].mean() - confidence[members].mean())
+    return float(total)
 
 
 def compute_brier(y_true: np.ndarray, y_prob: np.ndarray) -> float:
@@ -36,19 +44,38 @@ def compute_brier(y_true: np.ndarray, y_prob: np.ndarray) -> float:
 
 
 def compute_calibration_slope_intercept(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[float, float]:
-    """Logistic recalibration (Cox 1958): regress the outcome on logit(p). Ideal: slope 1, intercept 0.
+    """Calibration slope and calibration-in-the-large (Cox 1958; Van Calster et al. 2016). Ideal: 1 and 0.
 
-    Slope < 1 means predictions are too extreme (over-confident). Binary only.
+    The slope comes from regressing the outcome on logit(p); slope < 1 means predictions are too
+    extreme (over-confident). The intercept is calibration-in-the-large: the intercept of the logistic
+    model with logit(p) as an offset (slope fixed at 1), so it measures whether predictions are too high
+    (negative) or too low (positive) on average. Binary only.
     """
-    from sklearn.linear_model import LogisticRegression
-
     y_true = np.asarray(y_true)
     if y_prob.ndim != 1 or len(np.unique(y_true)) < 2:
         return float("nan"), float("nan")
+    logit = _logit(y_prob)
+    slope = _fit_logistic(logit, y_true)[1]
+    intercept = _fit_logistic(logit, y_true, offset=True)[0]
+    return slope, intercept
+
+
+def _logit(y_prob: np.ndarray) -> np.ndarray:
     p = np.clip(y_prob, 1e-7, 1 - 1e-7)
-    logit = np.log(p / (1 - p)).reshape(-1, 1)
-    fit = LogisticRegression(C=1e6, max_iter=1000).fit(logit, y_true)  # effectively unpenalised
-    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    return np.log(p / (1 - p))
+
+
+def _fit_logistic(logit: np.ndarray, y: np.ndarray, *, offset: bool = False) -> tuple[float, float]:
+    """Unpenalised maximum likelihood of P(y) = sigmoid(a + b * logit); with `offset`, b is fixed at 1."""
+    from scipy.optimize import minimize
+
+    def nll(params: np.ndarray) -> float:
+        eta = params[0] + (logit if offset else params[1] * logit)
+        return float(np.sum(np.logaddexp(0, eta) - y * eta))
+
+    start = np.zeros(1) if offset else np.array([0.0, 1.0])
+    fit = minimize(nll, start, method="BFGS", options={"gtol": 1e-10})
+    return (float(fit.x[0]), 1.0) if offset else (float(fit.x[0]), float(fit.x[1]))
 
 
 def fit_temperature(y_true: np.ndarray, probs: np.ndarray) -> float:

@@ -64,7 +64,9 @@ def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.
     delta = auc_c - auc_r
     se = float(np.sqrt(max(var, 0.0)))
     if se == 0:
-        z, p = 0.0, 1.0
+        # No sampling variability in the difference: equal AUROCs are certainly equal, unequal ones
+        # certainly differ (pROC gives p = 0 there too).
+        z, p = (0.0, 1.0) if delta == 0 else (float(np.sign(delta) * np.inf), 0.0)
     else:
         z = delta / se
         p = float(2 * stats.norm.sf(abs(z)))

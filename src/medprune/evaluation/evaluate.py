@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 
 from medprune.data.dataset import Dataset
-from medprune.errors import DataError
+from medprune.errors import ConfigError, DataError
 from medprune.evaluation.calibration import compute_brier, compute_ece
 from medprune.evaluation.efficiency import Efficiency, measure_efficiency
 from medprune.evaluation.metrics import (choose_threshold, compute_auprc, compute_auroc,
                                          compute_balanced_accuracy, compute_confusion_rates,
                                          compute_per_class_rates)
-from medprune.evaluation.predict import positive_or_all, predict_proba
+from medprune.evaluation.predict import check_finite, positive_or_all, predict_proba
 from medprune.models.checkpoint import Checkpoint
 
 
@@ -45,6 +45,7 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["efficiency"] = self.efficiency.to_dict() if self.efficiency else None
+        out["positive_class"] = self.class_names[1] if len(self.class_names) == 2 else None
         return out
 
 
@@ -58,6 +59,10 @@ def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
     if len(checkpoint.class_names) != dataset.n_classes:
         raise DataError(f"model '{checkpoint.name}' predicts {len(checkpoint.class_names)} classes but "
                         f"{dataset.name} has {dataset.n_classes}: evaluate on the data the model was trained on")
+    if list(checkpoint.class_names) != list(dataset.class_names):
+        raise DataError(f"model '{checkpoint.name}' predicts the classes {checkpoint.class_names} (in this order) but "
+                        f"{dataset.name} has {list(dataset.class_names)}: evaluate on the data the model was trained "
+                        "on, with the same --positive-class")
 
 
 def validation_threshold(checkpoint: Checkpoint, dataset: Dataset, target_sensitivity: float | None = None) -> float | None:
@@ -65,7 +70,7 @@ def validation_threshold(checkpoint: Checkpoint, dataset: Dataset, target_sensit
     if dataset.n_classes != 2:
         return None
     val = dataset.split("val")
-    scores = positive_or_all(predict_proba(checkpoint.model, val, dataset.preprocessing))
+    scores = positive_or_all(check_finite(predict_proba(checkpoint.model, val, dataset.preprocessing), checkpoint.name))
     return choose_threshold(val.y, scores, target_sensitivity=target_sensitivity)
 
 
@@ -112,10 +117,12 @@ def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
     Raises:
         DataError: the model does not fit the data, or the split does not exist.
     """
+    if with_efficiency and latency_repeats < 1:
+        raise ConfigError(f"latency repeats must be at least 1, got {latency_repeats}: 10 gives a stable median")
     check_model_matches_data(checkpoint, dataset)
     pre = dataset.preprocessing
     test = dataset.split(split)
-    probs = predict_proba(checkpoint.model, test, pre)
+    probs = check_finite(predict_proba(checkpoint.model, test, pre), checkpoint.name)
     method = "argmax"
     if dataset.n_classes == 2:
         if threshold is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medprune.errors import ConfigError
+from medprune.errors import ConfigError, DataError
 
 
 def _safe_div(num: float, den: float) -> float:
@@ -49,16 +49,36 @@ def choose_threshold(y_true: np.ndarray, y_prob: np.ndarray, *, target_sensitivi
     if target_sensitivity is not None and not 0 < target_sensitivity <= 1:
         raise ConfigError(f"target sensitivity must be in (0, 1], got {target_sensitivity}: "
                           "pass a fraction such as 0.95")
-    if len(np.unique(y_true)) < 2:
-        return 0.5
+    y_true = np.asarray(y_true)
+    check_threshold_data(y_true)
     fpr, tpr, thresholds = roc_curve(y_true, y_prob, drop_intermediate=False)
     finite = np.isfinite(thresholds)
     fpr, tpr, thresholds = fpr[finite], tpr[finite], thresholds[finite]
     if target_sensitivity is None:
-        best = int(np.argmax(tpr - fpr))
+        # Youden's J compared in whole case counts (tp * N - fp * P), so equal J values tie exactly
+        # instead of by floating-point noise; ties go to the highest threshold (the fewest positive calls).
+        n_pos, n_neg = int(np.sum(y_true == 1)), int(np.sum(y_true != 1))
+        tp, fp = np.rint(tpr * n_pos).astype(np.int64), np.rint(fpr * n_neg).astype(np.int64)
+        best = int(np.argmax(tp * n_neg - fp * n_pos))
     else:
         best = int(np.flatnonzero(tpr >= target_sensitivity - 1e-12)[0])
     return float(thresholds[best])
+
+
+MIN_VALIDATION_PER_CLASS = 5
+VAL_FRACTION_HINT = "pass --val-fraction F (e.g. 0.2) to carve a stratified validation split out of train"
+
+
+def check_threshold_data(y_val: np.ndarray) -> None:
+    """Refuse to choose a threshold on a validation split that cannot support one."""
+    counts = {int(k): int(np.sum(y_val == k)) for k in (0, 1)}
+    if min(counts.values()) == 0:
+        missing = [k for k, n in counts.items() if n == 0][0]
+        raise DataError(f"the validation split has no cases of class {missing} ({len(y_val)} cases in all): a decision "
+                        f"threshold needs both classes; {VAL_FRACTION_HINT}")
+    if min(counts.values()) < MIN_VALIDATION_PER_CLASS:
+        raise DataError(f"the validation split has only {min(counts.values())} cases of one class (fewer than "
+                        f"{MIN_VALIDATION_PER_CLASS}): too few to choose a decision threshold; {VAL_FRACTION_HINT}")
 
 
 def compute_confusion_rates(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:

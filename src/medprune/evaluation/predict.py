@@ -8,6 +8,7 @@ from torch import nn
 
 from medprune.data.batches import iterate_batches
 from medprune.data.dataset import Split
+from medprune.errors import DataError
 
 
 @torch.no_grad()
@@ -18,6 +19,16 @@ def predict_proba(model: nn.Module, split: Split, preprocessing: dict, batch_siz
     chunks = [torch.softmax(model(x), dim=1) for x, _ in iterate_batches(split, batch_size, preprocessing=preprocessing)]
     model.train(was_training)
     return torch.cat(chunks).double().numpy()
+
+
+def check_finite(probs: np.ndarray, model_name: str) -> np.ndarray:
+    """Refuse NaN or infinite model outputs: a statistic computed over them would be silently wrong."""
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():
+        raise DataError(f"model {model_name} gives NaN or infinite outputs on {int(bad.sum())} of {len(bad)} cases "
+                        f"(first: case {int(np.flatnonzero(bad)[0])}): check its weights and the input data for NaN "
+                        "values")
+    return probs
 
 
 def positive_or_all(probs: np.ndarray) -> np.ndarray:

@@ -49,6 +49,13 @@ class Checkpoint:
         return list(self.spec["class_names"])
 
     @property
+    def positive_class(self) -> str | None:
+        """The disease class of a binary model (held at index 1); None for multi-class."""
+        if len(self.class_names) != 2:
+            return None
+        return self.spec.get("data", {}).get("positive_class") or self.class_names[1]
+
+    @property
     def threshold(self) -> float | None:
         return self.spec.get("threshold")
 
@@ -159,13 +166,21 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if spec.get("format") != FORMAT or spec.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"{path} has format {spec.get('format')} v{spec.get('format_version')}: "
                               f"this medprune reads {FORMAT} up to v{FORMAT_VERSION}; upgrade medprune")
+    _check_spec(spec, path)
+    if not isinstance(payload["state_dict"], dict) or not all(isinstance(v, torch.Tensor)
+                                                              for v in payload["state_dict"].values()):
+        raise CheckpointError(f"{path}: its state_dict is not a mapping of tensors: save the model again")
     state = dict(payload["state_dict"])
     try:
         state.update({key: unpack(packed) for key, packed in payload.get("sparse", {}).items()})
     except (KeyError, ValueError, RuntimeError):
         raise CheckpointError(f"{path} has damaged sparse weights: save the model again") from None
-    model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
-                         modality=arch["modality"], **arch["kwargs"])
+    try:
+        model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
+                             modality=arch["modality"], **arch["kwargs"])
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise CheckpointError(f"{path}: architecture '{arch['name']}' cannot be built from its recorded settings "
+                              f"({str(err).splitlines()[0][:120]}): the spec is damaged; save the model again") from None
     try:
         apply_factorized_structure(model, spec.get("factorized", {}))  # low-rank layers, if any
         apply_layer_widths(model, spec.get("layers", {}))
@@ -177,6 +192,37 @@ def load_checkpoint(path: Path) -> Checkpoint:
         detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
         raise CheckpointError(f"{path}: the weights do not fit architecture '{arch['name']}' ({detail[:160]}): "
                               "the checkpoint was saved from a different model") from None
+    bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if bad:
+        raise CheckpointError(f"{path}: the weights '{bad[0]}' hold NaN or infinite values: the training diverged or "
+                              "the file is damaged; use an earlier checkpoint")
     model.eval()
     return Checkpoint(model=model, spec=spec, path=path)
+
+
+def _check_spec(spec: Any, path: Path) -> None:
+    """Refuse a spec whose fields would otherwise fail deep inside model construction."""
+    arch = spec.get("model") if isinstance(spec, dict) else None
+    problems = []
+    if not isinstance(arch, dict):
+        problems.append("no model section")
+    else:
+        shape = arch.get("input_shape")
+        if not isinstance(arch.get("name"), str):
+            problems.append("no architecture name")
+        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
+            problems.append(f"input_shape {shape!r} is not a list of positive whole numbers")
+        n_classes = arch.get("n_classes")
+        if not (isinstance(n_classes, int) and n_classes >= 2):
+            problems.append(f"class count {n_classes!r} is not a whole number of at least 2")
+        if not isinstance(arch.get("kwargs", {}), dict):
+            problems.append("kwargs is not a mapping")
+        arch.setdefault("kwargs", {})
+        if arch.get("modality") not in ("image", "table"):
+            problems.append(f"modality {arch.get('modality')!r} is not image or table")
+        names = spec.get("class_names")
+        if not (isinstance(names, list) and len(names) == n_classes and all(isinstance(n, str) for n in names)):
+            problems.append("class_names do not match the class count")
+    if problems:
+        raise CheckpointError(f"{path} has a damaged spec ({problems[0]}): save the model again")
 

@@ -10,7 +10,7 @@ from medprune.report.plots import pareto_plot
 from medprune.report.summary import fmt_bytes, fmt_value
 
 COLUMNS = ["technique", "params", "MACs", "size", "gzip", "PyTorch b1 ms", "PyTorch b32 ms", "ORT b1 ms",
-           "ORT b32 ms", "AUROC (95% CI)", "sens", "spec", "ECE", "verdict", "wall time"]
+           "ORT b32 ms", "AUROC (CI)", "sens", "spec", "ECE", "verdict", "wall time"]
 
 
 def _ms(latency: dict[str, Any], runtime: str, batch: int) -> str:
@@ -25,8 +25,15 @@ def table_cells(row: dict[str, Any]) -> list[str]:
             fmt_bytes(row["size_gzip_bytes"]), _ms(lat, "pytorch", 1), _ms(lat, "pytorch", 32),
             _ms(lat, "onnxruntime", 1), _ms(lat, "onnxruntime", 32),
             f"{row['auroc']:.4f} ({ci[0]:.4f}–{ci[1]:.4f})", fmt_value(row["sensitivity"]), fmt_value(row["specificity"]),
-            fmt_value(row["ece"]), row.get("verdict", "reference"),
+            fmt_value(row["ece"]), verdict_cell(row),
             _seconds(row.get("wall_time_s"))]
+
+
+def verdict_cell(row: dict[str, Any]) -> str:
+    """The verdict, naming the endpoints that kept the candidate from being non-inferior."""
+    verdict = row.get("verdict", "reference")
+    failed = row.get("failed_endpoints") or []
+    return f"{verdict} ({', '.join(failed)})" if failed else verdict
 
 
 def _seconds(value: float | None) -> str:
@@ -35,7 +42,7 @@ def _seconds(value: float | None) -> str:
     return f"{value:.1f} s" if value < 10 else f"{value:.0f} s"
 
 
-TERMINAL_COLUMNS = ["technique", "MACs", "gzip", "fastest b32 ms", "speed-up", "AUROC (95% CI)", "sens", "spec",
+TERMINAL_COLUMNS = ["technique", "MACs", "gzip", "fastest b32 ms", "speed-up", "AUROC (CI)", "sens", "spec",
                     "verdict", "wall time"]
 
 
@@ -43,7 +50,7 @@ def terminal_cells(row: dict[str, Any]) -> list[str]:
     """The few columns that fit a terminal; the files hold every column."""
     full = dict(zip(COLUMNS, table_cells(row)))
     return [full["technique"], full["MACs"], full["gzip"], f"{row['fastest_b32_ms']:.2f}",
-            f"{row['speedup_b32_vs_reference_pytorch']:.1f}x", full["AUROC (95% CI)"], full["sens"], full["spec"],
+            f"{row['speedup_b32_vs_reference_pytorch']:.1f}x", full["AUROC (CI)"], full["sens"], full["spec"],
             full["verdict"], full["wall time"]]
 
 
@@ -52,8 +59,9 @@ def render_comparison_markdown(record: dict[str, Any]) -> str:
     lines = [f"# Compression techniques compared on {record['data']['name']}", "",
              f"Reference: `{record['reference']['path']}` ({record['reference']['architecture']}). Fine-tuning budget: "
              f"{record['budget']['epochs']} epochs at lr {record['budget']['lr']:g}. Sensitivity and specificity at "
-             f"the reference threshold {fmt_value(record['threshold'], 4)}; verdict: non-inferiority on {v['metric']}, "
-             f"margin {v['margin']:g}, Holm-adjusted across rows. Latency: median of {record['measure']['latency_repeats']} "
+             f"the reference threshold {fmt_value(record['threshold'], 4)}; verdict: non-inferiority on "
+             f"{', '.join(f'{name} (margin {m:g})' for name, m in v['margins'].items())}, all co-primary, Holm-adjusted "
+             "across rows; a failed endpoint is named beside the verdict. Latency: median of {record['measure']['latency_repeats']} "
              f"interleaved runs, {record['measure']['threads']} threads; ORT = ONNX Runtime (fp32 export of PyTorch "
              "models, or the int8 model itself).", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from medprune._atomic import write_text_atomic
 from medprune.report.plots import calibration_plot, forest_plot, roc_plot, thumbnail
 
 DEFAULT_INTENDED_USE = ("Decision support for the task the reference model was trained for, on data like its "
@@ -28,9 +27,3 @@ def render_validation_report(result: Any, *, intended_use: str = DEFAULT_INTENDE
     env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
                       autoescape=select_autoescape(["html", "j2"]))
     return env.get_template("validation.html.j2").render(r=r, plots=plots, gallery=gallery, intended_use=intended_use)
-
-
-def write_validation_report(result: Any, out: Path, *, intended_use: str = DEFAULT_INTENDED_USE) -> Path:
-    path = Path(out) / "report.html"
-    write_text_atomic(path, render_validation_report(result, intended_use=intended_use))
-    return path

@@ -55,7 +55,9 @@ def render_run_summary(metrics: dict[str, Any]) -> str:
     parts = [
         f"# {model['name']} on {data['name']}",
         "",
-        f"- Task: {data['task']} ({', '.join(data['class_names'])}); cases train / val / test: "
+        f"- Task: {data['task']} ({', '.join(data['class_names'])})"
+        + (f"; positive (disease) class: {data['class_names'][1]}" if len(data["class_names"]) == 2 else "")
+        + "; cases train / val / test: "
         f"{data['n']['train']} / {data['n']['val']} / {data['n']['test']}",
         f"- Decision rule: {decision}",
     ]

@@ -31,6 +31,20 @@ def load_inputs(config) -> tuple[Checkpoint, Dataset]:
     return dense, dataset
 
 
+def operating_point_guard(dense: torch.nn.Module, val_x: torch.Tensor, val_y: np.ndarray, threshold: float,
+                          objective: Objective, margin: float) -> list[Requirement]:
+    """By default no trial may lose more than `margin` of the dense model's validation sensitivity or
+    specificity at the reference threshold: a smaller model used at the same threshold must still find
+    the disease (the co-primary endpoints `validate` judges later)."""
+    if not 0 < margin <= 1:
+        raise ConfigError(f"--operating-margin must be in (0, 1], got {margin:g}: 0.05 allows a drop of 5 points; 1 "
+                          "turns the guard off")
+    dense_figures = validation_figures(dense, val_x, val_y, threshold, objective)
+    return [Requirement(metric, ">=", round(dense_figures[metric] - margin, 6)) for metric in ("sensitivity",
+                                                                                               "specificity")
+            if dense_figures[metric] - margin > 0]
+
+
 @dataclass
 class Evaluator:
     dense: Checkpoint
@@ -80,7 +94,11 @@ class Evaluator:
                       for idx in np.array_split(order, max(1, len(order) // config.batch_size))]
         val = dataset.split("val")
         threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
-        return cls(dense, dataset, space, target, cost, latency, bn_batches, to_tensor(val.x, dataset.preprocessing),
+        val_x = to_tensor(val.x, dataset.preprocessing)
+        if binary:
+            requirements += operating_point_guard(dense.model, val_x, val.y, threshold, objective,
+                                                  config.operating_margin)
+        return cls(dense, dataset, space, target, cost, latency, bn_batches, val_x,
                    val.y, threshold if binary else None, objective, requirements)
 
     def fit(self, keep: list[float], policy: str) -> list[float] | None:

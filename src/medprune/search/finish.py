@@ -46,7 +46,8 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     uniform = evaluator.space.uniform(evaluator.cost, evaluator.target.value)
     record: dict[str, Any] = {
         "sampler": config.sampler, "trials": len(points), "objective": config.objective,
-        "require": list(config.require), "target": config.target, "criterion": config.criterion,
+        "require": [str(r) for r in evaluator.requirements], "operating_margin": config.operating_margin,
+        "target": config.target, "criterion": config.criterion,
         "counts": {"finished": len(points), "repaired": sum(p["repaired"] for p in points),
                    "rejected": counts["pruned"], "infeasible": sum(not p["feasible"] for p in points),
                    "failed": counts["failed"], "stale_marked_failed": stale, "warm_started": warm_started},
@@ -65,7 +66,7 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     if not feasible:
         record["best"] = None
         write_json_atomic(out / "search.json", record)
-        needs = " and ".join(config.require)
+        needs = " and ".join(str(r) for r in evaluator.requirements)
         reached = ", ".join(f"best {r.metric} {max((p['validation'].get(r.metric, float('nan')) for p in points), default=float('nan')):.3f}"
                             for r in evaluator.requirements)
         raise ConfigError(f"no candidate within --target {config.target} meets {needs} on validation ({reached} over "

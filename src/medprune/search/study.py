@@ -36,6 +36,7 @@ class SearchConfig:
     trials: int = 60
     objective: str = "auroc"
     require: tuple[str, ...] = ()
+    operating_margin: float = 0.05  # largest validation sens / spec drop at the reference threshold; 1 = no guard
     max_layer_ratio: float = 0.9
     calibration_batches: int = 4
     bn_batches: int = 8

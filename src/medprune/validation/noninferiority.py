@@ -1,45 +1,47 @@
-"""Non-inferiority decisions with a pre-specified margin, and Holm's correction for several candidates."""
+"""The decision rule: co-primary endpoints (intersection-union), Holm across candidates, a minimum n."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from medprune.evaluation.bootstrap import percentile_ci
+from medprune.validation.endpoints import EndpointResult
 
-RULE = ("non-inferior: the Holm-adjusted one-sided bootstrap p-value for H0 'delta <= -margin' is below "
-        "alpha/2, which for one candidate is the same as the lower bound of the two-sided (1 - alpha) CI "
-        "of delta lying above -margin; inferior: the upper bound of that CI lies below -margin (the "
-        "candidate is worse by more than the margin); inconclusive: otherwise (the CI contains -margin)")
+# Below this many test cases in any class the intervals' error rate is no longer near nominal
+# (benchmarks/validation_size.py), so no verdict other than "inconclusive" is given.
+MIN_CASES_PER_CLASS = 30
+
+RULE = ("each endpoint is judged on the paired difference (candidate - reference) with its two-sided (1 - alpha) "
+        "interval: non-inferior when the lower bound lies above -margin, inferior when the upper bound lies below "
+        "-margin, inconclusive otherwise. A candidate is non-inferior only when every endpoint is (an "
+        "intersection-union test, which needs no correction across endpoints) and its intersection-union p-value "
+        "(the largest one-sided endpoint p-value), Holm-adjusted across candidates, is below alpha/2; it is "
+        "inferior when any endpoint is inferior; otherwise inconclusive. With fewer test cases than the minimum "
+        "in any class, every candidate is inconclusive.")
 
 
 @dataclass(frozen=True)
 class NonInferiority:
+    """One candidate's verdict over all endpoints; the top-level numbers are the primary endpoint's."""
+
     metric: str
     margin: float
     reference: float
     candidate: float
-    delta: float  # candidate minus reference; negative means worse
+    delta: float  # candidate minus reference on the primary endpoint; negative means worse
     ci_low: float
     ci_high: float
-    p_noninferiority: float  # one-sided, H0: delta <= -margin
+    p_noninferiority: float  # intersection-union p: the largest one-sided endpoint p-value
     p_adjusted: float = float("nan")  # Holm-adjusted across candidates
     verdict: str = "inconclusive"  # "non-inferior" | "inferior" | "inconclusive"
+    verdict_reason: str = ""
+    failed_endpoints: list[str] = field(default_factory=list)
+    endpoints: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def compare(metric: str, margin: float, reference: float, candidate: float, ref_samples: np.ndarray,
-            cand_samples: np.ndarray, alpha: float) -> NonInferiority:
-    """Paired bootstrap comparison (before the multiplicity correction)."""
-    deltas = cand_samples - ref_samples
-    finite = deltas[np.isfinite(deltas)]
-    low, high = percentile_ci(finite, alpha)
-    p = float((1 + np.sum(finite <= -margin)) / (len(finite) + 1)) if len(finite) else float("nan")
-    return NonInferiority(metric, margin, reference, candidate, candidate - reference, low, high, p)
 
 
 def holm_adjust(p_values: list[float]) -> list[float]:
@@ -54,16 +56,53 @@ def holm_adjust(p_values: list[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def decide(results: list[NonInferiority], alpha: float) -> list[NonInferiority]:
-    """Apply Holm's correction and the verdict rule to all candidates together."""
-    adjusted = holm_adjust([r.p_noninferiority for r in results])
+def decide(candidates: list[dict[str, EndpointResult]], *, primary: str, alpha: float,
+           too_few: str = "") -> list[NonInferiority]:
+    """Verdicts of all candidates together.
+
+    Args:
+        candidates: per candidate, its endpoint results by name (the primary one among them).
+        primary: the endpoint whose numbers are reported at the top level.
+        alpha: two-sided error rate; each one-sided test is at alpha / 2.
+        too_few: why the test set is too small to judge (empty when it is large enough).
+    """
+    iut_p = [max((e.p_noninferiority if np.isfinite(e.p_noninferiority) else 1.0) for e in ends.values())
+             for ends in candidates]
+    adjusted = holm_adjust(iut_p)
     decided = []
-    for r, p_adj in zip(results, adjusted):
-        if p_adj < alpha / 2:
-            verdict = "non-inferior"
-        elif r.ci_high < -r.margin:
-            verdict = "inferior"
+    for ends, p, p_adj in zip(candidates, iut_p, adjusted):
+        inferior = [n for n, e in ends.items() if e.verdict == "inferior"]
+        unproven = [n for n, e in ends.items() if e.verdict != "non-inferior"]
+        if too_few:
+            verdict, reason, failed = "inconclusive", too_few, unproven
+        elif inferior:
+            verdict, failed = "inferior", inferior
+            reason = "; ".join(f"{_label(n)}: {ends[n].reason}" for n in inferior)
+        elif not unproven and p_adj < alpha / 2:
+            verdict, failed, reason = "non-inferior", [], "every endpoint's lower bound is above its margin"
+        elif unproven:
+            verdict, failed = "inconclusive", unproven
+            reason = "; ".join(f"{_label(n)}: {ends[n].reason}" for n in unproven)
         else:
-            verdict = "inconclusive"
-        decided.append(NonInferiority(**{**r.to_dict(), "p_adjusted": p_adj, "verdict": verdict}))
+            verdict, failed = "inconclusive", []
+            reason = f"Holm-adjusted p {p_adj:.3g} across candidates is not below alpha/2 = {alpha / 2:g}"
+        main = ends[primary]
+        decided.append(NonInferiority(primary, main.margin, main.reference, main.candidate, main.delta, main.ci_low,
+                                      main.ci_high, p, p_adj, verdict, reason, failed,
+                                      {n: e.to_dict() for n, e in ends.items()}))
     return decided
+
+
+def _label(endpoint: str) -> str:
+    return f"{endpoint} at the reference threshold" if endpoint in ("sensitivity", "specificity") else endpoint
+
+
+def too_few_cases(y: np.ndarray, class_names: list[str], minimum: int) -> str:
+    """Why the test set is too small to judge, or '' when every class has at least `minimum` cases."""
+    counts = {name: int(np.sum(y == k)) for k, name in enumerate(class_names)}
+    short = {name: n for name, n in counts.items() if n < minimum}
+    if not short:
+        return ""
+    listed = ", ".join(f"{n} '{name}'" for name, n in short.items())
+    return (f"too few test cases to judge: {listed}, below the minimum of {minimum} per class at which the intervals "
+            "keep their error rate; add test cases (the verdict is inconclusive, whatever the numbers)")

@@ -6,41 +6,125 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from medprune.errors import ConfigError
-from medprune.validation.noninferiority import RULE
+from medprune.validation.endpoints import BOOTSTRAP_METHOD, METHODS
+from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, RULE
 from medprune.validation.paired_metrics import BINARY_ONLY, PAIRED_METRICS
+
+# The operating point is judged by default: a deployed classifier is used at its threshold.
+DEFAULT_ENDPOINT_MARGINS = {"sensitivity": 0.05, "specificity": 0.05}
+THRESHOLD_RULES = {
+    "reference": "the reference model's threshold chosen on the validation split, applied unchanged to every "
+                 "candidate",
+    "match-sensitivity": "each candidate's own threshold, chosen on the validation split as the highest threshold "
+                         "whose validation sensitivity reaches the reference's validation sensitivity (never on test)",
+}
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """Metric, margin and error rate of the non-inferiority comparison, and how it is computed."""
+    """Endpoints, margins and error rate of the non-inferiority comparison, and how it is computed.
+
+    `metric` is the primary endpoint and `margin` its margin; `endpoints` (default: the primary metric,
+    sensitivity and specificity) are all co-primary, with margins from `margins` (default 0.05 for
+    sensitivity and specificity).
+    """
 
     metric: str
     margin: float
+    endpoints: tuple[str, ...] | None = None
+    margins: dict[str, float] = field(default_factory=dict)
     alpha: float = 0.05
     n_resamples: int = 2000
     seed: int = 0
     split: str = "test"
     subgroups: list[str] = field(default_factory=list)
     recalibrate: bool = False
+    min_cases_per_class: int = MIN_CASES_PER_CLASS
+    candidate_threshold: str = "reference"
+
+    @property
+    def judged(self) -> list[str]:
+        """The co-primary endpoints, primary first."""
+        names = list(self.endpoints) if self.endpoints else [self.metric, *DEFAULT_ENDPOINT_MARGINS]
+        if self.metric not in names:
+            names.insert(0, self.metric)
+        return list(dict.fromkeys([self.metric, *names]))
+
+    def margin_for(self, endpoint: str) -> float:
+        if endpoint == self.metric:
+            return self.margin
+        return self.margins.get(endpoint, DEFAULT_ENDPOINT_MARGINS.get(endpoint, self.margin))
 
     def check(self, n_classes: int) -> Protocol:
-        PAIRED_METRICS.get(self.metric)
-        if self.metric in BINARY_ONLY and n_classes != 2:
-            raise ConfigError(f"metric {self.metric} needs a binary task: use auroc, sensitivity or "
-                              "balanced_accuracy for multi-class")
-        if not 0 < self.margin < 1:
-            raise ConfigError(f"margin must be in (0, 1), got {self.margin:g}: pass the largest acceptable "
-                              f"loss in {self.metric}, such as 0.01")
+        for name in [*self.judged, *self.margins]:
+            PAIRED_METRICS.get(name)
+            if name in BINARY_ONLY and n_classes != 2:
+                raise ConfigError(f"endpoint {name} needs a binary task: use auroc, sensitivity, specificity or "
+                                  "balanced_accuracy for multi-class")
+        for name in self.judged:
+            margin = self.margin_for(name)
+            if not 0 < margin < 1:
+                raise ConfigError(f"margin of {name} must be in (0, 1), got {margin:g}: pass the largest acceptable "
+                                  f"loss in {name}, such as {DEFAULT_ENDPOINT_MARGINS.get(name, 0.01)}")
         if not 0 < self.alpha < 0.5:
             raise ConfigError(f"alpha must be in (0, 0.5), got {self.alpha:g}: 0.05 gives 95% intervals")
         if self.n_resamples < 1000:
             raise ConfigError(f"use at least 1000 bootstrap resamples (2000 recommended), got {self.n_resamples}")
+        if self.min_cases_per_class < 1:
+            raise ConfigError(f"the minimum number of test cases per class must be at least 1, got "
+                              f"{self.min_cases_per_class}: {MIN_CASES_PER_CLASS} keeps the error rate near nominal")
+        if self.candidate_threshold not in THRESHOLD_RULES:
+            raise ConfigError(f"unknown candidate threshold rule '{self.candidate_threshold}': choose one of "
+                              f"{', '.join(THRESHOLD_RULES)}")
+        if self.candidate_threshold != "reference" and n_classes != 2:
+            raise ConfigError("--candidate-threshold match-sensitivity needs a binary task (multi-class models "
+                              "decide by the largest probability)")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "confidence_level": 1 - self.alpha, "rule": RULE,
-                "ci_method": "paired bootstrap, resampled within each class, percentile interval",
+        record = asdict(self)
+        record["endpoints"] = self.judged
+        record["margins"] = {name: self.margin_for(name) for name in self.judged}
+        return {**record, "confidence_level": 1 - self.alpha, "rule": RULE,
+                "ci_method": {name: METHODS.get(name, BOOTSTRAP_METHOD) for name in self.judged},
+                "bootstrap": "paired, resampled within each class, percentile interval",
                 "auroc_test": "paired DeLong test (DeLong et al. 1988) reported beside the bootstrap",
-                "multiplicity": "Holm (1979) across candidates",
-                "threshold": "the reference model's threshold chosen on the validation split, applied unchanged "
-                             "to every candidate"}
+                "multiplicity": "intersection-union across endpoints (no correction needed); Holm (1979) across "
+                                "candidates",
+                "threshold": THRESHOLD_RULES[self.candidate_threshold]}
+
+
+def parse_margins(text: str) -> tuple[float | None, dict[str, float]]:
+    """`0.01` (the primary margin) or `auroc=0.01,sensitivity=0.05` (margins by endpoint)."""
+    text = str(text).strip()
+    try:
+        return float(text), {}
+    except ValueError:
+        pass
+    margins = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            margins[name.strip()] = float(value)
+        except ValueError:
+            raise ConfigError(f"cannot read margin '{part}': write a number such as 0.01, or "
+                              "auroc=0.01,sensitivity=0.05,specificity=0.05") from None
+    if not margins:
+        raise ConfigError("--margin is empty: write a number such as 0.01, or auroc=0.01,sensitivity=0.05")
+    return None, margins
+
+
+def build_protocol(*, metric: str, margin: str | float, endpoints: str | None = None, **settings: Any) -> Protocol:
+    """A protocol from the command-line spelling of its margins and endpoints."""
+    primary, margins = parse_margins(str(margin))
+    if primary is None:
+        primary = margins.pop(metric, 0.01)
+    judged = tuple(e.strip() for e in endpoints.split(",") if e.strip()) if endpoints else None
+    if judged is not None and not judged:
+        raise ConfigError("--endpoints is empty: name at least one, such as auroc")
+    if judged and metric not in judged:
+        metric = judged[0]
+        primary = margins.pop(metric, primary)
+    return Protocol(metric=metric, margin=primary, endpoints=judged, margins=margins, **settings)

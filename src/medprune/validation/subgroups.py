@@ -44,9 +44,14 @@ def read_subgroup_file(path: Path, column: str, n_cases: int) -> np.ndarray:
 
 
 def audit_subgroups(y: np.ndarray, labels: np.ndarray, reference: Predictions, candidate: Predictions, *,
-                    metric: str, margin: float, alpha: float, n_resamples: int, seed: int) -> list[dict]:
-    """Per group: both models' metric, the paired delta and its bootstrap CI, and a flag when the
-    candidate is worse by more than the margin in that group."""
+                    metric: str, margin: float, alpha: float, n_resamples: int, seed: int,
+                    min_cases_per_class: int = 1) -> list[dict]:
+    """Per group: both models' metric, the paired delta and its bootstrap CI, and flags judged on the CI.
+
+    `worse_than_margin`: the whole interval lies below -margin (evidence the group is worse off);
+    `harm_not_excluded`: the lower bound lies below -margin (the data cannot rule that out);
+    a group with fewer than `min_cases_per_class` cases of a class gets a reason saying it is too small.
+    """
     fn = PAIRED_METRICS.get(metric)
     rows = []
     for group in sorted(np.unique(labels)):
@@ -64,6 +69,11 @@ def audit_subgroups(y: np.ndarray, labels: np.ndarray, reference: Predictions, c
         else:
             counts = stratified_counts(yg, n_resamples, seed)
             row["ci_low"], row["ci_high"] = percentile_ci(fn(yg, cand_g, counts) - fn(yg, ref_g, counts), alpha)
-        row["worse_than_margin"] = bool(np.isfinite(row["delta"]) and row["delta"] < -margin)
+        per_class = [int(np.sum(yg == k)) for k in np.unique(y)]
+        if np.isfinite(row["delta"]) and min(per_class) < min_cases_per_class:
+            row["reason"] = (f"too few cases to judge ({min(per_class)} in its smallest class, minimum "
+                             f"{min_cases_per_class})")
+        row["worse_than_margin"] = bool(np.isfinite(row["ci_high"]) and row["ci_high"] < -margin)
+        row["harm_not_excluded"] = bool(not np.isfinite(row["ci_low"]) or row["ci_low"] < -margin)
         rows.append(row)
     return rows

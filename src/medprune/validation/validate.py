@@ -19,10 +19,12 @@ from medprune.evaluation.calibration import (apply_temperature, compute_brier, c
 from medprune.evaluation.delong import delong_paired_test
 from medprune.evaluation.efficiency import model_counts, serialized_sizes
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
-from medprune.evaluation.predict import predict_proba
+from medprune.evaluation.metrics import choose_threshold
+from medprune.evaluation.predict import check_finite, predict_proba
 from medprune.models.checkpoint import Checkpoint
 from medprune.validation.exemplars import flipped_cases, modal_flips
-from medprune.validation.noninferiority import compare, decide
+from medprune.validation.endpoints import compute_endpoint
+from medprune.validation.noninferiority import decide, too_few_cases
 from medprune.validation.paired_metrics import BINARY_ONLY, PAIRED_METRICS, Predictions
 from medprune.validation.protocol import Protocol
 from medprune.validation.subgroups import audit_subgroups, group_labels
@@ -142,16 +144,14 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
                 raise DataError(f"subgroup column '{column}' is not available: known subgroup columns are {known}")
             subgroup_values[column] = test.meta[column]
     threshold = reference.threshold if reference.threshold is not None else validation_threshold(reference, dataset)
-    ref = Predictions(predict_proba(reference.model, test, pre), threshold)
-    cands = [Predictions(predict_proba(c.model, test, pre), threshold) for c in candidates]
+    ref = Predictions(_checked_proba(reference, test, pre), threshold)
+    cand_thresholds = [_candidate_threshold(protocol, reference, c, dataset, threshold) for c in candidates]
+    cands = [Predictions(_checked_proba(c, test, pre), t) for c, t in zip(candidates, cand_thresholds)]
     counts = stratified_counts(y, protocol.n_resamples, protocol.seed)
-    primary_fn = PAIRED_METRICS.get(protocol.metric)
-    ones = np.ones((1, len(y)), dtype=np.float32)
-    ref_samples = primary_fn(y, ref, counts)
-    primaries = [compare(protocol.metric, protocol.margin, float(primary_fn(y, ref, ones)[0]),
-                         float(primary_fn(y, cand, ones)[0]), ref_samples, primary_fn(y, cand, counts), protocol.alpha)
-                 for cand in cands]
-    decided = decide(primaries, protocol.alpha)
+    too_few = too_few_cases(y, list(dataset.class_names), protocol.min_cases_per_class)
+    endpoint_results = [{name: compute_endpoint(name, y, ref, cand, counts, margin=protocol.margin_for(name),
+                                                alpha=protocol.alpha) for name in protocol.judged} for cand in cands]
+    decided = decide(endpoint_results, primary=protocol.metric, alpha=protocol.alpha, too_few=too_few)
     operating = ["sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy"]
     if dataset.n_classes != 2:
         operating = [m for m in operating if m not in BINARY_ONLY]
@@ -159,11 +159,11 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     if protocol.recalibrate:
         val = dataset.split("val")
         for key, model in [("reference", reference), *((f"candidate{i}", c) for i, c in enumerate(candidates))]:
-            recal[key] = fit_temperature(val.y, predict_proba(model.model, val, pre))
+            recal[key] = fit_temperature(val.y, _checked_proba(model, val, pre))
     results = []
     for i, (checkpoint, cand, verdict) in enumerate(zip(candidates, cands, decided)):
         entry: dict[str, Any] = {
-            "name": _display_name(checkpoint),
+            "name": _display_name(checkpoint), "threshold": cand.threshold,
             "path": str(checkpoint.path), "sha256": sha256(checkpoint.path), "architecture": checkpoint.name,
             **verdict.to_dict(),
             "operating_point": _metric_block(y, ref, cand, counts, protocol.alpha, operating),
@@ -180,9 +180,11 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
             entry["delong"], entry["delong_p"] = None, float("nan")
             entry["delong_reason"] = "the paired DeLong test is defined for binary AUROC"
             entry["per_class"] = _per_class(y, ref, cand, counts, protocol.alpha, dataset.class_names)
-            worst = min(entry["per_class"], key=lambda r: r["recall"]["delta"])
-            entry["class_hurt_most"] = {"class": worst["class"], "recall_delta": worst["recall"]["delta"],
-                                        "auroc_delta": worst["auroc"]["delta"]}
+            present = [r for r in entry["per_class"] if np.isfinite(r["recall"]["delta"])]
+            worst = min(present, key=lambda r: r["recall"]["delta"]) if present else None
+            if worst is not None:
+                entry["class_hurt_most"] = {"class": worst["class"], "recall_delta": worst["recall"]["delta"],
+                                            "auroc_delta": worst["auroc"]["delta"]}
         if protocol.recalibrate:
             t_ref, t_cand = recal["reference"], recal[f"candidate{i}"]
             entry["calibration"]["recalibrated"] = {
@@ -193,7 +195,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
         for column, values in subgroup_values.items():
             rows = audit_subgroups(y, group_labels(np.asarray(values)), ref, cand, metric=protocol.metric,
                                    margin=protocol.margin, alpha=protocol.alpha, n_resamples=protocol.n_resamples,
-                                   seed=protocol.seed)
+                                   seed=protocol.seed, min_cases_per_class=protocol.min_cases_per_class)
             entry["subgroups"][column] = rows
         flagged = [f"{col}={r['group']}" for col, rows in entry["subgroups"].items() for r in rows
                    if r["worse_than_margin"]]
@@ -205,8 +207,10 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
         entry["flagged"] = bool(flagged) and verdict.verdict == "non-inferior"
         results.append(entry)
     record = {
-        "protocol": protocol.to_dict(), "threshold": threshold,
+        "protocol": protocol.to_dict(), "threshold": threshold, "too_few_cases": too_few,
+        "class_counts": {name: int(np.sum(y == k)) for k, name in enumerate(dataset.class_names)},
         "data": dataset.describe(), "class_names": list(dataset.class_names),
+        "positive_class": dataset.class_names[1] if dataset.n_classes == 2 else None,
         "reference": {"name": _display_name(reference),
                       "path": str(reference.path), "sha256": sha256(reference.path), "architecture": reference.name,
                       "calibration": _calibration(y, ref.probs), "efficiency": _efficiency(reference, dataset),
@@ -218,6 +222,21 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
         record["modal_exemplars"] = modal_flips(y, ref, cands)
     images = test.x if dataset.modality == "image" else None
     return ValidationResult(record, y, ref.probs, [c.probs for c in cands], images)
+
+
+def _checked_proba(checkpoint: Checkpoint, split: Any, preprocessing: Any) -> np.ndarray:
+    return check_finite(predict_proba(checkpoint.model, split, preprocessing), _display_name(checkpoint))
+
+
+def _candidate_threshold(protocol: Protocol, reference: Checkpoint, candidate: Checkpoint, dataset: Dataset,
+                         threshold: float | None) -> float | None:
+    """The threshold a candidate is judged at, by the protocol's pre-specified rule (never chosen on test)."""
+    if protocol.candidate_threshold == "reference" or threshold is None:
+        return threshold
+    val, pre = dataset.split("val"), dataset.preprocessing
+    ref_scores = _checked_proba(reference, val, pre)[:, 1]
+    target = float(np.mean(ref_scores[val.y == 1] >= threshold))
+    return choose_threshold(val.y, _checked_proba(candidate, val, pre)[:, 1], target_sensitivity=max(target, 1e-9))
 
 
 def _efficiency(checkpoint: Checkpoint, dataset: Dataset) -> dict[str, Any]:

@@ -56,6 +56,11 @@ def test_every_registered_technique_has_a_default_step():
     ("  train: {model: resnet18, epochs: 12}", "  train: {model: resnet81}", "unknown model 'resnet81'"),
     ("  - technique: prune\n    criterion: taylor\n", "  - technique: distill\n", "needs a student model"),
     ("  - name: small\n", "  - name: prune\n", "names must be unique; repeated: prune"),
+    ("budget: {epochs: 2}", "budget: {epochs: 2}\nvalidation: {margin: 0.01}\nvalidation: {margin: 0.5}",
+     "line 6: the key 'validation' appears again (first on line 5)"),
+    ("budget: {epochs: 2}", "budget: {epochs: 2, epochs: 3}", "line 4: the key 'epochs' appears again"),
+    ("budget: {epochs: 2}", "budget: {epochs: 2}\nvalidation: {endpoints: [auroc, sensitivty]}",
+     "unknown metric 'sensitivty': did you mean 'sensitivity'?"),
 ])
 def test_mistakes_are_located(tmp_path, old, new, expected):
     assert old in GOOD
@@ -70,3 +75,10 @@ def test_missing_file_and_non_mapping(tmp_path):
         load_recipe(tmp_path / "nope.yaml")
     with pytest.raises(ConfigError, match="a recipe is a mapping"):
         _load(tmp_path, "- just\n- a list\n")
+
+
+def test_recipe_that_is_not_utf8_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(GOOD.encode() + b"# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"recipe.yaml line 16: not UTF-8 text \(byte 0xe9\)"):
+        load_recipe(path)

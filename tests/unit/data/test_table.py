@@ -63,3 +63,63 @@ def test_heart_disease_table():
     assert sum(len(s) for s in data.splits.values()) == 918
     assert data.task == "binary" and len(data.split("train")) == 550
     assert set(data.split("test").meta["Sex"]) == {"M", "F"}
+
+
+def _sklearn_features(frame, numeric, categorical, train_rows):
+    """The independent reference: scikit-learn's scaler and one-hot encoder fitted on the training rows."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    encoder = ColumnTransformer([("n", StandardScaler(), numeric),
+                                 ("c", OneHotEncoder(handle_unknown="ignore", sparse_output=False), categorical)])
+    return encoder.fit(frame.iloc[train_rows]).transform(frame)
+
+
+@needs_shared_data
+def test_stored_encoding_matches_scikit_learn_on_heart_disease():
+    import pandas as pd
+
+    from medprune.data.table_encoding import apply_encoding, fit_encoding
+
+    frame = pd.read_csv(shared_data_dir() / "heart_disease.csv")
+    categorical = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in frame.columns if c not in categorical and c != "HeartDisease"]
+    train = np.arange(0, len(frame), 2)
+    encoding = fit_encoding(frame.iloc[train], numeric, categorical, impute=False)
+    ours = apply_encoding(frame, encoding, "heart_disease.csv")
+    np.testing.assert_allclose(ours, _sklearn_features(frame, numeric, categorical, train), atol=1e-5)
+
+
+def test_reordered_columns_give_identical_features_with_a_stored_encoding(tiny_table, tmp_path):
+    import pandas as pd
+
+    trained = load_data(tiny_table, target="Outcome")
+    encoding = trained.preprocessing["encoding"]
+    frame = pd.read_csv(tiny_table)
+    reordered = tmp_path / "reordered.csv"
+    frame[["Outcome", "Chol", "Sex", "Age", "Pain"]].to_csv(reordered, index=False)
+    again = load_data(reordered, target="Outcome", encoding=encoding)
+    for split in ("train", "val", "test"):
+        np.testing.assert_array_equal(again.split(split).x, trained.split(split).x)
+
+
+def test_renamed_duplicated_or_unknown_columns_are_refused(tiny_table, tmp_path):
+    encoding = load_data(tiny_table, target="Outcome").preprocessing["encoding"]
+    header, *rows = tiny_table.read_text().splitlines()
+    cases = {"Age,Sex,Pain,Age,Outcome": "column 'Age' appears 2 times",
+             "Age,Sex,Pain,Cholesterol,Outcome": "column 'Chol' the model was trained on",
+             "Age,Sex,Pain,Chol,Outcome,Extra": "column 'Extra' the model was not trained on"}
+    for i, (new_header, message) in enumerate(cases.items()):
+        path = tmp_path / f"bad{i}.csv"
+        extra = ",1" if new_header.endswith("Extra") else ""
+        path.write_text("\n".join([new_header, *(r + extra for r in rows)]) + "\n")
+        with pytest.raises(DataError, match=message):
+            load_data(path, target="Outcome", encoding=encoding)
+
+
+def test_infinite_values_are_refused(tiny_table):
+    lines = tiny_table.read_text().splitlines()
+    lines[3] = ",".join(["inf", *lines[3].split(",")[1:]])
+    tiny_table.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="column 'Age' holds infinite values"):
+        load_data(tiny_table, target="Outcome")

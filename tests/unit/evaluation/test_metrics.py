@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from medprune.errors import ConfigError
+from medprune.errors import ConfigError, DataError
 from medprune.evaluation import (choose_threshold, compute_auprc, compute_auroc, compute_balanced_accuracy,
                                  compute_brier, compute_classification_metrics, compute_confusion_rates,
                                  compute_ece)
@@ -110,3 +110,43 @@ def test_classification_metrics_keys_and_multiclass_per_class(multiclass):
 
 def test_single_class_auroc_is_nan_not_an_error():
     assert np.isnan(compute_auroc(np.ones(10, int), np.linspace(0, 1, 10)))
+
+
+def test_ece_does_not_depend_on_the_order_of_tied_cases():
+    rng = np.random.default_rng(0)
+    p = np.round(rng.uniform(size=300), 1)  # eleven distinct values: many ties across bin edges
+    y = (rng.uniform(size=300) < p).astype(int)
+    values = {round(compute_ece(y[perm], p[perm]), 12) for perm in (rng.permutation(300) for _ in range(20))}
+    assert len(values) == 1
+
+
+def test_calibration_slope_and_intercept_match_statsmodels():
+    import statsmodels.api as sm
+
+    from medprune.evaluation.calibration import compute_calibration_slope_intercept
+
+    rng = np.random.default_rng(4)
+    p = 1 / (1 + np.exp(-rng.normal(scale=2, size=400)))
+    y = (rng.uniform(size=400) < np.clip(p * 0.7 + 0.05, 0, 1)).astype(int)  # over-confident, too high on average
+    logit = np.log(p / (1 - p))
+    slope_fit = sm.Logit(y, sm.add_constant(logit)).fit(disp=0)
+    in_the_large = sm.GLM(y, np.ones((400, 1)), family=sm.families.Binomial(), offset=logit).fit()
+    slope, intercept = compute_calibration_slope_intercept(y, p)
+    assert slope == pytest.approx(slope_fit.params[1], abs=1e-5)
+    assert intercept == pytest.approx(in_the_large.params[0], abs=1e-5)
+    assert intercept != pytest.approx(slope_fit.params[0], abs=1e-3)  # not the joint model's intercept
+
+
+def test_youden_ties_go_to_the_highest_threshold_whatever_the_float_noise():
+    # Thresholds 0.8 and 0.3 give the same J exactly in counts (sens 2/3, spec 1 vs sens 1, spec 2/3),
+    # a tie that tpr - fpr in floating point breaks arbitrarily.
+    y = np.repeat([1, 1, 1, 0, 0, 0], 5)
+    p = np.repeat([0.9, 0.8, 0.3, 0.35, 0.2, 0.1], 5)
+    assert choose_threshold(y, p) == 0.8
+
+
+def test_threshold_refuses_a_validation_split_it_cannot_use():
+    with pytest.raises(DataError, match="no cases of class 0 .* --val-fraction"):
+        choose_threshold(np.ones(10, int), np.linspace(0, 1, 10))
+    with pytest.raises(DataError, match="only 2 cases of one class .* --val-fraction"):
+        choose_threshold(np.array([0] * 20 + [1, 1]), np.linspace(0, 1, 22))

@@ -94,3 +94,11 @@ def test_bootstrap_ci_coverage_of_a_paired_auroc_difference():
 def test_holm_adjustment_worked_example():
     # p = 0.01, 0.04, 0.03 -> sorted 0.01*3, 0.03*2, 0.04*1 -> 0.03, 0.06, 0.06 (monotone)
     assert holm_adjust([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_delong_with_zero_standard_error_and_a_real_difference_gives_p_zero():
+    # Reference separates perfectly (every component 1), candidate ranks every positive last (every
+    # component 0): no variance at all, yet the AUROCs differ by 1; pROC reports p = 0 here.
+    y = np.array([1, 1, 1, 0, 0, 0])
+    result = delong_paired_test(y, np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.1]), np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.9]))
+    assert result.se == 0 and result.delta == -1 and result.p_value == 0.0

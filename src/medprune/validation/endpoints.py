@@ -1,0 +1,110 @@
+"""Endpoints of a non-inferiority comparison: the paired delta, its interval and one-sided p-value.
+
+Each endpoint uses the interval whose error rate stays near nominal at small n
+(`benchmarks/validation_size.py` measures it):
+- binary AUROC: the wider of the paired stratified bootstrap percentile interval and the paired
+  DeLong interval (DeLong et al. 1988); at small n one of the two is often too narrow (the bootstrap
+  collapses to (0, 0) when the two models rank the cases alike), rarely both;
+- sensitivity, specificity and accuracy at a fixed threshold: Tango's (1998) score interval for
+  paired proportions, which keeps its coverage at small n and near 0 or 1;
+- everything else (PPV, NPV, balanced accuracy, multi-class rates): the paired bootstrap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from medprune.evaluation.bootstrap import percentile_ci
+from medprune.evaluation.delong import delong_paired_test
+from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, paired_proportion_p_value
+from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
+
+METHODS = {
+    "auroc": "wider of the paired stratified bootstrap percentile and the paired DeLong interval (binary); "
+             "paired stratified bootstrap percentile (multi-class macro AUROC)",
+    "sensitivity": "Tango's score interval for paired proportions over the positive cases (binary); "
+                   "paired stratified bootstrap percentile (multi-class macro recall)",
+    "specificity": "Tango's score interval for paired proportions over the negative cases (binary); "
+                   "paired stratified bootstrap percentile (multi-class)",
+    "accuracy": "Tango's score interval for paired proportions over all cases",
+}
+BOOTSTRAP_METHOD = "paired stratified bootstrap percentile"
+# Which cases each binary rate is a proportion of, as (hit, member) given the truth and a prediction.
+_PROPORTIONS = {
+    "sensitivity": lambda y, pred: (pred == 1, y == 1),
+    "specificity": lambda y, pred: (pred == 0, y == 0),
+    "accuracy": lambda y, pred: (pred == y, np.ones_like(y, dtype=bool)),
+}
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    """One endpoint of one candidate: values, paired delta with its (1 - alpha) CI, one-sided p."""
+
+    name: str
+    margin: float
+    reference: float
+    candidate: float
+    delta: float  # candidate minus reference; negative means worse
+    ci_low: float
+    ci_high: float
+    p_noninferiority: float  # one-sided, H0: delta <= -margin
+    method: str
+    verdict: str = "inconclusive"
+    reason: str = ""
+    dropped_resamples: int = 0  # bootstrap resamples where the metric was undefined
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def endpoint_verdict(ci_low: float, ci_high: float, margin: float) -> tuple[str, str]:
+    """The verdict on one endpoint from its interval, with the reason in words."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return "inconclusive", "the difference could not be estimated on these cases"
+    if ci_low > -margin:
+        return "non-inferior", f"lower bound {ci_low:+.4f} is above -{margin:g}"
+    if ci_high < -margin:
+        return "inferior", f"upper bound {ci_high:+.4f} is below -{margin:g}: worse by more than the margin"
+    return "inconclusive", f"interval {ci_low:+.4f} to {ci_high:+.4f} contains -{margin:g}"
+
+
+def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate: Predictions, counts: np.ndarray,
+                     *, margin: float, alpha: float) -> EndpointResult:
+    """Paired comparison of the two models on one endpoint (before any multiplicity correction)."""
+    fn = PAIRED_METRICS.get(name)
+    ones = np.ones((1, len(y)), dtype=np.float32)
+    ref_value, cand_value = float(fn(y, reference, ones)[0]), float(fn(y, candidate, ones)[0])
+    binary = reference.probs.shape[1] == 2
+    dropped = 0
+    if binary and name in _PROPORTIONS:
+        cand_hit, member = _PROPORTIONS[name](y, candidate.predicted)
+        ref_hit, _ = _PROPORTIONS[name](y, reference.predicted)
+        diff = compute_paired_proportion_difference(cand_hit[member], ref_hit[member], alpha)
+        low, high, method = diff.ci_low, diff.ci_high, METHODS[name]
+        p = paired_proportion_p_value(cand_hit[member], ref_hit[member], margin)
+    else:
+        deltas = fn(y, candidate, counts) - fn(y, reference, counts)
+        finite = deltas[np.isfinite(deltas)]
+        dropped = int(len(deltas) - len(finite))
+        low, high = percentile_ci(finite, alpha)
+        p = float((1 + np.sum(finite <= -margin)) / (len(finite) + 1)) if len(finite) else float("nan")
+        method = BOOTSTRAP_METHOD
+        if binary and name == "auroc":
+            delong = delong_paired_test(y, reference.scores, candidate.scores, alpha)
+            low, high = min(low, delong.ci_low), max(high, delong.ci_high)
+            p, method = max(p, _normal_p(delong.delta, delong.se, margin)), METHODS["auroc"]
+    verdict, reason = endpoint_verdict(low, high, margin)
+    return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
+                          float(p), method, verdict, reason, dropped)
+
+
+def _normal_p(delta: float, se: float, margin: float) -> float:
+    """One-sided p of H0 delta <= -margin under a normal approximation with standard error se."""
+    if se > 0:
+        return float(stats.norm.sf((delta + margin) / se))
+    return 0.0 if delta > -margin else 1.0

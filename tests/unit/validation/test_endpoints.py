@@ -1,0 +1,145 @@
+"""Co-primary endpoints and the decision rule, against published values and slow references."""
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from medprune.evaluation.bootstrap import stratified_counts
+from medprune.evaluation.delong import delong_paired_test
+from medprune.evaluation.paired_proportions import (compute_paired_proportion_difference,
+                                                    paired_proportion_p_value)
+from medprune.validation.endpoints import compute_endpoint
+from medprune.validation.noninferiority import decide, too_few_cases
+from medprune.validation.paired_metrics import Predictions
+
+
+def _pairs(both: int, cand_only: int, ref_only: int, neither: int):
+    cand = np.array([1] * both + [1] * cand_only + [0] * ref_only + [0] * neither, bool)
+    ref = np.array([1] * both + [0] * cand_only + [1] * ref_only + [0] * neither, bool)
+    return cand, ref
+
+
+def test_tango_matches_the_published_cavo_example():
+    # Fagerland, Lydersen & Laake, "Statistical Analysis of Contingency Tables" (2017), chapter 8:
+    # Cavo et al. (2012) table [[59, 6], [16, 80]] -> Tango 95% CI -0.1240 to -0.0054, estimate -0.0621.
+    result = compute_paired_proportion_difference(*_pairs(59, 6, 16, 80), alpha=0.05)
+    assert result.delta == pytest.approx(-0.0621, abs=5e-5)
+    assert result.ci_low == pytest.approx(-0.1240, abs=5e-5)
+    assert result.ci_high == pytest.approx(-0.0054, abs=5e-5)
+
+
+def _slow_tango_interval(b: int, c: int, n: int, alpha: float) -> tuple[float, float]:
+    """Restricted MLE by numerical maximisation of the multinomial likelihood, inverted on a fine grid."""
+    z = stats.norm.ppf(1 - alpha / 2)
+
+    def score(delta0):
+        def negloglik(q21):
+            q12 = q21 + delta0
+            rest = 1 - q12 - q21
+            if min(q12, q21, rest) <= 0:
+                return np.inf
+            return -(b * np.log(q12) + c * np.log(q21) + (n - b - c) * np.log(rest))
+
+        lo, hi = max(0, -delta0) + 1e-12, (1 - delta0) / 2 - 1e-12
+        q21 = optimize.minimize_scalar(negloglik, bounds=(lo, hi), method="bounded",
+                                       options={"xatol": 1e-12}).x
+        return (b - c - n * delta0) / np.sqrt(n * (2 * q21 + delta0 * (1 - delta0)))
+
+    grid = np.linspace(-0.999, 0.999, 3997)
+    inside = [d for d in grid if abs(score(d)) <= z]
+    return min(inside), max(inside)
+
+
+@pytest.mark.parametrize("both, cand_only, ref_only, neither", [(20, 2, 7, 1), (5, 0, 3, 22), (40, 4, 4, 2)])
+def test_tango_matches_a_slow_likelihood_reference(both, cand_only, ref_only, neither):
+    n = both + cand_only + ref_only + neither
+    low, high = _slow_tango_interval(cand_only, ref_only, n, 0.05)
+    result = compute_paired_proportion_difference(*_pairs(both, cand_only, ref_only, neither), alpha=0.05)
+    assert result.ci_low == pytest.approx(low, abs=1e-3) and result.ci_high == pytest.approx(high, abs=1e-3)
+
+
+def test_tango_p_value_crosses_alpha_half_at_the_lower_bound():
+    cand, ref = _pairs(59, 6, 16, 80)
+    low = compute_paired_proportion_difference(cand, ref, alpha=0.05).ci_low
+    assert paired_proportion_p_value(cand, ref, margin=-low) == pytest.approx(0.025, abs=1e-6)
+
+
+def test_tango_does_not_collapse_when_the_models_never_disagree():
+    result = compute_paired_proportion_difference(np.ones(30, bool), np.ones(30, bool), alpha=0.05)
+    assert result.delta == 0 and result.ci_low < -0.1 and result.ci_high > 0.1
+
+
+def _binary(probs_pos: np.ndarray, threshold: float = 0.5) -> Predictions:
+    return Predictions(np.column_stack([1 - probs_pos, probs_pos]), threshold)
+
+
+def _scores(n_per_class: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n_per_class)
+    score = 1 / (1 + np.exp(-(2.5 * (y - 0.5) + rng.normal(size=len(y)))))
+    return y, score
+
+
+def _judge(y, ref, cand, margins=None, minimum=30, alpha=0.05):
+    margins = margins or {"auroc": 0.01, "sensitivity": 0.05, "specificity": 0.05}
+    counts = stratified_counts(y, 2000, 0)
+    ends = {name: compute_endpoint(name, y, ref, cand, counts, margin=m, alpha=alpha) for name, m in margins.items()}
+    return decide([ends], primary="auroc", alpha=alpha, too_few=too_few_cases(y, ["normal", "disease"], minimum))[0]
+
+
+def test_identical_models_are_non_inferior():
+    y, score = _scores(150)
+    result = _judge(y, _binary(score), _binary(score))
+    assert result.verdict == "non-inferior" and result.failed_endpoints == []
+    assert set(result.endpoints) == {"auroc", "sensitivity", "specificity"}
+
+
+def test_same_ranking_but_moved_operating_point_is_not_non_inferior():
+    y, score = _scores(150)
+    shrunk = score ** 4  # same order of cases (same AUROC), far fewer cases above the reference threshold
+    result = _judge(y, _binary(score), _binary(shrunk))
+    assert result.endpoints["auroc"]["delta"] == 0
+    assert result.verdict == "inferior" and result.failed_endpoints == ["sensitivity"]
+    assert "sensitivity at the reference threshold" in result.verdict_reason
+
+
+def test_judging_auroc_alone_ignores_the_operating_point():
+    y, score = _scores(150)
+    result = _judge(y, _binary(score), _binary(score ** 4), margins={"auroc": 0.01})
+    assert result.verdict == "non-inferior"
+
+
+def test_noisier_candidate_is_inconclusive_and_names_the_endpoint():
+    y, score = _scores(150)
+    rng = np.random.default_rng(1)
+    noisy = np.clip(score + rng.normal(scale=0.08, size=len(score)), 0, 1)
+    result = _judge(y, _binary(score), _binary(noisy))
+    assert result.verdict == "inconclusive" and "auroc" in result.failed_endpoints
+
+
+def test_too_few_cases_is_inconclusive_whatever_the_numbers():
+    y, score = _scores(20)
+    result = _judge(y, _binary(score), _binary(score))
+    assert result.verdict == "inconclusive" and "too few test cases" in result.verdict_reason
+    assert "20 'normal'" in result.verdict_reason
+
+
+def test_auroc_interval_is_at_least_as_wide_as_delong_and_bootstrap():
+    y, score = _scores(40, seed=3)
+    rng = np.random.default_rng(2)
+    other = np.clip(score + rng.normal(scale=0.05, size=len(score)), 0, 1)
+    counts = stratified_counts(y, 2000, 0)
+    end = compute_endpoint("auroc", y, _binary(score), _binary(other), counts, margin=0.01, alpha=0.05)
+    delong = delong_paired_test(y, score, other)
+    assert end.ci_low <= delong.ci_low + 1e-12 and end.ci_high >= delong.ci_high - 1e-12
+    assert "DeLong" in end.method
+
+
+def test_holm_across_candidates_can_turn_a_verdict_inconclusive():
+    y, score = _scores(150)
+    counts = stratified_counts(y, 2000, 0)
+    ends = {"auroc": compute_endpoint("auroc", y, _binary(score), _binary(score), counts, margin=0.01, alpha=0.05)}
+    single = decide([ends], primary="auroc", alpha=0.05)[0]
+    assert single.verdict == "non-inferior" and single.p_adjusted == single.p_noninferiority
+    many = decide([ends] * 3, primary="auroc", alpha=0.05)
+    assert all(r.p_adjusted == pytest.approx(min(1, 3 * single.p_noninferiority)) for r in many)
