@@ -42,7 +42,7 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     if not same_data:
         source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
                                                                                "seed", "subgroups_as_input",
-                                                                               "positive_class", "val_fraction")}}
+                                                                               "positive_class", "val_fraction", "classes")}}
     if len(checkpoint.class_names) == 2:
         # Models saved before the positive class was recorded held it at index 1.
         source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])
@@ -97,8 +97,12 @@ def check_trainable(dataset: Dataset) -> None:
     if len(empty) >= dataset.n_classes - 1:
         raise DataError(f"{dataset.name}: the training split holds a single class "
                         f"({dataset.class_names[int(np.argmax(train_counts))]}): a classifier needs cases of every class")
+    if empty and not dataset.source.get("classes"):
+        raise DataError(f"{dataset.name}: class '{empty[0]}' has no training cases: fix the labels, or name every "
+                        "class with --classes if it is meant to be there")
     if empty:
-        raise DataError(f"{dataset.name}: class '{empty[0]}' has no training cases: fix the labels, or drop that class")
+        warnings.warn(f"class '{empty[0]}' has no training cases (named with --classes): the model never learns it",
+                      stacklevel=2)
     if dataset.n_classes == 2:
         check_threshold_data(dataset.split("val").y)
 

@@ -38,6 +38,9 @@ def train(
     subgroup_as_input: SubgroupInputOpt = False,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
+    classes: Annotated[Optional[str], typer.Option(
+        help="Names of the classes of your own .npz by index, comma-separated (e.g. normal,pneumonia); classes "
+             "without training cases are then allowed.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option(
         help="Carve a stratified validation split of this fraction out of train and val pooled (when the file's "
              "own validation split is too small to choose a threshold).")] = None,
@@ -49,7 +52,8 @@ def train(
                          weight_decay=weight_decay, augment=augment, class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
-                            positive_class=positive_class, val_fraction=val_fraction)
+                            positive_class=positive_class, val_fraction=val_fraction,
+                            classes=[c.strip() for c in classes.split(",")] if classes else None)
     check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)

@@ -43,19 +43,21 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               subgroups: list[str] | None = None, subgroups_as_input: bool = False,
               missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True,
               extra_meta: list[str] | None = None, encoding: dict | None = None,
-              positive_class: str | None = None, val_fraction: float | None = None) -> Dataset:
+              positive_class: str | None = None, val_fraction: float | None = None,
+              classes: list[str] | None = None) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
     (disease) class, `positive_class` or the dataset's default, is held at class index 1. With
     `val_fraction`, the validation split is carved (stratified, seeded) out of train and val pooled.
+    `classes` names the classes of a user's `.npz` by index (classes without training cases allowed).
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
     dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
-                    encoding=encoding, positive_class=positive_class)
+                    encoding=encoding, positive_class=positive_class, classes=classes)
     if val_fraction is not None and not str(data).lower().endswith(".json"):
         dataset = carve_validation(dataset, val_fraction, seed)
     return dataset
@@ -63,7 +65,8 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
 
 def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
-          extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None) -> Dataset:
+          extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
+          classes: list[str] | None) -> Dataset:
     text = str(data)
     suffix = Path(text).suffix.lower()
     if suffix == ".json":  # a subset written by `medprune data prune`
@@ -83,7 +86,11 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
     if suffix == ".npz":
         if not Path(text).is_file():
             raise DataError(f"{text} does not exist: check the path given to --data")
-        return orient_positive(load_medmnist_npz(Path(text), source={"data": text}), positive_class)
+        source = {"data": text, **({"classes": list(classes)} if classes else {})}
+        return orient_positive(load_medmnist_npz(Path(text), source=source, classes=classes), positive_class)
+    if classes:
+        raise ConfigError("--classes names the classes of your own .npz file; MedMNIST and table classes are fixed "
+                          "by the dataset")
     flag, size = parse_dataset_name(text)
     path = locate_medmnist(flag, size, data_dir, allow_download=allow_download)
     name = flag if size == 28 else f"{flag}@{size}"

@@ -81,8 +81,9 @@ def _class_names_from_labels(name: str, splits: dict[str, Split]) -> list[str]:
 
 
 def load_medmnist_npz(path: Path, *, info: MedMNISTInfo | None = None, name: str | None = None,
-                      source: dict | None = None) -> Dataset:
-    """Load a MedMNIST-layout file; `info` (for an official flag) fixes the class names.
+                      source: dict | None = None, classes: list[str] | None = None) -> Dataset:
+    """Load a MedMNIST-layout file; `info` (for an official flag) or `classes` (the user's names for
+    indices 0..K-1, which may include classes without training cases) fixes the class names.
 
     Raises:
         DataError: missing keys, bad shapes or dtypes, NaNs, labels outside the class range.
@@ -100,6 +101,11 @@ def load_medmnist_npz(path: Path, *, info: MedMNISTInfo | None = None, name: str
                         "all images must share one shape")
     if info is not None:
         class_names = list(info.class_names)
+    elif classes:
+        class_names = [str(c) for c in classes]
+        if len(set(class_names)) != len(class_names) or len(class_names) < 2 or not all(class_names):
+            raise DataError(f"--classes {','.join(class_names)}: give at least two distinct, non-empty class names, "
+                            "one per class index")
     else:
         class_names = _class_names_from_labels(name, splits)
     check_labels(name, splits, len(class_names))

@@ -85,3 +85,21 @@ def test_degenerate_subset_files_are_refused(tmp_path, indices, match):
     path.write_text(json.dumps({"format": FORMAT, "source": {"data": "x.npz"}, "n_train": 10, "indices": indices}))
     with pytest.raises(DataError, match=match):
         load_data(path)
+
+
+def test_classes_named_by_the_user_may_lack_training_cases(tmp_path):
+    from medprune import api
+    from medprune.training import TrainConfig
+
+    images, labels = make_images(64, 16, 1, 2, np.random.default_rng(0))
+    test_labels = labels.copy()
+    test_labels[:4] = 2  # a third class seen only in test
+    path = write_npz(tmp_path / "three.npz", counts=(64, 64, 64), test_images=images, test_labels=test_labels)
+    with pytest.raises(DataError, match="class 2 has no training cases"):
+        load_data(path)
+    named = load_data(path, classes=["normal", "pneumonia", "other"])
+    assert named.class_names == ["normal", "pneumonia", "other"] and named.source["classes"] == named.class_names
+    with pytest.warns(UserWarning, match="class 'other' has no training cases"):
+        api.check_trainable(named)
+    with pytest.raises(DataError, match="at least two distinct"):
+        load_data(path, classes=["a", "a", "b"])

@@ -143,3 +143,30 @@ def test_holm_across_candidates_can_turn_a_verdict_inconclusive():
     assert single.verdict == "non-inferior" and single.p_adjusted == single.p_noninferiority
     many = decide([ends] * 3, primary="auroc", alpha=0.05)
     assert all(r.p_adjusted == pytest.approx(min(1, 3 * single.p_noninferiority)) for r in many)
+
+
+def test_resamples_where_a_metric_is_undefined_are_counted_not_hidden():
+    y, score = _scores(40)
+    rare = np.where(np.arange(len(y)) == np.flatnonzero(y == 1)[0], 0.99, 0.01)  # one positive call in all
+    counts = stratified_counts(y, 2000, 0)
+    end = compute_endpoint("ppv", y, _binary(score), _binary(rare), counts, margin=0.05, alpha=0.05)
+    # PPV of the candidate is undefined in every resample that leaves out its single positive call
+    expected = int(np.sum(counts[:, np.flatnonzero(rare > 0.5)[0]] == 0))
+    assert end.dropped_resamples == expected > 0
+
+
+def test_subgroup_flags_are_judged_on_the_interval_not_the_point_estimate():
+    from medprune.validation.subgroups import audit_subgroups
+
+    y, score = _scores(60, seed=4)
+    rng = np.random.default_rng(3)
+    groups = np.where(rng.uniform(size=len(y)) < 0.15, "small", "large")
+    noisy = np.clip(score + rng.normal(scale=0.15, size=len(y)) * (groups == "small"), 0, 1)
+    rows = {r["group"]: r for r in audit_subgroups(y, groups, _binary(score), _binary(noisy), metric="auroc",
+                                                   margin=0.01, alpha=0.05, n_resamples=2000, seed=0,
+                                                   min_cases_per_class=30)}
+    small = rows["small"]
+    assert small["delta"] < -0.01 < small["ci_high"]  # worse on the point estimate, not shown worse
+    assert not small["worse_than_margin"] and small["harm_not_excluded"]
+    assert "too few cases to judge" in small["reason"]
+    assert not rows["large"]["worse_than_margin"] and rows["large"]["delta"] == 0
