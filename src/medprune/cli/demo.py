@@ -25,7 +25,8 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
     model: Annotated[str, typer.Option("--model", help="Architecture to train.")] = "smallcnn",
     epochs: Annotated[int, typer.Option(help="Training epochs of the dense model.")] = 10,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning.")] = 3,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (3 "
+                                                      "moved the operating point by 6 points of specificity).")] = 6,
     margin: Annotated[float, typer.Option(help="Non-inferiority margin on test AUROC.")] = 0.01,
     data_dir: DataDirOpt = None,
     progress: ProgressOpt = True,
