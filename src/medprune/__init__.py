@@ -1,3 +1,28 @@
-"""medprune: compress medical deep-learning models and prove they are still safe for patients."""
+"""medprune: compress medical deep-learning models and prove they are still safe for patients.
+
+The public Python API is re-exported here lazily, so `import medprune` stays light:
+
+    report = medprune.validate_predictions(y_test, p_reference, {"pruned": p_pruned}, threshold=t,
+                                           margins=0.01, positive_class="pneumonia",
+                                           class_names=["normal", "pneumonia"])
+    report.save("runs/validation")
+"""
+
+from importlib import import_module
+from typing import Any
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "evaluate_predictions": "medprune.evaluation.evaluate",
+    "choose_threshold": "medprune.evaluation.metrics",
+    "validate_predictions": "medprune.validation.given_predictions",
+    "ValidationReport": "medprune.validation.validate",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'medprune' has no attribute '{name}'")

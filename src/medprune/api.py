@@ -193,8 +193,6 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Any,
              out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
     """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
-    from medprune._atomic import json_text, write_texts_atomic
-    from medprune.report.html import DEFAULT_INTENDED_USE, render_validation_report
     from medprune.validation import read_subgroup_file
     from medprune.validation import validate as run_validation
 
@@ -202,12 +200,9 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     if subgroup_file is not None:
         n = len(dataset.split(protocol.split))
         values = {column: read_subgroup_file(subgroup_file, column, n) for column in protocol.subgroups}
-    result = run_validation(reference, candidates, dataset, protocol, subgroup_values=values)
-    out = Path(out)
-    html = render_validation_report(result, intended_use=intended_use or DEFAULT_INTENDED_USE)
-    # Both files or neither: a JSON verdict without its report (or the reverse) must never be left behind.
-    write_texts_atomic({out / "validation.json": json_text(result.record), out / "report.html": html})
-    return result.record
+    report = run_validation(reference, candidates, dataset, protocol, subgroup_values=values)
+    report.save(out, intended_use=intended_use)
+    return report.record
 
 
 def compare(recipe: str | Path, out: str | Path, *, resume: bool = False, overwrite: bool = False,

@@ -184,3 +184,26 @@ def test_heart_disease_subgroups_by_sex(tmp_path):
     unknown = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "cand", "--subgroup",
                      "Race", "--out", tmp_path / "r2")
     assert_one_line_error(unknown, "column 'Race' is not in heart_disease.csv")
+
+
+def test_validate_predictions_agrees_with_the_run_directory_verb(models, tmp_path):
+    import medprune
+    from medprune import api
+    from medprune.evaluation.predict import predict_proba
+
+    out = tmp_path / "report"
+    assert invoke("validate", "--reference", models / "ref", "--candidate", models / "damaged", "--out",
+                  out).exit_code == 0
+    cli = json.loads((out / "validation.json").read_text())
+    reference, damaged = api.load_model(models / "ref"), api.load_model(models / "damaged")
+    dataset = api.load_data_for(reference)
+    test = dataset.split("test")
+    probs = [predict_proba(m.model, test, dataset.preprocessing) for m in (reference, damaged)]
+    report = medprune.validate_predictions(test.y, probs[0], {"damaged": probs[1]}, threshold=cli["threshold"],
+                                           margins=0.01, positive_class=dataset.class_names[1],
+                                           class_names=dataset.class_names)
+    ours, theirs = report.to_dict()["candidates"][0], cli["candidates"][0]
+    assert ours["verdict"] == theirs["verdict"] and ours["failed_endpoints"] == theirs["failed_endpoints"]
+    for name in ("auroc", "sensitivity", "specificity"):
+        for key in ("delta", "ci_low", "ci_high", "p_noninferiority"):
+            assert ours["endpoints"][name][key] == pytest.approx(theirs["endpoints"][name][key])

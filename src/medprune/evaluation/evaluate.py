@@ -139,3 +139,27 @@ def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
                                         repeats=latency_repeats)
     return Evaluation(split=split, task=dataset.task, threshold=threshold, threshold_method=method,
                       class_names=list(dataset.class_names), efficiency=efficiency, **metrics)
+
+
+def evaluate_predictions(y_true: np.ndarray, y_prob: np.ndarray, *, threshold: float | None = None,
+                         positive_class: str | int | None = None, class_names: list[str] | None = None) -> Evaluation:
+    """Every clinical metric of predictions from the user's own pipeline.
+
+    Args:
+        y_true: (N,) class indices.
+        y_prob: (N,) probability of label 1, or (N, K) class probabilities.
+        threshold: binary tasks: the decision threshold on P(positive), chosen on validation data.
+        positive_class: binary tasks: the disease class (a name from `class_names`, or 0 / 1).
+        class_names: names of the classes by index (default "0", "1", ...).
+    Raises:
+        DataError / ConfigError: shapes, labels, probabilities or settings that do not fit.
+    """
+    from medprune.evaluation.given_predictions import as_probabilities, check_labels_and_classes, check_threshold
+
+    probs = as_probabilities(y_prob, len(np.asarray(y_true)), "y_prob")
+    checked = check_labels_and_classes(y_true, probs.shape[1], class_names, positive_class)
+    threshold = check_threshold(threshold, probs.shape[1])
+    metrics = compute_classification_metrics(checked.y_true, checked.probs(probs), threshold)
+    return Evaluation(split="given", task="binary" if probs.shape[1] == 2 else "multiclass", threshold=threshold,
+                      threshold_method="given" if threshold is not None else "argmax",
+                      class_names=checked.class_names, efficiency=None, **metrics)

@@ -13,21 +13,15 @@ import numpy as np
 from medprune import __version__
 from medprune.data.dataset import Dataset
 from medprune.errors import DataError
-from medprune.evaluation.bootstrap import percentile_ci, stratified_counts
-from medprune.evaluation.calibration import (apply_temperature, compute_brier, compute_calibration_slope_intercept,
-                                             compute_ece, fit_temperature)
-from medprune.evaluation.delong import delong_paired_test
+from medprune.evaluation.calibration import fit_temperature
 from medprune.evaluation.efficiency import model_counts, serialized_sizes
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.evaluation.metrics import choose_threshold
 from medprune.evaluation.predict import check_finite, predict_proba
 from medprune.models.checkpoint import Checkpoint
-from medprune.validation.exemplars import flipped_cases, modal_flips
-from medprune.validation.endpoints import compute_endpoint
-from medprune.validation.noninferiority import decide, too_few_cases
-from medprune.validation.paired_metrics import BINARY_ONLY, PAIRED_METRICS, Predictions
+from medprune.validation.judge import judge
+from medprune.validation.paired_metrics import Predictions
 from medprune.validation.protocol import Protocol
-from medprune.validation.subgroups import audit_subgroups, group_labels
 
 
 def sha256(path: Path | None) -> str:
@@ -59,59 +53,8 @@ def _display_name(checkpoint: Checkpoint) -> str:
     return checkpoint.path.name if checkpoint.path.name != "model.pt" else checkpoint.path.parent.name
 
 
-def _calibration(y: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    scores = probs[:, 1] if probs.shape[1] == 2 else probs
-    slope, intercept = compute_calibration_slope_intercept(y, scores)
-    out = {"ece": compute_ece(y, scores), "brier": compute_brier(y, scores), "slope": slope, "intercept": intercept}
-    if probs.shape[1] != 2:
-        out["slope_reason"] = "calibration slope and intercept are defined for binary tasks"
-    return out
-
-
-def _metric_block(y: np.ndarray, ref: Predictions, cand: Predictions, counts: np.ndarray, alpha: float,
-                  names: list[str]) -> dict[str, Any]:
-    """Both models' value with CI and the paired delta with CI, for each metric."""
-    ones = np.ones((1, len(y)), dtype=np.float32)
-    block = {}
-    for name in names:
-        fn = PAIRED_METRICS.get(name)
-        r, c = fn(y, ref, counts), fn(y, cand, counts)
-        r0, c0 = float(fn(y, ref, ones)[0]), float(fn(y, cand, ones)[0])
-        block[name] = {"reference": r0, "reference_ci": percentile_ci(r, alpha), "candidate": c0,
-                       "candidate_ci": percentile_ci(c, alpha), "delta": c0 - r0,
-                       "delta_ci": percentile_ci(c - r, alpha)}
-    return block
-
-
-def _mcnemar(y: np.ndarray, ref: Predictions, cand: Predictions) -> dict[str, Any]:
-    """Exact McNemar test on the cases only one of the two models gets right (McNemar 1947)."""
-    from scipy.stats import binomtest
-
-    ref_ok, cand_ok = ref.predicted == y, cand.predicted == y
-    only_ref, only_cand = int(np.sum(ref_ok & ~cand_ok)), int(np.sum(~ref_ok & cand_ok))
-    p = binomtest(only_ref, only_ref + only_cand, 0.5).pvalue if only_ref + only_cand else 1.0
-    return {"reference_only_correct": only_ref, "candidate_only_correct": only_cand, "p_value": float(p)}
-
-
-def _per_class(y: np.ndarray, ref: Predictions, cand: Predictions, counts: np.ndarray, alpha: float,
-               class_names: list[str]) -> list[dict[str, Any]]:
-    from medprune.evaluation.bootstrap import weighted_auroc, weighted_rate
-
-    rows = []
-    ones = np.ones((1, len(y)), dtype=np.float32)
-    for k, name in enumerate(class_names):
-        row = {"class": name}
-        for key, fn in (("auroc", lambda p, w: weighted_auroc(y == k, p.probs[:, k], w)),
-                        ("recall", lambda p, w: weighted_rate(p.predicted == k, y == k, w))):
-            r0, c0 = float(fn(ref, ones)[0]), float(fn(cand, ones)[0])
-            row[key] = {"reference": r0, "candidate": c0, "delta": c0 - r0,
-                        "delta_ci": percentile_ci(fn(cand, counts) - fn(ref, counts), alpha)}
-        rows.append(row)
-    return rows
-
-
-@dataclass
-class ValidationResult:
+@dataclass(frozen=True)
+class ValidationReport:
     """The JSON record, and the per-case arrays the report's curves are drawn from."""
 
     record: dict[str, Any]
@@ -120,12 +63,27 @@ class ValidationResult:
     candidate_probs: list[np.ndarray]
     images: np.ndarray | None = None  # test images (N, C, H, W) for the exemplar gallery
 
+    @property
+    def verdicts(self) -> dict[str, str]:
+        return {c["name"]: c["verdict"] for c in self.record["candidates"]}
+
     def to_dict(self) -> dict[str, Any]:
         return self.record
 
+    def save(self, out: str | Path, *, intended_use: str | None = None) -> Path:
+        """Write `validation.json` and `report.html` into `out`, both or neither; returns the folder."""
+        from medprune._atomic import json_text, write_texts_atomic
+        from medprune.report.html import DEFAULT_INTENDED_USE, render_validation_report
+
+        out = Path(out)
+        html = render_validation_report(self, intended_use=intended_use or DEFAULT_INTENDED_USE)
+        # A JSON verdict without its report (or the reverse) must never be left behind.
+        write_texts_atomic({out / "validation.json": json_text(self.record), out / "report.html": html})
+        return out
+
 
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Protocol, *,
-             subgroup_values: dict[str, np.ndarray] | None = None) -> ValidationResult:
+             subgroup_values: dict[str, np.ndarray] | None = None) -> ValidationReport:
     """Compare every candidate with the reference on the same test cases, per the protocol.
 
     Raises:
@@ -135,7 +93,6 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     for candidate in candidates:
         check_comparable(reference, candidate, dataset)
     test, pre = dataset.split(protocol.split), dataset.preprocessing
-    y = test.y
     subgroup_values = dict(subgroup_values or {})
     for column in protocol.subgroups:
         if column not in subgroup_values:
@@ -145,83 +102,33 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
             subgroup_values[column] = test.meta[column]
     threshold = reference.threshold if reference.threshold is not None else validation_threshold(reference, dataset)
     ref = Predictions(_checked_proba(reference, test, pre), threshold)
-    cand_thresholds = [_candidate_threshold(protocol, reference, c, dataset, threshold) for c in candidates]
-    cands = [Predictions(_checked_proba(c, test, pre), t) for c, t in zip(candidates, cand_thresholds)]
-    counts = stratified_counts(y, protocol.n_resamples, protocol.seed)
-    too_few = too_few_cases(y, list(dataset.class_names), protocol.min_cases_per_class)
-    endpoint_results = [{name: compute_endpoint(name, y, ref, cand, counts, margin=protocol.margin_for(name),
-                                                alpha=protocol.alpha) for name in protocol.judged} for cand in cands]
-    decided = decide(endpoint_results, primary=protocol.metric, alpha=protocol.alpha, too_few=too_few)
-    operating = ["sensitivity", "specificity", "ppv", "npv", "accuracy", "balanced_accuracy"]
-    if dataset.n_classes != 2:
-        operating = [m for m in operating if m not in BINARY_ONLY]
-    recal = {}
+    names = _unique_names(candidates)
+    cands = {name: Predictions(_checked_proba(c, test, pre), _candidate_threshold(protocol, reference, c, dataset,
+                                                                                   threshold))
+             for name, c in zip(names, candidates)}
+    temperatures = None
     if protocol.recalibrate:
         val = dataset.split("val")
-        for key, model in [("reference", reference), *((f"candidate{i}", c) for i, c in enumerate(candidates))]:
-            recal[key] = fit_temperature(val.y, _checked_proba(model, val, pre))
-    results = []
-    for i, (checkpoint, cand, verdict) in enumerate(zip(candidates, cands, decided)):
-        entry: dict[str, Any] = {
-            "name": _display_name(checkpoint), "threshold": cand.threshold,
-            "path": str(checkpoint.path), "sha256": sha256(checkpoint.path), "architecture": checkpoint.name,
-            **verdict.to_dict(),
-            "operating_point": _metric_block(y, ref, cand, counts, protocol.alpha, operating),
-            "flip_rate": float(np.mean(ref.predicted != cand.predicted)),
-            "calibration": {"reference": _calibration(y, ref.probs), "candidate": _calibration(y, cand.probs)},
-            "exemplars": flipped_cases(y, ref, cand),
-            "efficiency": _efficiency(checkpoint, dataset),
-        }
-        if dataset.n_classes == 2:
-            entry["mcnemar"] = _mcnemar(y, ref, cand)
-            delong = delong_paired_test(y, ref.scores, cand.scores, protocol.alpha)
-            entry["delong"], entry["delong_p"] = delong.to_dict(), delong.p_value
-        else:
-            entry["delong"], entry["delong_p"] = None, float("nan")
-            entry["delong_reason"] = "the paired DeLong test is defined for binary AUROC"
-            entry["per_class"] = _per_class(y, ref, cand, counts, protocol.alpha, dataset.class_names)
-            present = [r for r in entry["per_class"] if np.isfinite(r["recall"]["delta"])]
-            worst = min(present, key=lambda r: r["recall"]["delta"]) if present else None
-            if worst is not None:
-                entry["class_hurt_most"] = {"class": worst["class"], "recall_delta": worst["recall"]["delta"],
-                                            "auroc_delta": worst["auroc"]["delta"]}
-        if protocol.recalibrate:
-            t_ref, t_cand = recal["reference"], recal[f"candidate{i}"]
-            entry["calibration"]["recalibrated"] = {
-                "reference_temperature": t_ref, "candidate_temperature": t_cand,
-                "reference": _calibration(y, apply_temperature(ref.probs, t_ref)),
-                "candidate": _calibration(y, apply_temperature(cand.probs, t_cand))}
-        entry["subgroups"] = {}
-        for column, values in subgroup_values.items():
-            rows = audit_subgroups(y, group_labels(np.asarray(values)), ref, cand, metric=protocol.metric,
-                                   margin=protocol.margin, alpha=protocol.alpha, n_resamples=protocol.n_resamples,
-                                   seed=protocol.seed, min_cases_per_class=protocol.min_cases_per_class)
-            entry["subgroups"][column] = rows
-        flagged = [f"{col}={r['group']}" for col, rows in entry["subgroups"].items() for r in rows
-                   if r["worse_than_margin"]]
-        worst_rows = [(col, r) for col, rows in entry["subgroups"].items() for r in rows if np.isfinite(r["delta"])]
-        if worst_rows:
-            col, r = min(worst_rows, key=lambda item: item[1]["delta"])
-            entry["worst_group"] = {"column": col, "group": r["group"], "delta": r["delta"]}
-        entry["subgroup_flags"] = flagged
-        entry["flagged"] = bool(flagged) and verdict.verdict == "non-inferior"
-        results.append(entry)
-    record = {
-        "protocol": protocol.to_dict(), "threshold": threshold, "too_few_cases": too_few,
-        "class_counts": {name: int(np.sum(y == k)) for k, name in enumerate(dataset.class_names)},
-        "data": dataset.describe(), "class_names": list(dataset.class_names),
-        "positive_class": dataset.class_names[1] if dataset.n_classes == 2 else None,
-        "reference": {"name": _display_name(reference),
-                      "path": str(reference.path), "sha256": sha256(reference.path), "architecture": reference.name,
-                      "calibration": _calibration(y, ref.probs), "efficiency": _efficiency(reference, dataset),
-                      "spec_model": reference.spec["model"]},
-        "candidates": results,
-        "versions": software_versions(),
-    }
-    if len(cands) > 1:
-        record["modal_exemplars"] = modal_flips(y, ref, cands)
+        temperatures = {key: fit_temperature(val.y, _checked_proba(model, val, pre))
+                        for key, model in [("reference", reference), *zip(names, candidates)]}
+    record = judge(test.y, ref, cands, protocol, list(dataset.class_names), subgroup_values=subgroup_values,
+                   temperatures=temperatures)
+    for entry, checkpoint in zip(record["candidates"], candidates):
+        entry.update({"path": str(checkpoint.path), "sha256": sha256(checkpoint.path),
+                      "architecture": checkpoint.name, "efficiency": _efficiency(checkpoint, dataset)})
+    record["data"] = dataset.describe()
+    record["reference"].update({"name": _display_name(reference), "path": str(reference.path),
+                                "sha256": sha256(reference.path), "architecture": reference.name,
+                                "efficiency": _efficiency(reference, dataset), "spec_model": reference.spec["model"]})
+    record["versions"] = software_versions()
     images = test.x if dataset.modality == "image" else None
-    return ValidationResult(record, y, ref.probs, [c.probs for c in cands], images)
+    return ValidationReport(record, test.y, ref.probs, [c.probs for c in cands.values()], images)
+
+
+def _unique_names(candidates: list[Checkpoint]) -> list[str]:
+    """Display names, numbered where two candidates share one (e.g. two run folders named 'pruned')."""
+    names = [_display_name(c) for c in candidates]
+    return [f"{n} ({i + 1})" if names.count(n) > 1 else n for i, n in enumerate(names)]
 
 
 def _checked_proba(checkpoint: Checkpoint, split: Any, preprocessing: Any) -> np.ndarray:

@@ -89,7 +89,6 @@ def test_degenerate_subset_files_are_refused(tmp_path, indices, match):
 
 def test_classes_named_by_the_user_may_lack_training_cases(tmp_path):
     from medprune import api
-    from medprune.training import TrainConfig
 
     images, labels = make_images(64, 16, 1, 2, np.random.default_rng(0))
     test_labels = labels.copy()
