@@ -14,6 +14,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "prune": "medprune.pruning.any_model",
+    "PruneResult": "medprune.pruning.any_model",
     "evaluate_predictions": "medprune.evaluation.evaluate",
     "choose_threshold": "medprune.evaluation.metrics",
     "validate_predictions": "medprune.validation.given_predictions",

@@ -108,7 +108,7 @@ class LowRank(Technique):
         net = copy.deepcopy(model.model).eval()
         shape = tuple(ctx.dataset.input_shape)
         positions = _output_positions(net, shape)
-        heads = set(map(id, classifier_layers(net, ctx.dataset.n_classes)))
+        heads = set(map(id, classifier_layers(net, ctx.dataset.n_classes, torch.zeros(1, *shape))))
         layers = [_Layer(name, m, positions[m]) for name, m in net.named_modules()
                   if factorizable(m) and id(m) not in heads and m in positions]
         dense_macs = count_macs(net, shape)

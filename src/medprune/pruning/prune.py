@@ -15,7 +15,8 @@ from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
-from medprune.pruning.structured import DenseFigures, channel_widths, cost_ratio, prune_channels
+from medprune.pruning.any_model import TARGET_WARNING_DISTANCE, achieved_figures
+from medprune.pruning.structured import DenseFigures, cost_ratio, prune_channels
 from medprune.pruning.target import Schedule, Target
 from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, copy_model, make_permanent,
                                            parse_pattern, prunable_layers, zero_fraction)
@@ -109,9 +110,9 @@ class PruningRun:
             self.model, reached = prune_channels(self.model, self.criterion, self.data, target, dense=self.figures,
                                                  n_classes=self.dataset.n_classes, global_ranking=s.scope == "global",
                                                  max_layer_ratio=s.layer_cap)
-            if reached > target.value + 0.01:
-                self.log(f"target {target} not reached: every layer is at its floor (max layer ratio "
-                         f"{s.layer_cap}); stopped at {reached:.3f}")
+            if abs(reached - target.value) > TARGET_WARNING_DISTANCE:
+                self.log(f"target {target} reached {reached:.3f}: the per-layer floor (max layer ratio {s.layer_cap}) "
+                         "or rounding kept channels to multiples of 8 moved it")
             return
         layers = prunable_layers(self.model)
         if s.pattern:
@@ -137,15 +138,7 @@ class PruningRun:
         return validation_auroc(model or self.model, self.dataset)
 
     def achieved(self) -> dict[str, Any]:
-        sparsity, per_layer = zero_fraction(self.model)
-        out = {"sparsity": sparsity,
-               "macs_ratio": cost_ratio(self.model, self.input_shape, "macs", self.figures),
-               "params_ratio": cost_ratio(self.model, self.input_shape, "params", self.figures)}
-        if self.settings.structured:
-            out["layers"] = {name: {"kept": w, "dense": self.figures.widths[name]}
-                             for name, w in channel_widths(self.model).items()}
-        else:
-            out["layers"] = {name: {"sparsity": v} for name, v in per_layer.items()}
+        out = achieved_figures(self.model, self.input_shape, self.figures, self.settings.structured)
         if Target.parse(self.settings.target).kind == "latency":
             out["latency_ratio"] = cost_ratio(self.model, self.input_shape, "latency", self.figures)
         return out

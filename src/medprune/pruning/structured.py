@@ -55,10 +55,30 @@ def cost_ratio(model: nn.Module, input_shape: tuple[int, ...], kind: str, dense:
     return measure_latency(model, input_shape, 32, repeats=5) / dense.latency_ms
 
 
-def classifier_layers(model: nn.Module, n_classes: int) -> list[nn.Module]:
-    """The output layer: its out-features are the classes and must never be pruned."""
-    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_classes]
-    return heads[-1:]
+def classifier_layers(model: nn.Module, n_classes: int, example: torch.Tensor | None = None) -> list[nn.Module]:
+    """The output layers, whose out-channels are the classes and must never be pruned.
+
+    The last Linear with `n_classes` outputs, and (given an example input) the last Conv2d / Linear the
+    forward pass runs, which is the head of a fully convolutional classifier (Conv2d(64, K, 1) -> pool).
+    """
+    heads = [m for m in model.modules() if isinstance(m, nn.Linear) and m.out_features == n_classes][-1:]
+    if example is not None:
+        order: list[nn.Module] = []
+        handles = [m.register_forward_hook(lambda mod, args, out: order.append(mod))
+                   for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        try:
+            with torch.no_grad():
+                model.eval()(example)
+        finally:
+            for h in handles:
+                h.remove()
+        heads += [m for m in order[-1:] if m not in heads]
+    return heads
+
+
+def output_shape(model: nn.Module, example: torch.Tensor) -> tuple[int, ...]:
+    with torch.no_grad():
+        return tuple(model.eval()(example).shape)
 
 
 def _layer_that_fails(model: nn.Module, example: torch.Tensor) -> str:
@@ -98,15 +118,16 @@ class _GroupPlan:
 
 
 def _plan(model: nn.Module, example: torch.Tensor, criterion: Criterion, scores_by_name: dict[str, torch.Tensor],
-          dense: DenseFigures, n_classes: int, max_layer_ratio: float) -> list[_GroupPlan]:
+          dense: DenseFigures, n_classes: int, max_layer_ratio: float,
+          ignored_layers: list[nn.Module] = ()) -> list[_GroupPlan]:
     graph = dependency_graph(model, example)
     modules = dict(model.named_modules())
     names = {m: n for n, m in modules.items()}
     importance = make_group_importance(criterion)
     importance.refresh({modules[n]: s for n, s in scores_by_name.items() if n in modules})
     plans = []
-    for group in graph.get_all_groups(ignored_layers=classifier_layers(model, n_classes),
-                                      root_module_types=[nn.Conv2d, nn.Linear]):
+    ignored = [*classifier_layers(model, n_classes, example), *ignored_layers]
+    for group in graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d, nn.Linear]):
         imp = importance(group)
         root = names.get(group[0].dep.target.module)
         if imp is None or root is None or root not in dense.widths:
@@ -138,7 +159,8 @@ def _pick(plans: list[_GroupPlan], fraction: float, global_ranking: bool, multip
     return [_round_kept(len(p.order), c, multiple) for p, c in zip(plans, counts)]
 
 
-def _apply(model: nn.Module, example: torch.Tensor, plans: list[_GroupPlan], counts: list[int]) -> nn.Module:
+def _apply(model: nn.Module, example: torch.Tensor, plans: list[_GroupPlan], counts: list[int],
+           expected_shape: tuple[int, ...]) -> nn.Module:
     pruned = copy.deepcopy(model)
     graph = dependency_graph(pruned, example)
     modules = dict(pruned.named_modules())
@@ -153,25 +175,34 @@ def _apply(model: nn.Module, example: torch.Tensor, plans: list[_GroupPlan], cou
         layer = _layer_that_fails(pruned, example)
         raise ConfigError(f"structured pruning broke the model at layer '{layer}' ({type(err).__name__}): the "
                           "dependency graph cannot follow that layer; use unstructured pruning") from None
+    shape = output_shape(pruned, example)
+    if shape != expected_shape:  # never hand back a model that predicts fewer classes
+        raise ConfigError(f"structured pruning changed the model's output from {expected_shape} to {shape}: pass the "
+                          "layers that produce the output in ignored_layers")
     return pruned
 
 
 def prune_channels(model: nn.Module, criterion: Criterion, data: CalibrationData, target: Target, *,
                    dense: DenseFigures, n_classes: int, global_ranking: bool = True,
-                   max_layer_ratio: float = 0.9, channel_multiple: int = 8) -> tuple[nn.Module, float]:
+                   max_layer_ratio: float = 0.9, channel_multiple: int = 8,
+                   ignored_layers: list[nn.Module] = ()) -> tuple[nn.Module, float]:
     """Return a copy of `model` with channels removed until `target` is met, and the ratio reached.
 
     Kept widths are rounded up to a multiple of `channel_multiple`: odd widths such as 37 waste the
     SIMD lanes of CPU convolution kernels, so fewer MACs would not mean less time.
 
     Criteria that must be re-scored while pruning (SynFlow) get `criterion.rounds` geometric steps.
-    When every layer is at its floor the smallest reachable model is returned with its ratio.
+    When every layer is at its floor the smallest reachable model is returned with its ratio. The
+    output layers and `ignored_layers` keep their width, and the output shape is checked after every
+    step. Of the candidates within the target, the one closest to it is kept.
     """
     if target.kind == "sparsity":
         raise ConfigError("structured pruning removes channels: give --target macs=, params= or latency=, "
                           "or drop --structured to zero individual weights")
     shape = data.input_shape
     example = torch.zeros(1, *shape)
+    expected = output_shape(model, example)
+    ignored = list(ignored_layers)
     current, start = model, cost_ratio(model, shape, target.kind, dense)
     ratio = start
     for r in range(1, criterion.rounds + 1):
@@ -180,17 +211,22 @@ def prune_channels(model: nn.Module, criterion: Criterion, data: CalibrationData
             continue
         names = {m: n for n, m in current.named_modules()}
         scores = {names[m]: s for m, s in criterion.score(current, data).items()}
-        plans = _plan(current, example, criterion, scores, dense, n_classes, max_layer_ratio)
-        best = _apply(current, example, plans, _pick(plans, 1.0, global_ranking, channel_multiple))
+        names_now = dict(current.named_modules())
+        kept_ignored = [names_now[n] for n, m in model.named_modules() if m in ignored and n in names_now]
+        plans = _plan(current, example, criterion, scores, dense, n_classes, max_layer_ratio, kept_ignored)
+        best = _apply(current, example, plans, _pick(plans, 1.0, global_ranking, channel_multiple), expected)
         best_ratio = cost_ratio(best, shape, target.kind, dense)
         lo, hi = 0.0, 1.0
         if best_ratio <= goal:
             for _ in range(BISECTION_STEPS):
                 mid = (lo + hi) / 2
-                candidate = _apply(current, example, plans, _pick(plans, mid, global_ranking, channel_multiple))
+                candidate = _apply(current, example, plans, _pick(plans, mid, global_ranking, channel_multiple),
+                                   expected)
                 candidate_ratio = cost_ratio(candidate, shape, target.kind, dense)
                 if candidate_ratio <= goal:
-                    best, best_ratio, hi = candidate, candidate_ratio, mid
+                    if candidate_ratio > best_ratio:  # within the target and closer to it
+                        best, best_ratio = candidate, candidate_ratio
+                    hi = mid
                 else:
                     lo = mid
         current, ratio = best, best_ratio

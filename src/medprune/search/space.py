@@ -17,7 +17,7 @@ from torch import nn
 
 from medprune.evaluation.efficiency import count_macs
 from medprune.pruning.criterion import CalibrationData, Criterion
-from medprune.pruning.structured import DenseFigures, _apply, _plan, _round_kept
+from medprune.pruning.structured import DenseFigures, _apply, _plan, _round_kept, output_shape
 
 CHANNEL_MULTIPLE = 8
 
@@ -46,6 +46,7 @@ class SearchSpace:
         self.model = model.eval()
         self.input_shape = tuple(data.input_shape)
         self.example = torch.zeros(1, *self.input_shape)
+        self.output_shape = output_shape(model, self.example)
         dense = DenseFigures.measure(model, self.input_shape, with_latency=False)
         names = {m: n for n, m in model.named_modules()}
         scores = {names[m]: s for m, s in criterion.score(model, data).items()}
@@ -145,7 +146,7 @@ class SearchSpace:
         return self.repair([1.0] * len(self.plans), ratio_of, goal) or list(self.floors)
 
     def materialize(self, keep: list[float]) -> nn.Module:
-        return _apply(self.model, self.example, self.plans, self.removed(keep))
+        return _apply(self.model, self.example, self.plans, self.removed(keep), self.output_shape)
 
     def check_macs(self, keep: list[float]) -> tuple[int, int]:
         """(analytic, counted) MACs of a candidate: the test that the cost model is exact."""

@@ -1,0 +1,72 @@
+"""`medprune.prune` on networks outside the zoo: every criterion keeps every class, ignored layers keep their
+width, and the caller's model is never modified."""
+
+import pytest
+import torch
+from torch import nn
+
+import medprune
+from medprune.errors import ConfigError
+from medprune.pruning import CRITERIA
+from medprune.pruning.structured import classifier_layers
+
+X = torch.randn(16, 1, 16, 16)
+Y = torch.randint(0, 2, (16,))
+
+
+def fully_convolutional(n_classes=3):
+    """A classifier whose head is a 1x1 convolution to the classes, then pooling: no Linear layer at all."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+                         nn.Conv2d(64, n_classes, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+
+
+@pytest.mark.filterwarnings("ignore:target macs=0.25 reached")  # 32 / 64 channels in steps of 8 land coarsely
+@pytest.mark.parametrize("criterion", CRITERIA.names())
+def test_a_fully_convolutional_classifier_keeps_all_its_classes(criterion):
+    net = fully_convolutional()
+    result = medprune.prune(net, X[:1], criterion=criterion, target="macs=0.25", calibration=[(X, Y % 3)])
+    assert result.model(X).shape == (16, 3)
+    assert result.model[6].out_channels == 3 and result.achieved["macs_ratio"] <= 0.25
+    assert result.achieved["layers"]["3"]["kept"] < 64  # the body was pruned
+
+
+def test_the_head_is_found_by_execution_order():
+    net = fully_convolutional()
+    assert classifier_layers(net, 3, X[:1]) == [net[6]]
+
+
+def test_ignored_layers_keep_their_width_and_the_input_model_is_untouched():
+    net = fully_convolutional()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.5", ignored_layers=[net[0]])
+    assert result.model[0].out_channels == 32 and result.model[3].out_channels < 64
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_a_monai_network_built_by_hand_prunes_structured_and_unstructured():
+    from monai.networks.nets import resnet18
+
+    torch.manual_seed(0)
+    net = resnet18(spatial_dims=2, n_input_channels=1, num_classes=2).eval()
+    result = medprune.prune(net, X[:1], criterion="taylor", target="macs=0.5", calibration=[(X, Y)])
+    assert result.model(X).shape == (16, 2) and 0.4 <= result.achieved["macs_ratio"] <= 0.5
+    sparse = medprune.prune(net, X[:1], criterion="magnitude", target="sparsity=0.5", structured=False)
+    assert sparse.achieved["sparsity"] == pytest.approx(0.5, abs=0.02) and sparse.model(X).shape == (16, 2)
+
+
+def test_mistakes_are_one_clear_error():
+    net = fully_convolutional()
+    with pytest.raises(ConfigError, match="pass calibration="):
+        medprune.prune(net, X[:1], criterion="taylor")
+    with pytest.raises(ConfigError, match="does not fit structured pruning"):
+        medprune.prune(net, X[:1], criterion="magnitude", target="sparsity=0.5")
+    with pytest.raises(ConfigError, match="round_to must be at least 1"):
+        medprune.prune(net, X[:1], criterion="magnitude", round_to=0)
+
+
+def test_a_target_missed_by_more_than_five_points_is_reported():
+    net = fully_convolutional()
+    with pytest.warns(UserWarning, match="target macs=0.25 reached"):
+        medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.25")
