@@ -37,6 +37,7 @@ def test_the_head_is_found_by_execution_order():
     assert classifier_layers(net, 3, X[:1]) == [net[6]]
 
 
+@pytest.mark.filterwarnings("ignore:target macs=0.5 reached")  # 64 channels in steps of 8: 0.385 is the closest
 def test_ignored_layers_keep_their_width_and_the_input_model_is_untouched():
     net = fully_convolutional()
     before = {k: v.clone() for k, v in net.state_dict().items()}
