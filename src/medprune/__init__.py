@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "prune": "medprune.pruning.any_model",
     "PruneResult": "medprune.pruning.any_model",
+    "finetune": "medprune.training",
     "evaluate_predictions": "medprune.evaluation.evaluate",
     "choose_threshold": "medprune.evaluation.metrics",
     "validate_predictions": "medprune.validation.given_predictions",

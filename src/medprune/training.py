@@ -6,7 +6,7 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -190,6 +190,77 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     Raises:
         ConfigError: bad settings, or resuming with different settings.
     """
+    train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
+    augment = config.augment and dataset.modality == "image"
+
+    def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order = rng.permutation(len(train))
+        order = order[: len(order) - (len(order) % config.batch_size == 1)]  # no batch of one for BN
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            x = to_tensor(train.x[idx], pre)
+            yield (_shift_augment(x, rng) if augment else x), torch.from_numpy(train.y[idx])
+
+    loop = _Loop(epoch_batches, math.ceil(len(train) / config.batch_size), lambda m: _val_score(m, val, pre),
+                 _class_weights(train.y, dataset.n_classes) if config.class_weighting else None)
+    return _run(model, config, loop, state_path=state_path, resume=resume, progress=progress, distill=distill,
+                keep_start=keep_start, on_epoch_end=on_epoch_end, penalty=penalty, last_epoch=last_epoch,
+                selection_score=selection_score)
+
+
+def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             val: Iterable[tuple[torch.Tensor, torch.Tensor]], *, epochs: int, lr: float = 5e-4,
+             teacher: nn.Module | None = None, temperature: float = 4.0, distill_weight: float = 0.5,
+             optimizer: Literal["adam", "sgd"] = "adam", weight_decay: float = 1e-4, seed: int = 0,
+             progress: bool = True) -> TrainResult:
+    """Fine-tune any model in place on your own DataLoaders (e.g. after `medprune.prune`).
+
+    Model selection on validation AUROC keeps a copy of the best weights, and the starting weights compete,
+    so the model handed back is never worse on validation than the one given. With `teacher` (e.g. the dense
+    model) the loss adds knowledge distillation (Hinton et al. 2015).
+
+    Args:
+        train, val: re-iterable sources of (inputs, labels) batches, such as torch DataLoaders.
+    Raises:
+        ConfigError: bad settings, or an empty training source.
+    """
+    config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=False,
+                         seed=seed, schedule="cosine").check()
+    steps = len(train) if hasattr(train, "__len__") else None
+    if steps == 0:
+        raise ConfigError("the training source yields no batches: pass a DataLoader over your training cases")
+
+    def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return ((torch.as_tensor(x).float(), torch.as_tensor(y).long().reshape(-1)) for x, y in train)
+
+    def val_score(m: nn.Module) -> tuple[float, float]:
+        m.eval()
+        with torch.no_grad():
+            pairs = [(torch.softmax(m(torch.as_tensor(x).float()), 1), torch.as_tensor(y).reshape(-1)) for x, y in val]
+        probs, y = torch.cat([p for p, _ in pairs]).double().numpy(), torch.cat([t for _, t in pairs]).long().numpy()
+        loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
+        return compute_auroc(y, positive_or_all(probs)), loss
+
+    distill = Distillation(teacher, temperature, distill_weight) if teacher is not None else None
+    return _run(model, config, _Loop(epoch_batches, steps, val_score, None), progress=progress, distill=distill,
+                keep_start=True)
+
+
+@dataclass(frozen=True)
+class _Loop:
+    """Where a training run gets its batches and its validation score from."""
+
+    epoch_batches: Callable[[np.random.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+    steps_per_epoch: int | None
+    val_score: Callable[[nn.Module], tuple[float, float]]  # (validation AUROC, validation loss)
+    class_weight: torch.Tensor | None
+
+
+def _run(model: nn.Module, config: TrainConfig, loop: _Loop, *, state_path: Path | None = None,
+         resume: bool = False, progress: bool = True, distill: Distillation | None = None, keep_start: bool = False,
+         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+         penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False,
+         selection_score: Callable[[nn.Module], float] | None = None) -> TrainResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     config.check()
@@ -202,34 +273,27 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     if resume and state_path is not None and Path(state_path).is_file():
         state.load(Path(state_path))
     start_epoch = state.epoch
-    train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
+
     def select_by(val_auroc: float, val_loss: float) -> float:
         if selection_score is not None:
             return selection_score(model)
         return val_auroc if math.isfinite(val_auroc) else -val_loss
 
     if keep_start and start_epoch == 0:
-        val_auroc, val_loss = _val_score(model, val, pre)
+        val_auroc, val_loss = loop.val_score(model)
         state.best_score = select_by(val_auroc, val_loss)
         state.best_auroc = val_auroc
-    weight = _class_weights(train.y, dataset.n_classes) if config.class_weighting else None
-    augment = config.augment and dataset.modality == "image"
+    weight = loop.class_weight
     began = time.perf_counter()
-    steps = math.ceil(len(train) / config.batch_size)
+    total = (config.epochs - start_epoch) * loop.steps_per_epoch if loop.steps_per_epoch else None
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
     with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task("training", total=(config.epochs - start_epoch) * steps, status="")
+        task = bar.add_task("training", total=total, status="")
         for epoch in range(start_epoch + 1, config.epochs + 1):
             model.train()
-            order = rng.permutation(len(train))
-            order = order[: len(order) - (len(order) % config.batch_size == 1)]  # no batch of one for BN
             total_loss, seen = 0.0, 0
-            for start in range(0, len(order), config.batch_size):
-                idx = order[start:start + config.batch_size]
-                x, y = to_tensor(train.x[idx], pre), torch.from_numpy(train.y[idx])
-                if augment:
-                    x = _shift_augment(x, rng)
+            for x, y in loop.epoch_batches(rng):
                 logits = model(x)
                 loss = distill.loss(logits, x, y, weight) if distill else F.cross_entropy(logits, y, weight=weight)
                 if penalty is not None:
@@ -237,11 +301,11 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                total_loss += loss.item() * len(idx)
-                seen += len(idx)
+                total_loss += loss.item() * len(y)
+                seen += len(y)
                 bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
             state.scheduler.step()
-            val_auroc, val_loss = _val_score(model, val, pre)
+            val_auroc, val_loss = loop.val_score(model)
             score = select_by(val_auroc, val_loss)
             if score > state.best_score:
                 state.best_score, state.best_epoch, state.best_auroc = score, epoch, val_auroc
@@ -261,4 +325,3 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     return TrainResult(best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
                        epochs_run=config.epochs - start_epoch, wall_time_s=time.perf_counter() - began,
                        history=state.history, resumed_from_epoch=start_epoch)
-

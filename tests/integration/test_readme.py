@@ -1,16 +1,35 @@
-"""The README's Python example runs as written."""
+"""The README's Python examples run as written."""
 
 import re
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import needs_shared_data
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_the_python_section_example_runs(tmp_path, monkeypatch):
+def _python_blocks() -> list[str]:
     text = README.read_text()
     section = text[text.index("## Python"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    monkeypatch.chdir(tmp_path)
+    section = section[: section.index("\n## ", 1)]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+def _run(code: str, cwd: Path, monkeypatch) -> None:
+    monkeypatch.chdir(cwd)
     exec(compile(code, "README.md", "exec"), {})
+
+
+@needs_shared_data
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_your_own_monai_model_is_pruned_fine_tuned_and_judged(tmp_path, monkeypatch):
+    _run(_python_blocks()[0], tmp_path, monkeypatch)
+    assert (tmp_path / "runs" / "my-resnet18" / "report.html").is_file()
+
+
+def test_the_verdict_on_your_own_predictions(tmp_path, monkeypatch):
+    _run(_python_blocks()[1], tmp_path, monkeypatch)
     assert (tmp_path / "runs" / "my-validation" / "validation.json").is_file()
     assert (tmp_path / "runs" / "my-validation" / "report.html").is_file()

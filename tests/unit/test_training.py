@@ -96,3 +96,31 @@ def test_keep_start_never_returns_a_worse_validation_model(tiny_npz):
     result = fit(model, data, TrainConfig(epochs=1, batch_size=16, lr=5.0, seed=1), progress=False, keep_start=True)
     after = compute_auroc(val.y, predict_proba(model, val, data.preprocessing)[:, 1])
     assert after >= before and (result.best_epoch == 0 or result.best_val_auroc >= before)
+
+
+def test_finetune_on_dataloaders_never_returns_a_model_worse_on_validation():
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import medprune
+    from medprune.errors import ConfigError
+    from medprune.evaluation.metrics import compute_auroc
+
+    torch.manual_seed(0)
+    x = torch.randn(192, 8)
+    y = (x[:, 0] + 0.5 * torch.randn(192) > 0).long()
+    train = DataLoader(TensorDataset(x[:128], y[:128]), batch_size=32, shuffle=True)
+    val = DataLoader(TensorDataset(x[128:], y[128:]), batch_size=32)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+    def val_auroc(m):
+        with torch.no_grad():
+            return compute_auroc(y[128:].numpy(), torch.softmax(m.eval()(x[128:]), 1)[:, 1].numpy())
+
+    start = val_auroc(model)
+    teacher = torch.nn.Sequential(torch.nn.Linear(8, 2))
+    result = medprune.finetune(model, train, val, epochs=3, lr=1e-2, teacher=teacher, progress=False)
+    assert len(result.history) == 3 and result.best_val_auroc == pytest.approx(val_auroc(model))
+    assert val_auroc(model) >= start
+    with pytest.raises(ConfigError, match="yields no batches"):
+        medprune.finetune(model, [], val, epochs=1, progress=False)
