@@ -17,6 +17,8 @@ _EXPORTS = {
     "prune": "medprune.pruning.any_model",
     "PruneResult": "medprune.pruning.any_model",
     "finetune": "medprune.training",
+    "register_model": "medprune.models.registry",
+    "export_onnx": "medprune.export",
     "evaluate_predictions": "medprune.evaluation.evaluate",
     "choose_threshold": "medprune.evaluation.metrics",
     "validate_predictions": "medprune.validation.given_predictions",

@@ -23,7 +23,8 @@ from medprune.training import TrainConfig, TrainResult, fit
 
 STATE_FILE = "train_state.pt"
 
-__all__ = ["compare", "evaluate_model", "load_data", "load_data_for", "load_model", "prune", "train", "validate"]
+__all__ = ["compare", "evaluate_model", "import_model", "load_data", "load_data_for", "load_model", "prune", "train",
+           "validate"]
 
 
 def load_model(path: str | Path) -> Checkpoint:
@@ -143,6 +144,65 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     return record
 
 
+
+def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict | None = None,
+                 weights: str | Path | None = None, overwrite: bool = False,
+                 latency_repeats: int = 10) -> dict[str, Any]:
+    """Bring a trained network from outside the zoo into a run directory that every verb accepts.
+
+    Args:
+        name: `monai:NAME` (monai.networks.nets) or `factory:package.module:function` (the user's code,
+            imported by name).
+        kwargs: the keyword arguments that build the network.
+        weights: its state_dict (`.pt` read with weights_only=True, or `.safetensors`).
+    Raises:
+        ConfigError / CheckpointError / DataError: a network that cannot be built, weights that do not fit,
+        or a network whose input or output does not match the data.
+    """
+    import numpy as np
+    import torch
+
+    from medprune.data.batches import to_tensor
+    from medprune.models.imported import build_imported, is_imported, load_weights
+
+    if not is_imported(name):
+        raise ConfigError(f"'{name}' is not an imported network: use monai:NAME or factory:package.module:function")
+    out = Path(out)
+    kwargs = dict(kwargs or {})
+    net = build_imported(name, kwargs)
+    if weights is not None:
+        load_weights(net, Path(weights))
+    sample = to_tensor(dataset.split("val").x[:2], dataset.preprocessing)
+    try:
+        with torch.no_grad():
+            shape = tuple(net.eval()(sample).shape)
+    except Exception as err:  # the user's network on our inputs
+        raise DataError(f"the network cannot take {dataset.name}'s inputs of shape {tuple(dataset.input_shape)} "
+                        f"({type(err).__name__}: {str(err)[:100]}): check --kwargs (input channels) or --data") from None
+    if shape != (2, dataset.n_classes):
+        raise DataError(f"the network outputs {shape[1:] if len(shape) > 1 else shape} per case but {dataset.name} has "
+                        f"{dataset.n_classes} classes: build it with {dataset.n_classes} outputs")
+    check_trainable(dataset)
+    spec = make_spec(name, input_shape=dataset.input_shape, class_names=dataset.class_names,
+                     modality=dataset.modality, task=dataset.task, kwargs=kwargs,
+                     preprocessing=dataset.preprocessing, data=dataset.source, data_md5=dataset.checksum)
+    _prepare_out(out, resume=False, overwrite=overwrite)
+    checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
+    spec["threshold"] = validation_threshold(checkpoint, dataset)
+    spec["imported"] = {"weights": Path(weights).name if weights else None}
+    save_checkpoint(out / "model.pt", net, spec)
+    record = evaluate_model(checkpoint, dataset, latency_repeats=latency_repeats)
+    record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": _sha256(weights) if weights else None,
+                          "params": int(np.sum([p.numel() for p in net.parameters()]))}
+    write_json_atomic(out / "metrics.json", record)
+    write_text_atomic(out / "summary.md", render_run_summary(record))
+    return record
+
+
+def _sha256(path: str | Path) -> str:
+    from medprune.validation.validate import sha256
+
+    return sha256(Path(path))
 
 PRUNE_STATE_FILE = "prune_state.pt"
 

@@ -71,3 +71,16 @@ def test_a_target_missed_by_more_than_five_points_is_reported():
     net = fully_convolutional()
     with pytest.warns(UserWarning, match="target macs=0.25 reached"):
         medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.25")
+
+
+def test_export_onnx_of_a_pruned_model_outside_the_zoo(tmp_path):
+    from medprune.models.onnx_model import OnnxModel
+
+    net = fully_convolutional()
+    pruned = medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.5", round_to=1).model
+    fp32 = medprune.export_onnx(pruned, X, tmp_path / "m.onnx")
+    assert fp32.max_abs_diff < 1e-4 and OnnxModel(tmp_path / "m.onnx")(X).shape == (16, 3)
+    int8 = medprune.export_onnx(pruned, X, tmp_path / "m8.onnx", int8=True, calibration=[(X, Y)])
+    assert int8.format == "onnx-int8" and 0 <= int8.agreement <= 1 and int8.n_checked == 16
+    with pytest.raises(ConfigError, match="needs calibration"):
+        medprune.export_onnx(pruned, X, tmp_path / "m9.onnx", int8=True)

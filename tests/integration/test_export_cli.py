@@ -86,14 +86,13 @@ def test_dynamic_int8_export_runs_in_onnx_runtime(trained):
 
 
 def test_an_operator_onnx_cannot_express_is_named(tmp_path):
-    from medprune.export import ExportError, _export_fp32
-    from medprune.models import Checkpoint
+    import medprune
+    from medprune.export import ExportError
 
     class Unexportable(nn.Module):
         def forward(self, x):
             return torch.special.airy_ai(x).flatten(1)[:, :2]
 
-    checkpoint = Checkpoint(Unexportable(), {"model": {"name": "custom"}})
-    with pytest.raises(ExportError, match="cannot export operator 'aten::special_airy_ai'"):
-        _export_fp32(checkpoint, tmp_path / "x.onnx", torch.zeros(1, 1, 4, 4))
+    with pytest.raises(ExportError, match="cannot export operator 'aten::special_airy_ai' of Unexportable"):
+        medprune.export_onnx(Unexportable(), torch.zeros(1, 1, 4, 4), tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()

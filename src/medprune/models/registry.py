@@ -27,6 +27,8 @@ MODELS: Registry[ModelEntry] = Registry("model")
 
 def register_model(name: str, *, modality: Literal["image", "table"], description: str,
                    min_size: int = 1) -> Callable:
+    """Decorator registering `build(input_shape, n_classes, **kwargs) -> nn.Module` under `name`, so every
+    verb, recipe and checkpoint can build it (import the module that registers it before loading)."""
     def add(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         MODELS.register(name)(ModelEntry(build, modality, description, min_size))
         return build
@@ -57,5 +59,9 @@ def create_model(name: str, *, input_shape: tuple[int, ...], n_classes: int, mod
         UnknownNameError: the name is not registered (with a did-you-mean hint).
         ConfigError: the architecture cannot take inputs of this shape or modality.
     """
+    from medprune.models.imported import build_imported, is_imported
+
+    if is_imported(name):  # monai:NAME or factory:module:function, rebuilt from its recorded arguments
+        return build_imported(name, kwargs)
     entry = check_model_fits(name, tuple(input_shape), modality)
     return entry.build(tuple(input_shape), n_classes, **kwargs)

@@ -85,6 +85,8 @@ def test_evaluate_predictions_matches_scikit_learn():
 
 
 def test_public_names_are_listed_and_unknown_ones_refused():
-    assert {"validate_predictions", "evaluate_predictions", "choose_threshold", "ValidationReport"} <= set(medprune.__all__)
+    public = {"validate_predictions", "evaluate_predictions", "choose_threshold", "ValidationReport", "prune",
+              "PruneResult", "finetune", "register_model", "export_onnx"}
+    assert public <= set(medprune.__all__) and all(callable(getattr(medprune, n)) for n in public)
     with pytest.raises(AttributeError, match="no attribute 'prune_everything'"):
         medprune.prune_everything  # noqa: B018

@@ -1,0 +1,59 @@
+"""`medprune import`: bring a network trained elsewhere into a run directory every verb accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medprune import api
+from medprune.cli.app import command, console
+from medprune.cli.options import DataDirOpt, DataOpt, OutOpt, PositiveClassOpt, TargetOpt
+from medprune.cli.show import show_metrics
+from medprune.errors import ConfigError
+
+
+@command("import", outputs={"out": "dir"})
+def import_model(
+    out: OutOpt,
+    data: DataOpt,
+    monai: Annotated[Optional[str], typer.Option("--monai", help="A monai.networks.nets class or function, "
+                                                                  "e.g. resnet18 or DenseNet121.")] = None,
+    factory: Annotated[Optional[str], typer.Option(help="Your own builder, package.module:function (imported by "
+                                                        "name, never unpickled).")] = None,
+    bundle: Annotated[Optional[Path], typer.Option(help="A MONAI bundle folder: network_def of "
+                                                        "configs/inference.json, weights in models/.")] = None,
+    kwargs: Annotated[str, typer.Option(help="Keyword arguments of the network as JSON.")] = "{}",
+    weights: Annotated[Optional[Path], typer.Option(help="state_dict file: .pt (read weights-only) or "
+                                                         ".safetensors.")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
+    target: TargetOpt = None,
+    positive_class: PositiveClassOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Import a trained network (MONAI, your own factory, or a MONAI bundle): evaluate it on the data, choose
+    its threshold on validation, and write a run directory that prune, export and validate accept."""
+    from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle
+
+    chosen = [flag for flag, value in (("--monai", monai), ("--factory", factory), ("--bundle", bundle)) if value]
+    if len(chosen) != 1:
+        raise ConfigError("give exactly one of --monai NAME, --factory package.module:function or --bundle DIR")
+    try:
+        arguments = json.loads(kwargs)
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"--kwargs is not JSON ({err.msg} at character {err.pos}): write e.g. "
+                          '\'{"spatial_dims": 2, "n_input_channels": 1, "num_classes": 2}\'') from None
+    if not isinstance(arguments, dict):
+        raise ConfigError("--kwargs must be a JSON object of keyword arguments")
+    if bundle is not None:
+        name, bundle_kwargs, bundle_weights = read_bundle(bundle)
+        arguments = {**bundle_kwargs, **arguments}
+        weights = weights or bundle_weights
+    else:
+        name = MONAI_PREFIX + monai if monai else FACTORY_PREFIX + factory
+    dataset = api.load_data(data, data_dir=data_dir, target=target, positive_class=positive_class)
+    record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite)
+    show_metrics(record, f"{name} on {dataset.name}: test split")
+    console.print(f"run written to {out} (model.pt, metrics.json, summary.md): prune, export and validate accept it")
