@@ -21,6 +21,8 @@ demo: $(STAMP)
 	$(BIN)/medprune demo
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest tests
 
 benchmark: $(STAMP)

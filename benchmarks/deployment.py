@@ -58,7 +58,8 @@ def main() -> None:
         data = ckpt.path.read_bytes()
         auroc = evaluate(ckpt, dataset, threshold=dense.threshold, with_efficiency=False).auroc
         print(f"{key:22s} {auroc:7.4f} {len(data):11,d} {len(gzip.compress(data)):11,d} {base_size / len(data):9.2f} "
-              f"{lat[1][key]:8.2f} {lat[32][key]:8.2f} {lat[1][base] / lat[1][key]:6.2f} {lat[32][base] / lat[32][key]:6.2f}")
+              f"{lat[1][key]:8.2f} {lat[32][key]:8.2f} {lat[1][base] / lat[1][key]:6.2f} "
+              f"{lat[32][base] / lat[32][key]:6.2f}")
     print(f"int8 vs fp32 (pruned): agreement {int8.agreement:.4f}, AUROC {int8.auroc_fp32:.4f} -> {int8.auroc_int8:.4f}")
     shipped = models["pruned int8 ONNX"]
     record = api.validate(dense, [shipped], dataset, Protocol(metric="auroc", margin=0.01), args.out / "validation")

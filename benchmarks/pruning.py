@@ -158,7 +158,8 @@ def pareto_plot(rows: list[dict], path: Path) -> None:
         sub = [r for r in rows if (r["dataset"], r["model"]) == (ds, model)]
         biggest = max(r["size_gzip_bytes"] for r in sub)
         for r in sub:
-            marker = "*" if r["row"] == "dense" else ("s" if "anchor" in r["row"] or r["row"].startswith(("tp-", "torch-")) else "o")
+            anchor = "anchor" in r["row"] or r["row"].startswith(("tp-", "torch-"))
+            marker = "*" if r["row"] == "dense" else ("s" if anchor else "o")
             ax.scatter(r["latency_ms_batch32"], r["test_auroc"], s=20 + 300 * r["size_gzip_bytes"] / biggest,
                        marker=marker, alpha=0.6)
             ax.annotate(r["row"].replace(" structured", " S").replace(" unstructured", " U"),

@@ -1,208 +1,28 @@
-"""The Python API: the same verbs as the CLI (train, evaluate), working on run directories.
-
-A run directory holds `model.pt` (portable checkpoint), `metrics.json` (test evaluation with
-efficiency, data and training records), `train_log.jsonl` and `summary.md`.
-"""
+"""The Python API behind the CLI: the same verbs, working on run directories (see `medprune.runs`)."""
 
 from __future__ import annotations
 
-import json
-import warnings
+import copy
+import time
 from pathlib import Path
 from typing import Any
 
 from medprune._atomic import write_json_atomic, write_text_atomic
+from medprune.comparison import compare as run_compare
+from medprune.comparison import load_recipe
 from medprune.data import Dataset, load_data
-from medprune.errors import ConfigError, DataError
-from medprune.evaluation import Evaluation, evaluate
-from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
-from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
-from medprune.evaluation.metrics import check_threshold_data
-from medprune.report import render_pruning_summary, render_run_summary
-from medprune.training import TrainConfig, TrainResult, fit
+from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
+from medprune.models import Checkpoint, save_checkpoint
+from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
+from medprune.pruning.unstructured import make_permanent
+from medprune.report import render_pruning_summary
+from medprune.runs import (STATE_FILE, check_trainable, evaluate_model, import_model, load_data_for, load_model,
+                           metrics_record, prepare_out, train)
+from medprune.validation import read_subgroup_file
+from medprune.validation import validate as run_validation
 
-STATE_FILE = "train_state.pt"
-
-__all__ = ["compare", "evaluate_model", "import_model", "load_data", "load_data_for", "load_model", "prune", "train",
-           "validate"]
-
-
-def load_model(path: str | Path) -> Checkpoint:
-    """Load a run directory or `model.pt` (safely, weights only)."""
-    return load_checkpoint(Path(path))
-
-
-def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
-                  subgroups: list[str] | None = None, **overrides: Any) -> Dataset:
-    """Load `data`, or the data recorded in the checkpoint, with the options it was trained with.
-
-    `subgroups` are extra metadata columns to audit; they never change the model's inputs.
-    """
-    source = dict(checkpoint.spec.get("data", {}))
-    same_data = data is None or data == source.get("data")
-    if not same_data:
-        source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
-                                                                               "seed", "subgroups_as_input",
-                                                                               "positive_class", "val_fraction", "classes")}}
-    if len(checkpoint.class_names) == 2:
-        # Models saved before the positive class was recorded held it at index 1.
-        source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])
-    source.update({k: v for k, v in overrides.items() if v is not None})
-    if "data" not in source:
-        raise ConfigError("the model does not record its data: pass --data")
-    if subgroups:
-        source["extra_meta"] = list(subgroups)
-    encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
-    if encoding is not None:
-        source["encoding"] = encoding  # a table model's columns are matched by name, never refitted
-    dataset = load_data(source.pop("data"), data_dir=data_dir, **source)
-    recorded = checkpoint.spec.get("data_md5")
-    if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
-        warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
-                      f"{dataset.checksum} vs {recorded})", stacklevel=2)
-    return dataset
-
-
-def _metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
-    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec["model"]}
-
-
-def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
-                   target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
-    """Evaluate and return the JSON record (evaluation keys + data and model descriptions)."""
-    result = evaluate(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
-                      latency_repeats=latency_repeats)
-    return _metrics_record(result, dataset, checkpoint)
-
-
-def _prepare_out(out: Path, resume: bool, overwrite: bool, state_file: str = STATE_FILE) -> None:
-    if (out / "model.pt").exists() and not (out / state_file).exists():
-        if resume:
-            raise ConfigError(f"{out} holds a finished run: nothing to resume; pass --overwrite to train again")
-        if not overwrite:
-            raise ConfigError(f"{out} already holds a trained model: choose another --out or pass --overwrite")
-    if overwrite and not resume and out.exists():
-        for name in ("model.pt", "metrics.json", "summary.md", "train_log.jsonl", state_file):
-            (out / name).unlink(missing_ok=True)
-    if (out / state_file).exists() and not resume and not overwrite:
-        raise ConfigError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite to restart")
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def check_trainable(dataset: Dataset) -> None:
-    """Refuse data a model cannot honestly be trained and thresholded on, before any epoch is spent."""
-    import numpy as np
-
-    train_counts = np.bincount(dataset.split("train").y, minlength=dataset.n_classes)
-    empty = [dataset.class_names[k] for k in np.flatnonzero(train_counts == 0)]
-    if len(empty) >= dataset.n_classes - 1:
-        raise DataError(f"{dataset.name}: the training split holds a single class "
-                        f"({dataset.class_names[int(np.argmax(train_counts))]}): a classifier needs cases of every class")
-    if empty and not dataset.source.get("classes"):
-        raise DataError(f"{dataset.name}: class '{empty[0]}' has no training cases: fix the labels, or name every "
-                        "class with --classes if it is meant to be there")
-    if empty:
-        warnings.warn(f"class '{empty[0]}' has no training cases (named with --classes): the model never learns it",
-                      stacklevel=2)
-    if dataset.n_classes == 2:
-        check_threshold_data(dataset.split("val").y)
-
-
-def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, model_kwargs: dict | None = None,
-          target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
-    """Train `model` on `dataset` into the run directory `out` and return its metrics record.
-
-    Raises:
-        ConfigError / UnknownNameError / DataError for bad settings, names or data.
-    """
-    out = Path(out)
-    config.check()
-    check_trainable(dataset)
-    spec = make_spec(model, input_shape=dataset.input_shape, class_names=dataset.class_names,
-                     modality=dataset.modality, task=dataset.task, kwargs=model_kwargs,
-                     preprocessing=dataset.preprocessing, data=dataset.source, data_md5=dataset.checksum)
-    import torch
-
-    torch.manual_seed(config.seed)  # the initial weights are part of the seeded run
-    net = create_model(model, input_shape=dataset.input_shape, n_classes=dataset.n_classes,
-                       modality=dataset.modality, **(model_kwargs or {}))
-    _prepare_out(out, resume, overwrite)
-    result: TrainResult = fit(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress)
-    checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
-    spec["threshold"] = validation_threshold(checkpoint, dataset, target_sensitivity)
-    spec["training"] = {"config": config.to_dict(), "best_epoch": result.best_epoch,
-                        "best_val_auroc": result.best_val_auroc}
-    save_checkpoint(out / "model.pt", net, spec)
-    record = evaluate_model(checkpoint, dataset, target_sensitivity=target_sensitivity,
-                            latency_repeats=latency_repeats)
-    record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
-    write_json_atomic(out / "metrics.json", record)
-    write_text_atomic(out / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
-    write_text_atomic(out / "summary.md", render_run_summary(record))
-    (out / STATE_FILE).unlink(missing_ok=True)
-    return record
-
-
-
-def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict | None = None,
-                 weights: str | Path | None = None, overwrite: bool = False,
-                 latency_repeats: int = 10) -> dict[str, Any]:
-    """Bring a trained network from outside the zoo into a run directory that every verb accepts.
-
-    Args:
-        name: `monai:NAME` (monai.networks.nets) or `factory:package.module:function` (the user's code,
-            imported by name).
-        kwargs: the keyword arguments that build the network.
-        weights: its state_dict (`.pt` read with weights_only=True, or `.safetensors`).
-    Raises:
-        ConfigError / CheckpointError / DataError: a network that cannot be built, weights that do not fit,
-        or a network whose input or output does not match the data.
-    """
-    import numpy as np
-    import torch
-
-    from medprune.data.batches import to_tensor
-    from medprune.models.imported import build_imported, is_imported, load_weights
-
-    if not is_imported(name):
-        raise ConfigError(f"'{name}' is not an imported network: use monai:NAME or factory:package.module:function")
-    out = Path(out)
-    kwargs = dict(kwargs or {})
-    net = build_imported(name, kwargs)
-    if weights is not None:
-        load_weights(net, Path(weights))
-    sample = to_tensor(dataset.split("val").x[:2], dataset.preprocessing)
-    try:
-        with torch.no_grad():
-            shape = tuple(net.eval()(sample).shape)
-    except Exception as err:  # the user's network on our inputs
-        raise DataError(f"the network cannot take {dataset.name}'s inputs of shape {tuple(dataset.input_shape)} "
-                        f"({type(err).__name__}: {str(err)[:100]}): check --kwargs (input channels) or --data") from None
-    if shape != (2, dataset.n_classes):
-        raise DataError(f"the network outputs {shape[1:] if len(shape) > 1 else shape} per case but {dataset.name} has "
-                        f"{dataset.n_classes} classes: build it with {dataset.n_classes} outputs")
-    check_trainable(dataset)
-    spec = make_spec(name, input_shape=dataset.input_shape, class_names=dataset.class_names,
-                     modality=dataset.modality, task=dataset.task, kwargs=kwargs,
-                     preprocessing=dataset.preprocessing, data=dataset.source, data_md5=dataset.checksum)
-    _prepare_out(out, resume=False, overwrite=overwrite)
-    checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
-    spec["threshold"] = validation_threshold(checkpoint, dataset)
-    spec["imported"] = {"weights": Path(weights).name if weights else None}
-    save_checkpoint(out / "model.pt", net, spec)
-    record = evaluate_model(checkpoint, dataset, latency_repeats=latency_repeats)
-    record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": _sha256(weights) if weights else None,
-                          "params": int(np.sum([p.numel() for p in net.parameters()]))}
-    write_json_atomic(out / "metrics.json", record)
-    write_text_atomic(out / "summary.md", render_run_summary(record))
-    return record
-
-
-def _sha256(path: str | Path) -> str:
-    from medprune.validation.validate import sha256
-
-    return sha256(Path(path))
+__all__ = ["STATE_FILE", "check_trainable", "compare", "evaluate_model", "import_model", "load_data", "load_data_for",
+           "load_model", "prune", "train", "validate"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
 
@@ -214,16 +34,10 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
     The pruned model is evaluated at the dense model's validation threshold, carried unchanged, and
     the dense model's evaluation is stored under `reference`.
     """
-    import copy
-    import time
-
-    from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
-    from medprune.pruning.unstructured import make_permanent
-
     out = Path(out)
     settings.check()
     check_model_matches_data(dense, dataset)
-    _prepare_out(out, resume, overwrite, PRUNE_STATE_FILE)
+    prepare_out(out, resume, overwrite, PRUNE_STATE_FILE)
     began = time.perf_counter()
     threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
     reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats)
@@ -236,7 +50,7 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
     pruned = Checkpoint(model=run.model, spec=spec, path=out / "model.pt")
     save_checkpoint(out / "model.pt", run.model, spec)
     result = evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats)
-    record = _metrics_record(result, dataset, pruned)
+    record = metrics_record(result, dataset, pruned)
     record["threshold_method"] = "dense model's validation threshold, carried unchanged"
     record["pruning"] = {"method": settings.method, "granularity": settings.granularity, "target": settings.target,
                          "schedule": settings.schedule, "achieved": achieved, "steps": steps,
@@ -253,9 +67,6 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Any,
              out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
     """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
-    from medprune.validation import read_subgroup_file
-    from medprune.validation import validate as run_validation
-
     values = {}
     if subgroup_file is not None:
         n = len(dataset.split(protocol.split))
@@ -268,8 +79,5 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
 def compare(recipe: str | Path, out: str | Path, *, resume: bool = False, overwrite: bool = False,
             progress: bool = True, data_dir: Path | None = None) -> dict[str, Any]:
     """Run every technique of a YAML recipe against its reference; returns the `comparison.json` record."""
-    from medprune.comparison import compare as run_compare
-    from medprune.comparison import load_recipe
-
     return run_compare(load_recipe(recipe), Path(out), resume=resume, overwrite=overwrite, progress=progress,
                        data_dir=data_dir)

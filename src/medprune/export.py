@@ -168,7 +168,8 @@ def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, *, fmt: str = "o
     p8 = torch.softmax(OnnxModel(out)(full_x), 1).numpy()
     scores = (lambda p: p[:, 1]) if p32.shape[1] == 2 else (lambda p: p)
     a32, a8 = compute_auroc(full_y, scores(p32)), compute_auroc(full_y, scores(p8))
-    return ExportResult(str(out), "onnx-int8-dynamic" if dynamic else "onnx-int8", out.stat().st_size, agreement=float(np.mean(p32.argmax(1) == p8.argmax(1))),
+    return ExportResult(str(out), "onnx-int8-dynamic" if dynamic else "onnx-int8", out.stat().st_size,
+                        agreement=float(np.mean(p32.argmax(1) == p8.argmax(1))),
                         auroc_fp32=a32, auroc_int8=a8, auroc_delta=a8 - a32, n_checked=len(full_y))
 
 

@@ -17,7 +17,8 @@ def compare(
     recipe: Annotated[Path, typer.Argument(help="YAML recipe: data, reference, techniques, budget (see examples/).")],
     out: Annotated[Optional[Path], typer.Option("--out", help="Output folder (default runs/compare/RECIPE).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Reuse the rows an earlier run of this recipe finished.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Discard earlier rows and run every technique again.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite",
+                                            help="Discard earlier rows and run every technique again.")] = False,
     data_dir: DataDirOpt = None,
     progress: ProgressOpt = True,
 ) -> None:

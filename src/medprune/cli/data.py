@@ -75,8 +75,8 @@ def prune(
     stratify: Annotated[bool, typer.Option("--stratify/--no-stratify", help="Keep class proportions.")] = True,
     drop_hardest: Annotated[float, typer.Option(help="Share of each class's hardest cases dropped first "
                                                      "(likely label noise).")] = 0.0,
-    easy_negatives_only: Annotated[bool, typer.Option("--easy-negatives-only", help="Remove only the easiest "
-                                                                                    "negatives; keep every positive.")] = False,
+    easy_negatives_only: Annotated[bool, typer.Option(
+        "--easy-negatives-only", help="Remove only the easiest negatives; keep every positive.")] = False,
     keep_easy: Annotated[bool, typer.Option("--keep-easy", help="Keep the easiest cases instead of the hardest "
                                                                 "(better for small datasets).")] = False,
     proxy_model: Annotated[str, typer.Option(help="Architecture of the short proxy runs.")] = "smallcnn",

@@ -39,6 +39,7 @@ def export(
         console.print(f"{result.format} written to {out} ({result.size_bytes:,} bytes); max |difference| from "
                       f"PyTorch on {result.n_checked} test inputs: {result.max_abs_diff:.2e}")
     else:
-        console.print(f"{'dynamic ' if dynamic else ''}int8 ONNX written to {out} ({result.size_bytes:,} bytes); agreement with fp32 on "
+        console.print(f"{'dynamic ' if dynamic else ''}int8 ONNX written to {out} ({result.size_bytes:,} bytes); "
+                      "agreement with fp32 on "
                       f"{result.n_checked} test cases: {result.agreement:.4f}; AUROC {result.auroc_fp32:.4f} -> "
                       f"{result.auroc_int8:.4f} ({result.auroc_delta:+.4f})")

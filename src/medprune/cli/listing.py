@@ -74,7 +74,8 @@ LISTS: dict[str, Callable[[], tuple[list[str], list[list[str]]]]] = {
 
 
 @command("list")
-def list_names(what: Annotated[str, typer.Argument(help="models, datasets, criteria, techniques, samplers or scores")] = "models") -> None:
+def list_names(what: Annotated[str, typer.Argument(
+        help="models, datasets, criteria, techniques, samplers or scores")] = "models") -> None:
     """List registered models, datasets, pruning criteria, compression techniques, search samplers or data scores."""
     if what not in LISTS:
         raise UnknownNameError(f"unknown list '{what}': choose {', '.join(LISTS)}")

@@ -17,7 +17,9 @@ def prune(
     model: ModelDirOpt,
     out: OutOpt,
     data: OptionalDataOpt = None,
-    method: Annotated[str, typer.Option("--method", help="Criterion (see `medprune list criteria`).")] = "taylor",
+    method: Annotated[str, typer.Option("--criterion", "--method", help="Importance criterion (see `medprune list "
+                                                                         "criteria`); --method is the older spelling.")
+                      ] = "taylor",
     structured: Annotated[bool, typer.Option("--structured", help="Remove whole channels (faster on CPU) "
                                                                   "instead of zeroing weights.")] = False,
     target: Annotated[str, typer.Option(help="sparsity=0.9 (fraction zeroed) or macs= / params= / latency= "

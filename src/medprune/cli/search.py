@@ -17,14 +17,16 @@ def search(
     model: ModelDirOpt,
     out: Annotated[Path, typer.Option("--out", help="Search folder: study.db, search.json, search.html, best/.")],
     data: OptionalDataOpt = None,
-    criterion: Annotated[str, typer.Option(help="Channel ranking inside each layer (see `medprune list criteria`).")] = "taylor",
+    criterion: Annotated[str, typer.Option(
+        help="Channel ranking inside each layer (see `medprune list criteria`).")] = "taylor",
     target: Annotated[str, typer.Option(help="Budget: macs=0.25 (analytic) or latency=0.4 (per-layer latency "
                                              "table measured on this machine).")] = "macs=0.25",
     sampler: Annotated[str, typer.Option(help="Learner: tpe, gp, pso, evolution or random.")] = "tpe",
     trials: Annotated[int, typer.Option(help="Finished trials the study should hold.")] = 60,
     objective: Annotated[str, typer.Option(help="Validation objective: auroc or sens@spec=0.9.")] = "auroc",
     require: Annotated[Optional[list[str]], typer.Option(
-        "--require", help="Constraint on validation at the reference threshold, e.g. sensitivity>=0.95 (repeatable).")] = None,
+        "--require",
+        help="Constraint on validation at the reference threshold, e.g. sensitivity>=0.95 (repeatable).")] = None,
     operating_margin: Annotated[float, typer.Option(
         help="Reject trials whose validation sensitivity or specificity at the reference threshold falls by more "
              "than this (1 turns the guard off).")] = 0.05,

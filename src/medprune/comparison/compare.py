@@ -17,7 +17,7 @@ from medprune.evaluation.evaluate import check_model_matches_data, validation_th
 from medprune.models.checkpoint import load_checkpoint
 from medprune.report.comparison import write_comparison_reports
 from medprune.validation.protocol import Protocol
-from medprune.validation.validate import software_versions
+from medprune.validation.validate import software_versions, validate
 
 
 def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
@@ -26,8 +26,6 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
 
     Finished rows are reused with `resume`, so an interrupted comparison continues where it stopped.
     """
-    from medprune import api
-
     out = Path(out)
     prepare_out(out, resume, overwrite)
     dataset = load_data(recipe.data, data_dir=data_dir or (Path(recipe.data_dir) if recipe.data_dir else None))
@@ -47,14 +45,16 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     protocol = Protocol(metric=v.metric, margin=v.margin, endpoints=tuple(v.endpoints) if v.endpoints else None,
                         margins=dict(v.margins), alpha=v.alpha, n_resamples=v.resamples,
                         min_cases_per_class=v.min_cases_per_class, candidate_threshold=v.candidate_threshold)
-    validation = api.validate(reference, [models[r.name] for r in results], dataset, protocol, out / "validation")
+    report = validate(reference, [models[r.name] for r in results], dataset, protocol)
+    report.save(out / "validation")
+    validation = report.record
     rows = [{"name": "reference", "techniques": [], "steps": [], "wall_time_s": None, **figures["reference"]}]
     for result, verdict in zip(results, validation["candidates"]):
         rows.append({"name": result.name, "techniques": [s["technique"] for s in result.steps], "steps": result.steps,
                      "wall_time_s": result.wall_time_s, "reused": result.reused, "model_path": result.model_path,
                      **figures[result.name],
-                     **{k: verdict[k] for k in ("verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low", "ci_high",
-                                            "p_adjusted") if k in verdict}})
+                     **{k: verdict[k] for k in ("verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low",
+                                                "ci_high", "p_adjusted") if k in verdict}})
     for row in rows:
         row["fastest_b32_ms"] = min(t["batch32"] for t in row["latency_ms"].values() if t)
     base = rows[0]["latency_ms"]["pytorch"]["batch32"]
@@ -65,7 +65,8 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     record = {"recipe": recipe.model_dump(), "data": dataset.describe(),
               "reference": {"path": str(reference.path), "architecture": reference.name},
               "threshold": reference.threshold, "budget": recipe.budget.model_dump(),
-              "validation": {**v.model_dump(), **{k: validation["protocol"][k] for k in ("endpoints", "margins")}}, "measure": {**recipe.measure.model_dump(), **conditions},
+              "validation": {**v.model_dump(), **{k: validation["protocol"][k] for k in ("endpoints", "margins")}},
+              "measure": {**recipe.measure.model_dump(), **conditions},
               "rows": rows, "versions": software_versions()}
     write_json_atomic(out / "comparison.json", record)
     write_comparison_reports(record, out)

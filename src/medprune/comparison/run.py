@@ -19,6 +19,8 @@ from medprune._atomic import write_json_atomic
 from medprune.comparison.recipe import Entry, Recipe, slug
 from medprune.compress import Context, run_chain
 from medprune.data.dataset import Dataset
+from medprune.runs import train
+from medprune.training import TrainConfig
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.models.onnx_model import is_onnx_model
@@ -54,12 +56,9 @@ def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: boo
     folder = out / "reference"
     if (folder / "model.pt").is_file() and not (folder / "train_state.pt").exists():
         return load_checkpoint(folder)
-    from medprune import api
-    from medprune.training import TrainConfig
-
     t = ref.train
     config = TrainConfig(epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed)
-    api.train(dataset, t.model, config, folder, resume=(folder / "train_state.pt").exists(), progress=progress,
+    train(dataset, t.model, config, folder, resume=(folder / "train_state.pt").exists(), progress=progress,
               model_kwargs=t.model_kwargs)
     return load_checkpoint(folder)
 

@@ -27,7 +27,8 @@ def prune_model(model: Checkpoint, ctx: Context, settings: PruneSettings) -> tup
     return Checkpoint(model=run.model, spec=model.spec), achieved
 
 
-def prune_structured(model: Checkpoint, ctx: Context, method: str, target: str, epochs: int | None) -> tuple[Checkpoint, dict]:
+def prune_structured(model: Checkpoint, ctx: Context, method: str, target: str,
+                     epochs: int | None) -> tuple[Checkpoint, dict]:
     """Structured pruning by `method` to `target`, fine-tuned with the shared budget (or `epochs`)."""
     b = ctx.budget
     settings = PruneSettings(method=method, structured=True, target=target, lr=b.lr, batch_size=b.batch_size,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from medprune.data.dataset import Dataset
+from medprune.data.batches import iterate_batches
 from medprune.errors import ConfigError
 
 MAX_PAIRS_LISTED = 5000
@@ -89,8 +90,6 @@ def penultimate_features(model, dataset: Dataset, split: str) -> np.ndarray:
     """L2-normalised inputs of the model's last Linear layer (its learned representation)."""
     import torch
     from torch import nn
-
-    from medprune.data.batches import iterate_batches
 
     head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
     captured: list[torch.Tensor] = []

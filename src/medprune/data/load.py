@@ -10,6 +10,7 @@ from medprune.data.dataset import Dataset
 from medprune.data.fetch import locate_medmnist
 from medprune.data.medmnist import load_medmnist_npz
 from medprune.data.positive import orient_positive
+from medprune.data.subset import apply_subset
 from medprune.data.table import MissingPolicy, load_table
 from medprune.data.validation_split import carve_validation
 from medprune.errors import ConfigError, DataError
@@ -70,8 +71,6 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
     text = str(data)
     suffix = Path(text).suffix.lower()
     if suffix == ".json":  # a subset written by `medprune data prune`
-        from medprune.data.subset import apply_subset
-
         return apply_subset(Path(text), load_data, data_dir=data_dir, allow_download=allow_download,
                             extra_meta=extra_meta, encoding=encoding,
                             **({"positive_class": positive_class} if positive_class else {}))

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from medprune.data.batches import iterate_batches
+from medprune.data.audit import penultimate_features
 from medprune.data.dataset import Dataset
 from medprune.datapruning.score import ProxySettings, Score, register_score, train_proxy
 from medprune.evaluation.predict import predict_proba
@@ -91,8 +92,6 @@ class Prototype(Score):
 
     def compute(self, dataset: Dataset, settings: ProxySettings) -> np.ndarray:
         from sklearn.cluster import KMeans
-
-        from medprune.data.audit import penultimate_features
 
         model = train_proxy(dataset, settings, 0)
         features = penultimate_features(model, dataset, "train")

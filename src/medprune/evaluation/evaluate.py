@@ -9,6 +9,7 @@ import numpy as np
 
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, DataError
+from medprune.evaluation.given_predictions import as_probabilities, check_labels_and_classes, check_threshold
 from medprune.evaluation.calibration import compute_brier, compute_ece
 from medprune.evaluation.efficiency import Efficiency, measure_efficiency
 from medprune.evaluation.metrics import (choose_threshold, compute_auprc, compute_auroc,
@@ -154,8 +155,6 @@ def evaluate_predictions(y_true: np.ndarray, y_prob: np.ndarray, *, threshold: f
     Raises:
         DataError / ConfigError: shapes, labels, probabilities or settings that do not fit.
     """
-    from medprune.evaluation.given_predictions import as_probabilities, check_labels_and_classes, check_threshold
-
     probs = as_probabilities(y_prob, len(np.asarray(y_true)), "y_prob")
     checked = check_labels_and_classes(y_true, probs.shape[1], class_names, positive_class)
     threshold = check_threshold(threshold, probs.shape[1])

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from torch import nn
 
 from medprune.errors import ConfigError
+from medprune.models.imported import build_imported, is_imported
 from medprune.registry import Registry
 
 
@@ -59,8 +60,6 @@ def create_model(name: str, *, input_shape: tuple[int, ...], n_classes: int, mod
         UnknownNameError: the name is not registered (with a did-you-mean hint).
         ConfigError: the architecture cannot take inputs of this shape or modality.
     """
-    from medprune.models.imported import build_imported, is_imported
-
     if is_imported(name):  # monai:NAME or factory:module:function, rebuilt from its recorded arguments
         return build_imported(name, kwargs)
     entry = check_model_fits(name, tuple(input_shape), modality)

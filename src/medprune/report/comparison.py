@@ -61,7 +61,8 @@ def render_comparison_markdown(record: dict[str, Any]) -> str:
              f"{record['budget']['epochs']} epochs at lr {record['budget']['lr']:g}. Sensitivity and specificity at "
              f"the reference threshold {fmt_value(record['threshold'], 4)}; verdict: non-inferiority on "
              f"{', '.join(f'{name} (margin {m:g})' for name, m in v['margins'].items())}, all co-primary, Holm-adjusted "
-             "across rows; a failed endpoint is named beside the verdict. Latency: median of {record['measure']['latency_repeats']} "
+             "across rows; a failed endpoint is named beside the verdict. "
+             f"Latency: median of {record['measure']['latency_repeats']} "
              f"interleaved runs, {record['measure']['threads']} threads; ORT = ONNX Runtime (fp32 export of PyTorch "
              "models, or the int8 model itself).", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]

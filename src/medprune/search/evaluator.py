@@ -17,16 +17,15 @@ from medprune.evaluation.evaluate import check_model_matches_data, validation_th
 from medprune.models.checkpoint import Checkpoint, load_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData
 from medprune.pruning.target import Target
+from medprune.runs import load_data_for
 from medprune.search.latency import LatencyTable
 from medprune.search.scoring import Objective, Requirement, recalibrate_batchnorm, validation_figures
 from medprune.search.space import SearchSpace
 
 
 def load_inputs(config) -> tuple[Checkpoint, Dataset]:
-    from medprune import api
-
     dense = load_checkpoint(Path(config.model))
-    dataset = api.load_data_for(dense, config.data, data_dir=Path(config.data_dir) if config.data_dir else None)
+    dataset = load_data_for(dense, config.data, data_dir=Path(config.data_dir) if config.data_dir else None)
     check_model_matches_data(dense, dataset)
     return dense, dataset
 

@@ -11,6 +11,8 @@ from medprune.errors import ConfigError
 from medprune.evaluation.efficiency import measure_latency
 from medprune.evaluation.evaluate import evaluate
 from medprune.models.checkpoint import Checkpoint, save_checkpoint
+from medprune.report.search import render_search_report
+from medprune.search.history import best_so_far, pareto_front, trial_points
 from medprune.search.scoring import recalibrate_batchnorm, validation_figures
 from medprune.training import TrainConfig, fit
 
@@ -38,9 +40,6 @@ def _ratios(evaluator, keep: list[float]) -> dict[str, float]:
 
 def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, stale: int, warm_started: int,
            counts: dict[str, int]) -> dict[str, Any]:
-    from medprune.report.search import render_search_report
-    from medprune.search.run import best_so_far, pareto_front, trial_points
-
     points = trial_points(study)
     feasible = sorted((p for p in points if p["feasible"]), key=lambda p: -p["objective"])
     uniform = evaluator.space.uniform(evaluator.cost, evaluator.target.value)
@@ -67,8 +66,9 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         record["best"] = None
         write_json_atomic(out / "search.json", record)
         needs = " and ".join(str(r) for r in evaluator.requirements)
-        reached = ", ".join(f"best {r.metric} {max((p['validation'].get(r.metric, float('nan')) for p in points), default=float('nan')):.3f}"
-                            for r in evaluator.requirements)
+        best = {r.metric: max((p["validation"].get(r.metric, float("nan")) for p in points), default=float("nan"))
+                for r in evaluator.requirements}
+        reached = ", ".join(f"best {metric} {value:.3f}" for metric, value in best.items())
         raise ConfigError(f"no candidate within --target {config.target} meets {needs} on validation ({reached} over "
                           f"{len(points)} trials): relax the requirement, raise the target, or run more trials with "
                           "--resume --trials N")

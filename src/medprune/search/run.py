@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing
 import os
 import shutil
@@ -15,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from medprune.errors import ConfigError
+from medprune.search.evaluator import Evaluator
+from medprune.search.finish import finish
 from medprune.search.learners import LEARNERS
 from medprune.search.study import (STUDY_NAME, SearchConfig, count_states, default_storage, fail_stale_trials,
                                    finished_trials, make_storage, names, run_worker, worker_process)
@@ -148,20 +149,9 @@ def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label
         refresh()
 
 
-def pareto_front(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The trials no other trial beats on both objective (higher) and cost (lower)."""
-    front = [p for p in points
-             if not any(q["objective"] >= p["objective"] and q["cost_ratio"] <= p["cost_ratio"] and
-                        (q["objective"], q["cost_ratio"]) != (p["objective"], p["cost_ratio"]) for q in points)]
-    return sorted(front, key=lambda p: p["cost_ratio"])
-
-
 def search(config: SearchConfig, out: str | Path, options: RunOptions, *, resume: bool = False,
            overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) the study in `out`, fine-tune the best candidate into `out/best`; returns search.json."""
-    from medprune.search.evaluator import Evaluator
-    from medprune.search.finish import finish
-
     out = Path(out)
     options.check()
     LEARNERS.get(config.sampler)
@@ -188,24 +178,3 @@ def search(config: SearchConfig, out: str | Path, options: RunOptions, *, resume
     wall = time.perf_counter() - began
     return finish(config, options, evaluator, study, out, wall_time_s=wall, stale=stale, warm_started=warm,
                   counts=count_states(study))
-
-
-def trial_points(study) -> list[dict[str, Any]]:
-    import optuna
-
-    points = []
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        a = t.user_attrs
-        points.append({"number": t.number, "objective": a["objective"], "value": t.value,
-                       "cost_ratio": a["cost_ratio"], "macs_ratio": a["macs_ratio"], "feasible": a["feasible"],
-                       "repaired": a.get("repaired", False), "keep": a["keep"],
-                       "validation": a.get("validation", {})})
-    return sorted(points, key=lambda p: p["number"])
-
-
-def best_so_far(points: list[dict[str, Any]]) -> list[float]:
-    best, out = -math.inf, []
-    for p in points:
-        best = max(best, p["value"])
-        out.append(best)
-    return out

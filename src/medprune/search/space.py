@@ -17,7 +17,7 @@ from torch import nn
 
 from medprune.evaluation.efficiency import count_macs
 from medprune.pruning.criterion import CalibrationData, Criterion
-from medprune.pruning.structured import DenseFigures, _apply, _plan, _round_kept, output_shape
+from medprune.pruning.structured import DenseFigures, _apply, _plan, _round_kept, dependency_graph, output_shape
 
 CHANNEL_MULTIPLE = 8
 
@@ -59,8 +59,6 @@ class SearchSpace:
         self._other_macs = dense.macs - self._layer_macs([0] * len(self.plans))  # ops outside conv / linear
 
     def _geometry(self, model: nn.Module) -> tuple[list[Layer], dict[str, set[int]], dict[str, set[int]]]:
-        from medprune.pruning.structured import dependency_graph
-
         positions: dict[str, int] = {}
         inputs: dict[str, tuple[int, ...]] = {}
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from medprune.errors import ConfigError
+from medprune.search.evaluator import Evaluator
 from medprune.search.learners import LEARNERS, Finished
 
 STUDY_NAME = "medprune-search"
@@ -110,8 +111,6 @@ def run_worker(config: SearchConfig, worker: int = 0, threads: int | None = None
     """
     import optuna
     import torch
-
-    from medprune.search.evaluator import Evaluator
 
     previous = torch.get_num_threads()
     if threads:

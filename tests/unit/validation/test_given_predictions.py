@@ -28,7 +28,8 @@ def test_verdicts_and_report_on_plain_arrays(tmp_path):
     assert [g["group"] for g in shifted["subgroups"]["site"]] == ["A", "B"]
     report.save(tmp_path / "out")
     saved = json.loads((tmp_path / "out" / "validation.json").read_text())
-    assert saved["positive_class"] == "disease" and "positive (disease) class" in (tmp_path / "out" / "report.html").read_text()
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert saved["positive_class"] == "disease" and "positive (disease) class" in html
 
 
 def test_a_positive_class_listed_first_gives_the_same_answer_as_one_listed_second():
