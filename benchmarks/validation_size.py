@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from medprune.evaluation.bootstrap import stratified_counts
+from medprune.evaluation.paired_proportions import compute_paired_proportion_difference
 from medprune.validation.endpoints import compute_endpoint
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, decide, too_few_cases
 from medprune.validation.paired_metrics import Predictions
@@ -78,6 +79,16 @@ def rate(endpoint: str, n: int, rho: float, simulations: int, minimum: int, pool
     return verdicts.count("non-inferior") / simulations
 
 
+def _discreteness_note(n: int, margin: float) -> str:
+    """Why a paired proportion can sit below nominal at small n: the counts are discrete."""
+    same = np.ones(n, bool)
+    low = compute_paired_proportion_difference(same, same, ALPHA).ci_low
+    if low < -margin:
+        return (f"discrete: a candidate that never disagrees with the reference still gets a lower bound of {low:+.3f} "
+                f"at n={n}, so only candidates right on more cases pass; the rate may sit below nominal")
+    return ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=2000)
@@ -100,6 +111,8 @@ def main() -> None:
                     judged = rate(endpoint, n, rho or 0.0, args.simulations, MIN_CASES_PER_CLASS, pool)
                     raw = rate(endpoint, n, rho or 0.0, args.simulations, 1, pool) if below else judged
                     note = "below minimum: verdict is 'inconclusive' by rule" if below else ""
+                    if endpoint != "auroc" and not below:
+                        note = _discreteness_note(n, MARGINS[endpoint])
                     scores = f"rho {rho}" if rho else "paired"
                     print(f"{endpoint:<12} {MARGINS[endpoint]:>6} {scores:>10} {n:>7} {judged:>7.4f} "
                           f"{ALPHA / 2:>7.3f} {raw:>8.4f}  {note}", flush=True)
