@@ -2,9 +2,10 @@
 
 Each endpoint uses the interval whose error rate stays near nominal at small n
 (`benchmarks/validation_size.py` measures it):
-- binary AUROC: the wider of the paired stratified bootstrap percentile interval and the paired
-  DeLong interval (DeLong et al. 1988); at small n one of the two is often too narrow (the bootstrap
-  collapses to (0, 0) when the two models rank the cases alike), rarely both;
+- binary AUROC: the widest of the paired stratified bootstrap percentile interval, the paired DeLong
+  interval (DeLong et al. 1988) and a MOVER interval built from Newcombe's score intervals (2006); at
+  small n the first two collapse to (0, 0) when both models separate the sample perfectly, which a good
+  model often does; the score intervals do not;
 - sensitivity, specificity and accuracy at a fixed threshold: Tango's (1998) score interval for
   paired proportions, which keeps its coverage at small n and near 0 or 1;
 - everything else (PPV, NPV, balanced accuracy, multi-class rates): the paired bootstrap.
@@ -19,13 +20,15 @@ import numpy as np
 from scipy import stats
 
 from medprune.evaluation.bootstrap import percentile_ci
-from medprune.evaluation.delong import delong_paired_test
+from medprune.evaluation.auroc_mover import compute_paired_auroc_mover, mover_p_value
+from medprune.evaluation.delong import delong_correlation, delong_paired_test, misranked_cases
 from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, paired_proportion_p_value
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
 METHODS = {
-    "auroc": "wider of the paired stratified bootstrap percentile and the paired DeLong interval (binary); "
-             "paired stratified bootstrap percentile (multi-class macro AUROC)",
+    "auroc": "widest of the paired stratified bootstrap percentile, the paired DeLong and the MOVER interval "
+             "(Newcombe score intervals per AUROC, combined by Zou & Donner) (binary); paired stratified bootstrap "
+             "percentile (multi-class macro AUROC)",
     "sensitivity": "Tango's score interval for paired proportions over the positive cases (binary); "
                    "paired stratified bootstrap percentile (multi-class macro recall)",
     "specificity": "Tango's score interval for paired proportions over the negative cases (binary); "
@@ -33,6 +36,11 @@ METHODS = {
     "accuracy": "Tango's score interval for paired proportions over all cases",
 }
 BOOTSTRAP_METHOD = "paired stratified bootstrap percentile"
+# Below this many misranked cases in a class (positives not above every negative, or negatives not below
+# every positive), DeLong's variance and the bootstrap rest on too few discordant pairs and understate
+# the uncertainty (both collapse to 0 when the sample is perfectly separated); the MOVER interval joins,
+# unless the candidate's outputs equal the reference's on every case (then the difference is exactly 0).
+FEW_MISRANKED = 10
 # Which cases each binary rate is a proportion of, as (hit, member) given the truth and a prediction.
 _PROPORTIONS = {
     "sensitivity": lambda y, pred: (pred == 1, y == 1),
@@ -96,8 +104,17 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
         method = BOOTSTRAP_METHOD
         if binary and name == "auroc":
             delong = delong_paired_test(y, reference.scores, candidate.scores, alpha)
+            n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y != 1))
             low, high = min(low, delong.ci_low), max(high, delong.ci_high)
-            p, method = max(p, _normal_p(delong.delta, delong.se, margin)), METHODS["auroc"]
+            p = max(p, _normal_p(delong.delta, delong.se, margin))
+            identical = np.array_equal(reference.scores, candidate.scores)  # the same function on every case
+            few = min(misranked_cases(y, reference.scores), misranked_cases(y, candidate.scores)) < FEW_MISRANKED
+            if few and not identical:
+                r = delong_correlation(y, reference.scores, candidate.scores)
+                m_low, m_high = compute_paired_auroc_mover(ref_value, cand_value, n_pos, n_neg, r, alpha)
+                low, high = min(low, m_low), max(high, m_high)
+                p = max(p, mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin))
+            method = METHODS["auroc"]
     verdict, reason = endpoint_verdict(low, high, margin)
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
                           float(p), method, verdict, reason, dropped)
