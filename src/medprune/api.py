@@ -11,6 +11,7 @@ from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.comparison import compare as run_compare
 from medprune.comparison import load_recipe
 from medprune.data import Dataset, load_data
+from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
 from medprune.models import Checkpoint, save_checkpoint
 from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
@@ -20,9 +21,30 @@ from medprune.runs import (STATE_FILE, check_trainable, evaluate_model, import_m
                            metrics_record, prepare_out, train)
 from medprune.validation import read_subgroup_file
 from medprune.validation import validate as run_validation
+# Settings and registries the CLI and recipes name, re-exported so the CLI reaches everything through here.
+from medprune.compress import TECHNIQUES
+from medprune.data import DATASETS
+from medprune.data.audit import AuditSettings
+from medprune.data.audit import audit as run_audit
+from medprune.data.positive import check_positive_applies
+from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
+from medprune.export import export
+from medprune.models import MODELS
+from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle
+from medprune.pruning import CRITERIA, PruneSettings
+from medprune.report.audit import render_audit_report
+from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
+from medprune.search import LEARNERS, RunOptions, SearchConfig, search
+from medprune.training import TrainConfig
+from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
+from medprune.validation.protocol import Protocol, build_protocol
 
-__all__ = ["STATE_FILE", "check_trainable", "compare", "evaluate_model", "import_model", "load_data", "load_data_for",
-           "load_model", "prune", "train", "validate"]
+__all__ = ["CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE", "TECHNIQUES",
+           "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
+           "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol", "check_positive_applies",
+           "check_trainable", "compare", "evaluate_model", "export", "import_model", "load_data", "load_data_for",
+           "load_model", "network_to_import", "prune", "prune_data", "search", "terminal_cells", "train", "validate",
+           "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
 
@@ -77,7 +99,33 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
 
 
 def compare(recipe: str | Path, out: str | Path, *, resume: bool = False, overwrite: bool = False,
-            progress: bool = True, data_dir: Path | None = None) -> dict[str, Any]:
+            progress: bool = True, data_dir: Path | None = None, log: Any = print) -> dict[str, Any]:
     """Run every technique of a YAML recipe against its reference; returns the `comparison.json` record."""
     return run_compare(load_recipe(recipe), Path(out), resume=resume, overwrite=overwrite, progress=progress,
-                       data_dir=data_dir)
+                       data_dir=data_dir, log=log)
+
+
+def audit_data(dataset: Dataset, settings: AuditSettings, *, model: Checkpoint | None = None,
+               json_out: Path | None = None, html: Path | None = None) -> dict[str, Any]:
+    """Duplicates, leakage and redundancy of a dataset (optionally in a model's feature space); writes the
+    JSON record and the HTML page when paths are given."""
+    if model is not None:
+        check_model_matches_data(model, dataset)
+    record = run_audit(dataset, settings, model=model.model if model is not None else None)
+    if json_out:
+        write_json_atomic(json_out, record)
+    if html:
+        write_text_atomic(html, render_audit_report(record, dataset))
+    return record
+
+
+def network_to_import(*, monai: str | None, factory: str | None, bundle: Path | None,
+                      kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], Path | None]:
+    """(checkpoint name, keyword arguments, weights found in a bundle) of the network named by exactly one of
+    a MONAI name, a factory or a MONAI bundle folder."""
+    if sum(v is not None for v in (monai, factory, bundle)) != 1:
+        raise ConfigError("give exactly one of --monai NAME, --factory package.module:function or --bundle DIR")
+    if bundle is not None:
+        name, bundle_kwargs, weights = read_bundle(bundle)
+        return name, {**bundle_kwargs, **kwargs}, weights
+    return (MONAI_PREFIX + monai if monai else FACTORY_PREFIX + factory), kwargs, None

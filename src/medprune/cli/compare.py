@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
+from medprune import api
 from medprune.cli.app import command, console, err_console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 
@@ -23,19 +24,14 @@ def compare(
     progress: ProgressOpt = True,
 ) -> None:
     """Run the recipe's techniques; write comparison.json, comparison.md, comparison.html and a validation report."""
-    from medprune.comparison import compare as run_compare
-    from medprune.comparison import load_recipe
-    from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
-
-    parsed = load_recipe(recipe)
     out = out or Path("runs/compare") / recipe.stem
-    record = run_compare(parsed, out, resume=resume, overwrite=overwrite, progress=progress, data_dir=data_dir,
+    record = api.compare(recipe, out, resume=resume, overwrite=overwrite, progress=progress, data_dir=data_dir,
                          log=lambda text: err_console.print(text, highlight=False))
     table = Table(title=f"compression techniques on {record['data']['name']}")
-    for column in TERMINAL_COLUMNS:
+    for column in api.TERMINAL_COLUMNS:
         table.add_column(column)
     for row in record["rows"]:
-        table.add_row(*terminal_cells(row))
+        table.add_row(*api.terminal_cells(row))
     console.print(table)
     console.print("speed-up: reference PyTorch batch-32 latency / this model's fastest runtime (PyTorch or ONNX Runtime)")
     console.print(f"written: {out / 'comparison.html'}, {out / 'comparison.md'}, {out / 'comparison.json'}; "

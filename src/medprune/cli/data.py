@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from medprune import api
+from medprune.errors import ConfigError
 from medprune.cli.app import command, console, data_app
 from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, PositiveClassOpt, ProgressOpt, SplitSeedOpt,
                                   TargetOpt)
@@ -29,30 +31,12 @@ def audit(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Find exact and near duplicates within and across splits; report leakage and redundancy per class."""
-    from medprune._atomic import write_json_atomic, write_text_atomic
-    from medprune.data import load_data
-    from medprune.data.positive import check_positive_applies
-    from medprune.data.audit import AuditSettings
-    from medprune.data.audit import audit as run_audit
-
-    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
-                        positive_class=positive_class)
-    check_positive_applies(dataset, positive_class)
-    net = None
-    if model is not None:
-        from medprune import api
-        from medprune.evaluation.evaluate import check_model_matches_data
-
-        checkpoint = api.load_model(model)
-        check_model_matches_data(checkpoint, dataset)
-        net = checkpoint.model
-    record = run_audit(dataset, AuditSettings(max_distance=max_distance, min_cosine=min_cosine), model=net)
-    if json_out:
-        write_json_atomic(json_out, record)
-    if html:
-        from medprune.report.audit import render_audit_report
-
-        write_text_atomic(html, render_audit_report(record, dataset))
+    settings = api.AuditSettings(max_distance=max_distance, min_cosine=min_cosine)
+    dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
+                            positive_class=positive_class)
+    api.check_positive_applies(dataset, positive_class)
+    record = api.audit_data(dataset, settings, model=api.load_model(model) if model is not None else None,
+                            json_out=json_out, html=html)
     d = record["duplicates"]
     console.print(f"{dataset.name}: {record['method']['near']} (threshold {record['method']['threshold']:g})")
     for split, block in d["within"].items():
@@ -91,21 +75,16 @@ def prune(
     progress: ProgressOpt = False,
 ) -> None:
     """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
-    from medprune.data import load_data
-    from medprune.data.positive import check_positive_applies
-    from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
-    from medprune.errors import ConfigError
-
-    SCORES.get(score)
-    selection = Selection(keep=keep, stratify=stratify, drop_hardest=drop_hardest,
+    api.SCORES.get(score)
+    selection = api.Selection(keep=keep, stratify=stratify, drop_hardest=drop_hardest,
                           easy_negatives_only=easy_negatives_only, prefer="easy" if keep_easy else "hard").check()
     if proxy_epochs < 1 or proxy_runs < 1:
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
-    dataset = load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
-                        positive_class=positive_class)
-    check_positive_applies(dataset, positive_class)
-    record = prune_data(dataset, score, selection, out, ProxySettings(model=proxy_model, epochs=proxy_epochs,
-                                                                      runs=proxy_runs, seed=seed, progress=progress))
+    dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
+                            positive_class=positive_class)
+    api.check_positive_applies(dataset, positive_class)
+    proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress)
+    record = api.prune_data(dataset, score, selection, out, proxy)
     per_class = ", ".join(f"{k} {v['before']}->{v['after']}" for k, v in record["per_class"].items())
     console.print(f"kept {record['kept_fraction']:.3f} of the training cases by {score} ({per_class}); scoring took "
                   f"{record['scoring_wall_time_s']:.0f} s")

@@ -15,9 +15,6 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ProgressOpt
-from medprune.pruning import PruneSettings
-from medprune.training import TrainConfig
-from medprune.validation import Protocol
 
 
 @command("demo", outputs={"out": "dir"})
@@ -32,29 +29,27 @@ def demo(
     progress: ProgressOpt = True,
 ) -> None:
     """Train, prune (taylor, structured, macs=0.5, distilled), export int8 ONNX, validate, report."""
-    from medprune.export import export
-
     dataset = api.load_data("pneumoniamnist", data_dir=data_dir)
     console.print(f"[bold]1/4 train[/] {model} on PneumoniaMNIST ({len(dataset.split('train'))} / "
                   f"{len(dataset.split('val'))} / {len(dataset.split('test'))} chest X-rays)")
     dense_dir, pruned_dir = out / "dense", out / "pruned"
-    record = api.train(dataset, model, TrainConfig(epochs=epochs), dense_dir, overwrite=True, progress=progress)
+    record = api.train(dataset, model, api.TrainConfig(epochs=epochs), dense_dir, overwrite=True, progress=progress)
     console.print(f"    dense test AUROC {record['auroc']:.4f}, {record['efficiency']['macs']:,} MACs")
     console.print("[bold]2/4 prune[/] taylor criterion, whole channels, half the MACs, fine-tuned with distillation")
     dense = api.load_model(dense_dir)
-    settings = PruneSettings(method="taylor", structured=True, target="macs=0.5", finetune_epochs=finetune_epochs,
+    settings = api.PruneSettings(method="taylor", structured=True, target="macs=0.5", finetune_epochs=finetune_epochs,
                              distill=True)
     pruned = api.prune(dense, dataset, settings, pruned_dir, overwrite=True, progress=progress)
     console.print(f"    pruned test AUROC {pruned['auroc']:.4f}, MACs x{pruned['pruning']['achieved']['macs_ratio']:.3f}")
     console.print("[bold]3/4 export[/] int8 ONNX (static QDQ, calibrated on training images)")
     onnx_path = out / "pruned-int8.onnx"
-    exported = export(api.load_model(pruned_dir), dataset, onnx_path, int8=True)
+    exported = api.export(api.load_model(pruned_dir), dataset, onnx_path, int8=True)
     console.print(f"    {exported.size_bytes:,} bytes, agreement with fp32 {exported.agreement:.4f}, "
                   f"AUROC change {exported.auroc_delta:+.4f}")
     console.print(f"[bold]4/4 validate[/] against the dense model: test AUROC (margin {margin:g}) and sensitivity "
                   "and specificity at the dense model's threshold (margin 0.05), all co-primary")
     report = api.validate(dense, [api.load_model(pruned_dir), api.load_model(onnx_path)], dataset,
-                          Protocol(metric="auroc", margin=margin), out / "validation")
+                          api.Protocol(metric="auroc", margin=margin), out / "validation")
     for c in report["candidates"]:
         figures = ", ".join(f"{name} {e['delta']:+.4f} ({e['ci_low']:+.4f} to {e['ci_high']:+.4f})"
                             for name, e in c["endpoints"].items())

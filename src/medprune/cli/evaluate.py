@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
-from medprune._atomic import write_json_atomic
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, TargetOpt, TargetSensitivityOpt
 from medprune.cli.show import show_metrics
@@ -32,5 +31,5 @@ def evaluate(
                                 latency_repeats=repeats)
     show_metrics(record, f"{checkpoint.name} on {dataset.name}: {split} split")
     if json_path is not None:
-        write_json_atomic(json_path, record)
+        api.write_json_atomic(json_path, record)
         console.print(f"metrics written to {json_path}")

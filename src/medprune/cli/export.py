@@ -27,13 +27,11 @@ def export(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Export a model; fp32 must match PyTorch within 1e-4, int8 reports agreement and AUROC change."""
-    from medprune.export import export as run_export
-
     checkpoint = api.load_model(model)
     dataset = api.load_data_for(checkpoint, data, data_dir=data_dir)
     if dynamic and not int8:
         raise ConfigError("--dynamic is a kind of int8 quantisation: add --int8")
-    result = run_export(checkpoint, dataset, out, fmt=fmt, int8=int8, calibration_batches=calibration_batches,
+    result = api.export(checkpoint, dataset, out, fmt=fmt, int8=int8, calibration_batches=calibration_batches,
                         dynamic=dynamic)
     if result.max_abs_diff is not None:
         console.print(f"{result.format} written to {out} ({result.size_bytes:,} bytes); max |difference| from "

@@ -35,11 +35,6 @@ def import_model(
 ) -> None:
     """Import a trained network (MONAI, your own factory, or a MONAI bundle): evaluate it on the data, choose
     its threshold on validation, and write a run directory that prune, export and validate accept."""
-    from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle
-
-    chosen = [flag for flag, value in (("--monai", monai), ("--factory", factory), ("--bundle", bundle)) if value]
-    if len(chosen) != 1:
-        raise ConfigError("give exactly one of --monai NAME, --factory package.module:function or --bundle DIR")
     try:
         arguments = json.loads(kwargs)
     except json.JSONDecodeError as err:
@@ -47,12 +42,9 @@ def import_model(
                           '\'{"spatial_dims": 2, "n_input_channels": 1, "num_classes": 2}\'') from None
     if not isinstance(arguments, dict):
         raise ConfigError("--kwargs must be a JSON object of keyword arguments")
-    if bundle is not None:
-        name, bundle_kwargs, bundle_weights = read_bundle(bundle)
-        arguments = {**bundle_kwargs, **arguments}
-        weights = weights or bundle_weights
-    else:
-        name = MONAI_PREFIX + monai if monai else FACTORY_PREFIX + factory
+    name, arguments, bundle_weights = api.network_to_import(monai=monai, factory=factory, bundle=bundle,
+                                                            kwargs=arguments)
+    weights = weights or bundle_weights
     dataset = api.load_data(data, data_dir=data_dir, target=target, positive_class=positive_class)
     record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite)
     show_metrics(record, f"{name} on {dataset.name}: test split")

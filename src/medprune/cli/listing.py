@@ -9,26 +9,25 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from medprune import api
 from medprune.cli.app import command, console
 from medprune.errors import UnknownNameError
 
 
 def _models() -> tuple[list[str], list[list[str]]]:
-    from medprune.models import MODELS
-
+    MODELS = api.MODELS
     return ["model", "data", "description"], [[n, MODELS.get(n).modality, MODELS.get(n).description]
                                                for n in MODELS.names()]
 
 
 def _datasets() -> tuple[list[str], list[list[str]]]:
-    from medprune.data import DATASETS
-
+    DATASETS = api.DATASETS
     return ["dataset", "task", "classes"], [[n, DATASETS.get(n).task, str(len(DATASETS.get(n).class_names))]
                                             for n in DATASETS.names()]
 
 
 def _criteria() -> tuple[list[str], list[list[str]]]:
-    from medprune.pruning import CRITERIA
+    CRITERIA = api.CRITERIA
 
     def summary(criterion: type) -> str:
         doc = criterion.__doc__ or sys.modules[criterion.__module__].__doc__ or ""
@@ -39,7 +38,7 @@ def _criteria() -> tuple[list[str], list[list[str]]]:
 
 
 def _techniques() -> tuple[list[str], list[list[str]]]:
-    from medprune.compress import TECHNIQUES
+    TECHNIQUES = api.TECHNIQUES
 
     def options(name: str) -> str:
         fields = TECHNIQUES.get(name).Options.model_fields
@@ -54,14 +53,13 @@ def _techniques() -> tuple[list[str], list[list[str]]]:
 
 
 def _samplers() -> tuple[list[str], list[list[str]]]:
-    from medprune.search import LEARNERS
-
+    LEARNERS = api.LEARNERS
     return ["sampler", "description"], [[n, " ".join((LEARNERS.get(n).__doc__ or "").split())]
                                         for n in LEARNERS.names()]
 
 
 def _scores() -> tuple[list[str], list[list[str]]]:
-    from medprune.datapruning import SCORES
+    SCORES = api.SCORES
 
     return ["score", "ranks with labels", "description"], [
         [n, "yes" if SCORES.get(n).uses_labels else "no", " ".join((SCORES.get(n).__doc__ or "").split())]

@@ -9,7 +9,6 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, OutOpt, ProgressOpt
-from medprune.pruning import PruneSettings
 
 
 @command("prune", outputs={"out": "dir"})
@@ -49,7 +48,7 @@ def prune(
     progress: ProgressOpt = True,
 ) -> None:
     """Prune a trained model, fine-tune it, and compare it with the dense model at the same threshold."""
-    settings = PruneSettings(
+    settings = api.PruneSettings(
         method=method, structured=structured, target=target, schedule=schedule, scope=scope,
         max_layer_ratio=max_layer_ratio, pattern=pattern, calibration_batches=calibration_batches,
         finetune_epochs=finetune_epochs, step_epochs=step_epochs, lr=lr, batch_size=batch_size, distill=distill,

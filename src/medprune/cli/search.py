@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, ProgressOpt
 
@@ -48,18 +49,15 @@ def search(
     progress: ProgressOpt = True,
 ) -> None:
     """Search per-layer keep ratios (Bayesian, particle swarm, evolution) scored by adaptive BN on validation."""
-    from medprune.search import RunOptions, SearchConfig
-    from medprune.search import search as run_search
-
-    config = SearchConfig(model=str(model), storage=storage or "", data=data,
+    config = api.SearchConfig(model=str(model), storage=storage or "", data=data,
                           data_dir=str(data_dir) if data_dir else None, criterion=criterion, target=target,
                           sampler=sampler, trials=trials, objective=objective, require=tuple(require or ()),
                           operating_margin=operating_margin,
                           max_layer_ratio=max_layer_ratio, bn_batches=bn_batches, budget_policy=budget_policy, seed=seed)
-    options = RunOptions(workers=workers, backend=backend, address=address, finetune_top=finetune_top,
+    options = api.RunOptions(workers=workers, backend=backend, address=address, finetune_top=finetune_top,
                          finetune_epochs=finetune_epochs, warm_start=str(warm_start) if warm_start else None,
                          progress=progress)
-    record = run_search(config, out, options, resume=resume, overwrite=overwrite)
+    record = api.search(config, out, options, resume=resume, overwrite=overwrite)
     best = record["best"]
     console.print(f"{record['trials']} trials ({record['counts']['repaired']} repaired into the budget, "
                   f"{record['counts']['rejected']} rejected, {record['counts']['infeasible']} missing a requirement) "

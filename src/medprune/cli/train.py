@@ -11,8 +11,6 @@ from medprune.cli.app import command, console
 from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, OutOpt, ProgressOpt, SplitSeedOpt,
                                   PositiveClassOpt, SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt)
 from medprune.cli.show import show_metrics
-from medprune.data.positive import check_positive_applies
-from medprune.training import TrainConfig
 
 
 @command("train", outputs={"out": "dir"})
@@ -48,13 +46,13 @@ def train(
     progress: ProgressOpt = True,
 ) -> None:
     """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md."""
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+    config = api.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                          weight_decay=weight_decay, augment=augment, class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction,
                             classes=[c.strip() for c in classes.split(",")] if classes else None)
-    check_positive_applies(dataset, positive_class)
+    api.check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)
     show_metrics(record, f"{model} on {dataset.name}: test split")

@@ -10,8 +10,6 @@ from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, OptionalDataOpt, SubgroupOpt
 from medprune.cli.show import show_verdicts
-from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
-from medprune.validation.protocol import build_protocol
 
 
 @command("validate", outputs={"out": "dir"})
@@ -31,7 +29,7 @@ def validate(
                                                           "matching the reference's validation sensitivity).")
                                    ] = "reference",
     min_cases: Annotated[int, typer.Option(help="Fewest test cases per class for a verdict other than "
-                                                "inconclusive.")] = MIN_CASES_PER_CLASS,
+                                                "inconclusive.")] = api.MIN_CASES_PER_CLASS,
     alpha: Annotated[float, typer.Option(help="Error rate; intervals are (1 - alpha) two-sided.")] = 0.05,
     subgroup: SubgroupOpt = None,
     subgroup_file: Annotated[Optional[Path], typer.Option(help="CSV with one row per test case holding the "
@@ -45,7 +43,7 @@ def validate(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Decide non-inferiority with a pre-specified margin; write validation.json and report.html."""
-    protocol = build_protocol(metric=metric, margin=margin, endpoints=endpoints, alpha=alpha, n_resamples=resamples,
+    protocol = api.build_protocol(metric=metric, margin=margin, endpoints=endpoints, alpha=alpha, n_resamples=resamples,
                               seed=seed, subgroups=list(subgroup or []), recalibrate=recalibrate,
                               min_cases_per_class=min_cases, candidate_threshold=candidate_threshold)
     ref = api.load_model(reference)
