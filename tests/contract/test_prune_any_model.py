@@ -84,3 +84,16 @@ def test_export_onnx_of_a_pruned_model_outside_the_zoo(tmp_path):
     assert int8.format == "onnx-int8" and 0 <= int8.agreement <= 1 and int8.n_checked == 16
     with pytest.raises(ConfigError, match="needs calibration"):
         medprune.export_onnx(pruned, X, tmp_path / "m9.onnx", int8=True)
+
+
+@pytest.mark.filterwarnings("ignore:target macs=0.5 reached")
+def test_a_narrow_network_lands_on_the_closest_reachable_width():
+    # Widths 16 / 32 / 16 in steps of 8: the reachable MACs ratios nearest below 0.5 are 0.379 ([8, 16, 16])
+    # and 0.264; every width combination above it costs more than half (e.g. [16, 16, 16]: 0.509).
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                        nn.Conv2d(32, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                        nn.Conv2d(16, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    result = medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.5")
+    assert result.achieved["macs_ratio"] == pytest.approx(0.379, abs=0.001)
