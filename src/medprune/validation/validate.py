@@ -6,6 +6,7 @@ import hashlib
 import platform
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -103,9 +104,8 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     threshold = reference.threshold if reference.threshold is not None else validation_threshold(reference, dataset)
     ref = Predictions(_checked_proba(reference, test, pre), threshold)
     names = _unique_names(candidates)
-    cands = {name: Predictions(_checked_proba(c, test, pre), _candidate_threshold(protocol, reference, c, dataset,
-                                                                                   threshold))
-             for name, c in zip(names, candidates)}
+    own_threshold = _threshold_rule(protocol, reference, dataset, threshold)
+    cands = {name: Predictions(_checked_proba(c, test, pre), own_threshold(c)) for name, c in zip(names, candidates)}
     temperatures = None
     if protocol.recalibrate:
         val = dataset.split("val")
@@ -135,15 +135,16 @@ def _checked_proba(checkpoint: Checkpoint, split: Any, preprocessing: Any) -> np
     return check_finite(predict_proba(checkpoint.model, split, preprocessing), _display_name(checkpoint))
 
 
-def _candidate_threshold(protocol: Protocol, reference: Checkpoint, candidate: Checkpoint, dataset: Dataset,
-                         threshold: float | None) -> float | None:
-    """The threshold a candidate is judged at, by the protocol's pre-specified rule (never chosen on test)."""
+def _threshold_rule(protocol: Protocol, reference: Checkpoint, dataset: Dataset,
+                    threshold: float | None) -> Callable[[Checkpoint], float | None]:
+    """The threshold each candidate is judged at, by the protocol's pre-specified rule (never chosen on test)."""
     if protocol.candidate_threshold == "reference" or threshold is None:
-        return threshold
+        return lambda candidate: threshold
     val, pre = dataset.split("val"), dataset.preprocessing
-    ref_scores = _checked_proba(reference, val, pre)[:, 1]
-    target = float(np.mean(ref_scores[val.y == 1] >= threshold))
-    return choose_threshold(val.y, _checked_proba(candidate, val, pre)[:, 1], target_sensitivity=max(target, 1e-9))
+    # match-sensitivity: the reference's validation sensitivity at its threshold, computed once
+    target = float(np.mean(_checked_proba(reference, val, pre)[val.y == 1, 1] >= threshold))
+    return lambda candidate: choose_threshold(val.y, _checked_proba(candidate, val, pre)[:, 1],
+                                              target_sensitivity=max(target, 1e-9))
 
 
 def _efficiency(checkpoint: Checkpoint, dataset: Dataset) -> dict[str, Any]:
