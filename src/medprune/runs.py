@@ -43,7 +43,8 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     if not same_data:
         source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
                                                                                "seed", "subgroups_as_input",
-                                                                               "positive_class", "val_fraction", "classes")}}
+                                                                               "positive_class", "val_fraction", "classes",
+                                                                               "image_size", "channels")}}
     if len(checkpoint.class_names) == 2:
         # Models saved before the positive class was recorded held it at index 1.
         source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])

@@ -144,3 +144,26 @@ def test_list_and_unknown_list():
     result = invoke("list", "models")
     assert result.exit_code == 0 and "efficientnet-b0" in result.output
     assert_one_line_error(invoke("list", "criterias"), "unknown list 'criterias': choose models, datasets, criteria")
+
+
+def test_an_image_folder_trains_prunes_and_validates(tmp_path):
+    from tests.unit.data.test_folders import _write_folder
+
+    folder = _write_folder(tmp_path / "xray", n=180)
+    result = invoke("train", "--data", folder, "--image-size", "16", "--positive-class", "pneumonia", "--out",
+                    tmp_path / "run", *FAST)
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["data"]["source"]["image_size"] == 16 and metrics["positive_class"] == "pneumonia"
+    steps = [("prune", "--model", tmp_path / "run", "--criterion", "magnitude", "--structured", "--target",
+              "macs=0.5", "--finetune-epochs", "1", "--out", tmp_path / "pruned", "--no-progress"),
+             ("validate", "--reference", tmp_path / "run", "--candidate", tmp_path / "pruned", "--out",
+              tmp_path / "val")]
+    for step in steps:
+        result = invoke(*step)
+        assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "val" / "validation.json").read_text())
+    from medprune.data import load_data
+
+    test_cases = len(load_data(folder, image_size=16, positive_class="pneumonia").split("test"))
+    assert record["positive_class"] == "pneumonia" and record["data"]["n"]["test"] == test_cases == 37

@@ -39,6 +39,10 @@ def train(
     classes: Annotated[Optional[str], typer.Option(
         help="Names of the classes of your own .npz by index, comma-separated (e.g. normal,pneumonia); classes "
              "without training cases are then allowed.")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Side in px an image folder is read at (default 28).")
+                          ] = None,
+    channels: Annotated[Optional[int], typer.Option(help="1 (grey) or 3 (RGB) for an image folder (default 1).")
+                        ] = None,
     val_fraction: Annotated[Optional[float], typer.Option(
         help="Carve a stratified validation split of this fraction out of train and val pooled (when the file's "
              "own validation split is too small to choose a threshold).")] = None,
@@ -51,7 +55,8 @@ def train(
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction,
-                            classes=[c.strip() for c in classes.split(",")] if classes else None)
+                            classes=[c.strip() for c in classes.split(",")] if classes else None,
+                            image_size=image_size, channels=channels)
     api.check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)

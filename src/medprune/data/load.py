@@ -8,6 +8,7 @@ from pathlib import Path
 from medprune.data._medmnist_info import MEDMNIST_2D, SIZES
 from medprune.data.dataset import Dataset
 from medprune.data.fetch import locate_medmnist
+from medprune.data.folders import load_image_folder
 from medprune.data.medmnist import load_medmnist_npz
 from medprune.data.positive import orient_positive
 from medprune.data.subset import apply_subset
@@ -45,20 +46,23 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True,
               extra_meta: list[str] | None = None, encoding: dict | None = None,
               positive_class: str | None = None, val_fraction: float | None = None,
-              classes: list[str] | None = None) -> Dataset:
+              classes: list[str] | None = None, image_size: int | None = None,
+              channels: int | None = None) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
     (disease) class, `positive_class` or the dataset's default, is held at class index 1. With
     `val_fraction`, the validation split is carved (stratified, seeded) out of train and val pooled.
     `classes` names the classes of a user's `.npz` by index (classes without training cases allowed).
+    A folder of images (`class_name/file`) is read at `image_size` px with `channels` (1 grey, 3 RGB).
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
     dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
-                    encoding=encoding, positive_class=positive_class, classes=classes)
+                    encoding=encoding, positive_class=positive_class, classes=classes, image_size=image_size,
+                    channels=channels)
     if val_fraction is not None and not str(data).lower().endswith(".json"):
         dataset = carve_validation(dataset, val_fraction, seed)
     return dataset
@@ -67,9 +71,16 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
 def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
           extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
-          classes: list[str] | None) -> Dataset:
+          classes: list[str] | None, image_size: int | None, channels: int | None) -> Dataset:
     text = str(data)
     suffix = Path(text).suffix.lower()
+    if Path(text).is_dir():
+        if subgroups or extra_meta:
+            raise ConfigError("--subgroup needs a CSV table: an image folder carries no subgroup columns")
+        size, mode = image_size or 28, channels or 1
+        source = {"data": text, "image_size": size, "channels": mode, "seed": seed}
+        return orient_positive(load_image_folder(Path(text), image_size=size, channels=mode, seed=seed, source=source),
+                               positive_class)
     if suffix == ".json":  # a subset written by `medprune data prune`
         return apply_subset(Path(text), load_data, data_dir=data_dir, allow_download=allow_download,
                             extra_meta=extra_meta, encoding=encoding,
