@@ -44,7 +44,9 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
         source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
                                                                                "seed", "subgroups_as_input",
                                                                                "positive_class", "val_fraction", "classes",
-                                                                               "image_size", "channels")}}
+                                                                               "image_size", "channels", "image_column",
+                                                                               "split_column", "group_column",
+                                                                               "allow_group_overlap")}}
     if len(checkpoint.class_names) == 2:
         # Models saved before the positive class was recorded held it at index 1.
         source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])

@@ -43,6 +43,13 @@ def train(
                           ] = None,
     channels: Annotated[Optional[int], typer.Option(help="1 (grey) or 3 (RGB) for an image folder (default 1).")
                         ] = None,
+    image_column: Annotated[Optional[str], typer.Option(help="A CSV manifest's column of image paths (relative "
+                                                             "to the CSV); --target names the label column.")] = None,
+    split_column: Annotated[Optional[str], typer.Option(help="Manifest column with train / val / test.")] = None,
+    group_column: Annotated[Optional[str], typer.Option(help="Manifest column with the patient id: splits are made "
+                                                             "by patient, never across.")] = None,
+    allow_group_overlap: Annotated[bool, typer.Option("--allow-group-overlap", help="Accept given splits that put a "
+                                                      "patient in two splits.")] = False,
     val_fraction: Annotated[Optional[float], typer.Option(
         help="Carve a stratified validation split of this fraction out of train and val pooled (when the file's "
              "own validation split is too small to choose a threshold).")] = None,
@@ -56,7 +63,9 @@ def train(
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction,
                             classes=[c.strip() for c in classes.split(",")] if classes else None,
-                            image_size=image_size, channels=channels)
+                            image_size=image_size, channels=channels, image_column=image_column,
+                            split_column=split_column, group_column=group_column,
+                            allow_group_overlap=allow_group_overlap)
     api.check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)

@@ -26,7 +26,8 @@ def _class_files(folder: Path) -> dict[str, list[Path]]:
     return {name: files for name, files in classes.items() if files}
 
 
-def _read(path: Path, size: int, mode: str) -> np.ndarray:
+def read_image(path: Path, size: int, mode: str) -> np.ndarray:
+    """An 8-bit image as a uint8 array (H, W) or (H, W, 3), resized to `size` px."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -40,7 +41,8 @@ def _read(path: Path, size: int, mode: str) -> np.ndarray:
         raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file") from None
 
 
-def _split_indices(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def split_cases(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Stratified, seeded 70 / 10 / 20 split of the cases."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(y))
@@ -81,7 +83,7 @@ def load_image_folder(folder: Path, *, image_size: int = 28, channels: int = 1, 
     arrays = {}
     for split, classes in layouts.items():
         files = [(f, class_names.index(name)) for name, paths in classes.items() for f in paths]
-        images = np.stack([_read(f, image_size, mode) for f, _ in files])
+        images = np.stack([read_image(f, image_size, mode) for f, _ in files])
         for f, _ in files:
             digest.update(str(f.relative_to(folder)).encode())
         images = images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2)
@@ -89,7 +91,7 @@ def load_image_folder(folder: Path, *, image_size: int = 28, channels: int = 1, 
     digest.update(b"".join(x.tobytes() for x, _ in arrays.values()))
     if "all" in arrays:
         x, y = arrays.pop("all")
-        arrays = {name: (x[idx], y[idx]) for name, idx in _split_indices(y, seed).items()}
+        arrays = {name: (x[idx], y[idx]) for name, idx in split_cases(y, seed).items()}
     splits = {name: Split(x, y) for name, (x, y) in arrays.items()}
     check_labels(folder.name, splits, len(class_names))
     return Dataset(name=folder.name, modality="image", task=task_for(len(class_names)), class_names=class_names,

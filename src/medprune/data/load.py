@@ -9,6 +9,7 @@ from medprune.data._medmnist_info import MEDMNIST_2D, SIZES
 from medprune.data.dataset import Dataset
 from medprune.data.fetch import locate_medmnist
 from medprune.data.folders import load_image_folder
+from medprune.data.manifest import load_manifest
 from medprune.data.medmnist import load_medmnist_npz
 from medprune.data.positive import orient_positive
 from medprune.data.subset import apply_subset
@@ -47,18 +48,34 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               extra_meta: list[str] | None = None, encoding: dict | None = None,
               positive_class: str | None = None, val_fraction: float | None = None,
               classes: list[str] | None = None, image_size: int | None = None,
-              channels: int | None = None) -> Dataset:
+              channels: int | None = None, image_column: str | None = None, split_column: str | None = None,
+              group_column: str | None = None, allow_group_overlap: bool = False) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
     (disease) class, `positive_class` or the dataset's default, is held at class index 1. With
     `val_fraction`, the validation split is carved (stratified, seeded) out of train and val pooled.
     `classes` names the classes of a user's `.npz` by index (classes without training cases allowed).
-    A folder of images (`class_name/file`) is read at `image_size` px with `channels` (1 grey, 3 RGB).
+    A folder of images (`class_name/file`) is read at `image_size` px with `channels` (1 grey, 3 RGB); so is
+    a CSV manifest with `image_column` (paths), `target`, and optionally `split_column` and `group_column`
+    (patients: splits are made by patient).
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
+    if image_column is not None:
+        if not str(data).lower().endswith(".csv"):
+            raise ConfigError("--image-column reads a CSV manifest: pass --data path/to/labels.csv")
+        size, mode = image_size or 28, channels or 1
+        source = {"data": str(data), "target": target, "image_column": image_column, "split_column": split_column,
+                  "group_column": group_column, "allow_group_overlap": allow_group_overlap,
+                  "subgroups": list(subgroups or []), "image_size": size, "channels": mode, "seed": seed}
+        dataset = load_manifest(Path(data), image_column=image_column, target=target, split_column=split_column,
+                                group_column=group_column, allow_group_overlap=allow_group_overlap,
+                                subgroups=[*(subgroups or []), *(extra_meta or [])], image_size=size, channels=mode,
+                                seed=seed, source=source)
+        dataset = orient_positive(dataset, positive_class)
+        return carve_validation(dataset, val_fraction, seed) if val_fraction is not None else dataset
     dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
                     encoding=encoding, positive_class=positive_class, classes=classes, image_size=image_size,

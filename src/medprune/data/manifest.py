@@ -1,0 +1,91 @@
+"""A manifest: a CSV with one row per image (path relative to the CSV, label, and optionally split, patient
+and subgroup columns), read into the same dataset as a folder of images.
+
+With a patient column the splits are made by patient (stratified, seeded, 70 / 10 / 20): a patient's
+images never sit in two splits. Given splits that put one patient in two splits are refused unless the
+user says the overlap is intended.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
+from medprune.data.folders import FOLDER_SPLIT, read_image, split_cases
+from medprune.data.medmnist import IMAGE_PREPROCESSING
+from medprune.errors import DataError
+
+
+def _group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Stratified splits of whole groups: 2 of 10 folds test, 1 validation, the rest training."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    if len(np.unique(groups)) < 10:
+        raise DataError(f"only {len(np.unique(groups))} patients: a patient-level 70/10/20 split needs at least 10; "
+                        "give a --split-column instead")
+    folds = list(StratifiedGroupKFold(n_splits=10, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+    test = np.concatenate([folds[0][1], folds[1][1]])
+    return {"train": np.sort(np.concatenate([f[1] for f in folds[3:]])), "val": np.sort(folds[2][1]),
+            "test": np.sort(test)}
+
+
+def load_manifest(path: Path, *, image_column: str, target: str | None, split_column: str | None = None,
+                  group_column: str | None = None, allow_group_overlap: bool = False,
+                  subgroups: list[str] | None = None, image_size: int = 28, channels: int = 1, seed: int = 0,
+                  source: dict | None = None) -> Dataset:
+    """Load the images a manifest lists.
+
+    Raises:
+        DataError: missing columns, files or labels; split values other than train/val/test; a patient in two
+            given splits (unless `allow_group_overlap`).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    frame = pd.read_csv(path)
+    needed = [c for c in (image_column, target, split_column, group_column, *(subgroups or [])) if c]
+    if not target:
+        raise DataError(f"{path.name} is a manifest: name the label column with --target COLUMN")
+    for column in needed:
+        if column not in frame.columns:
+            raise DataError(f"column '{column}' is not in {path.name}: choose one of {', '.join(map(str, frame.columns))}")
+    if frame[target].isna().any():
+        raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' label")
+    class_values = sorted(frame[target].unique().tolist(), key=str)
+    y = frame[target].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
+    files = [path.parent / str(p) for p in frame[image_column]]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise DataError(f"{path.name} lists {len(missing)} images that do not exist (first: {missing[0]}): paths are "
+                        "relative to the manifest")
+    groups = frame[group_column].astype(str).to_numpy() if group_column else None
+    if split_column:
+        values = frame[split_column].astype(str).str.strip().str.lower()
+        bad = sorted(set(values) - set(SPLITS))
+        if bad:
+            raise DataError(f"{path.name}: column '{split_column}' holds {bad[0]!r}: split values are train, val, test")
+        index = {s: np.flatnonzero(values.to_numpy() == s) for s in SPLITS}
+        if groups is not None and not allow_group_overlap:
+            for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+                shared = set(groups[index[a]]) & set(groups[index[b]])
+                if shared:
+                    raise DataError(f"{len(shared)} patients have images in both {a} and {b}: that is leakage; fix the "
+                                    "splits, or pass --allow-group-overlap if it is intended")
+    elif groups is not None:
+        index = _group_split(y, groups, seed)
+    else:
+        index = split_cases(y, seed)
+    images = np.stack([read_image(f, image_size, "L" if channels == 1 else "RGB") for f in files])
+    images = images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2)
+    meta = {c: frame[c].to_numpy() for c in subgroups or []}
+    splits = {s: Split(np.ascontiguousarray(images[ix]), y[ix], {c: v[ix] for c, v in meta.items()})
+              for s, ix in index.items()}
+    class_names = [str(v) for v in class_values]
+    check_labels(path.name, splits, len(class_names))
+    digest = hashlib.md5(path.read_bytes() + images.tobytes()).hexdigest()
+    return Dataset(name=path.stem, modality="image", task=task_for(len(class_names)), class_names=class_names,
+                   splits=splits, input_shape=(channels, image_size, image_size), source=source or {"data": str(path)},
+                   checksum=digest, preprocessing={**IMAGE_PREPROCESSING, "split": dict(zip(SPLITS, FOLDER_SPLIT))})
