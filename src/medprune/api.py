@@ -29,6 +29,7 @@ from medprune.data.audit import audit as run_audit
 from medprune.data.positive import check_positive_applies
 from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
 from medprune.export import export
+from medprune.prediction import predict
 from medprune.models import MODELS
 from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle
 from medprune.pruning import CRITERIA, PruneSettings
@@ -43,8 +44,8 @@ __all__ = ["CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", 
            "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
            "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol", "check_positive_applies",
            "check_trainable", "compare", "evaluate_model", "export", "import_model", "load_data", "load_data_for",
-           "load_model", "network_to_import", "prune", "prune_data", "search", "terminal_cells", "train", "validate",
-           "write_json_atomic"]
+           "load_model", "network_to_import", "predict", "prune", "prune_data", "search", "terminal_cells", "train",
+           "validate", "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
 

@@ -167,3 +167,33 @@ def test_an_image_folder_trains_prunes_and_validates(tmp_path):
 
     test_cases = len(load_data(folder, image_size=16, positive_class="pneumonia").split("test"))
     assert record["positive_class"] == "pneumonia" and record["data"]["n"]["test"] == test_cases == 37
+
+
+def test_predict_new_images_and_table_rows(tmp_path, tiny_table):
+    from PIL import Image
+
+    from tests.unit.data.test_folders import _write_folder
+
+    folder = _write_folder(tmp_path / "xray", n=180)
+    assert invoke("train", "--data", folder, "--image-size", "16", "--positive-class", "pneumonia", "--out",
+                  tmp_path / "run", *FAST).exit_code == 0
+    new = tmp_path / "new"
+    new.mkdir()
+    for i in range(5):
+        Image.fromarray(np.full((20, 20), 40 * i, np.uint8)).save(new / f"patient {i}, scan.png")
+    result = invoke("predict", "--model", tmp_path / "run", "--data", new, "--out", tmp_path / "pred.csv")
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "pred.csv").open()))
+    assert [r["case"] for r in rows] == [f"patient {i}, scan.png" for i in range(5)]
+    assert {r["prediction"] for r in rows} <= {"normal", "pneumonia"}
+    assert all(abs(float(r["p_normal"]) + float(r["p_pneumonia"]) - 1) < 1e-5 for r in rows)
+    assert all((float(r["p_pneumonia"]) >= float(r["threshold"])) == (r["prediction"] == "pneumonia") for r in rows)
+    assert invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
+                  *FAST).exit_code == 0
+    result = invoke("predict", "--model", tmp_path / "t", "--data", tiny_table, "--out", tmp_path / "t.csv")
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "t.csv").read_text().splitlines()) == 121
+    assert_one_line_error(invoke("predict", "--model", tmp_path / "run", "--data", tmp_path / "nope", "--out",
+                                 tmp_path / "x.csv"), "does not exist")

@@ -1,0 +1,26 @@
+"""`medprune predict`: run a saved model on new cases and write one row per case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from medprune import api
+from medprune.cli.app import command, console
+from medprune.cli.options import ModelDirOpt
+
+
+@command("predict", outputs={"out": "file"})
+def predict(
+    model: ModelDirOpt,
+    data: Annotated[Path, typer.Option("--data", help="A folder of images, a CSV manifest (with --image-column), or "
+                                                      "a table with the model's columns.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV to write: case, class probabilities, decision.")],
+    image_column: Annotated[Optional[str], typer.Option(help="The manifest's column of image paths.")] = None,
+) -> None:
+    """Predict new cases with the model's own preprocessing and decision threshold (no labels needed)."""
+    record = api.predict(api.load_model(model), data, out, image_column=image_column)
+    counts = ", ".join(f"{name} {n}" for name, n in record["predicted"].items())
+    console.print(f"{record['cases']} cases predicted ({counts}) -> {out}")

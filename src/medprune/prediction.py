@@ -1,0 +1,91 @@
+"""`predict`: run a saved model on new cases (a folder or list of images, or table rows), no labels needed.
+
+The output names the files the user gave (or row numbers), never anything read from inside the files.
+Inputs are prepared exactly as at training time: the image size, channels and normalisation, or the
+table encoding, recorded in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from medprune._atomic import write_text_atomic
+from medprune.data.batches import to_tensor
+from medprune.data.folders import IMAGE_SUFFIXES, read_image
+from medprune.data.table_encoding import apply_encoding
+from medprune.errors import ConfigError, DataError
+from medprune.evaluation.predict import check_finite
+from medprune.models.checkpoint import Checkpoint
+
+
+def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], np.ndarray]:
+    import pandas as pd
+
+    channels, height, width = checkpoint.input_shape
+    if height != width:
+        raise ConfigError(f"the model takes {height}x{width} images; predict reads square images only")
+    if data.is_dir():
+        files = sorted(f for f in data.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        names = [str(f.relative_to(data)) for f in files]
+    else:
+        if not image_column:
+            raise ConfigError("pass a folder of images, or a CSV with --image-column naming the image paths")
+        frame = pd.read_csv(data)
+        if image_column not in frame.columns:
+            raise DataError(f"column '{image_column}' is not in {data.name}")
+        names = [str(p) for p in frame[image_column]]
+        files = [data.parent / p for p in names]
+    if not files:
+        raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif)")
+    images = np.stack([read_image(f, height, "L" if channels == 1 else "RGB") for f in files])
+    return names, images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2)
+
+
+def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.ndarray]:
+    import pandas as pd
+
+    encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
+    if encoding is None:
+        raise ConfigError("this table model records no encoding (saved by an older medprune): train it again")
+    frame = pd.read_csv(data)
+    return [str(i) for i in range(len(frame))], apply_encoding(frame, encoding, data.name)
+
+
+def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
+            batch_size: int = 256) -> dict:
+    """Write `out` (CSV): one row per case with the class probabilities, the decision and the threshold used.
+
+    Raises:
+        DataError / ConfigError: inputs that are missing, unreadable or do not fit the model.
+    """
+    import torch
+
+    data, out = Path(data), Path(out)
+    if not data.exists():
+        raise DataError(f"{data} does not exist: pass a folder of images, a CSV manifest or a table")
+    if checkpoint.spec["model"].get("modality") == "table":
+        names, x = _table_inputs(checkpoint, data)
+    else:
+        names, x = _image_inputs(checkpoint, data, image_column)
+    pre = checkpoint.spec.get("preprocessing", {})
+    model = checkpoint.model.eval()
+    with torch.no_grad():
+        probs = torch.cat([torch.softmax(model(to_tensor(x[i:i + batch_size], pre)), 1)
+                           for i in range(0, len(x), batch_size)]).double().numpy()
+    check_finite(probs, checkpoint.name)
+    classes, threshold = checkpoint.class_names, checkpoint.threshold
+    decided = (probs[:, 1] >= threshold).astype(int) if len(classes) == 2 and threshold is not None else probs.argmax(1)
+    binary = len(classes) == 2
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["case", *(f"p_{c}" for c in classes), "prediction"] + (["threshold"] if binary else []))
+    for name, p, k in zip(names, probs, decided):
+        writer.writerow([name, *(f"{v:.6f}" for v in p), classes[k]] + ([f"{threshold:.6f}"] if binary else []))
+    write_text_atomic(out, buffer.getvalue())
+    counts = {c: int(np.sum(decided == i)) for i, c in enumerate(classes)}
+    return {"cases": len(names), "predicted": counts, "threshold": threshold, "out": str(out)}
+
