@@ -15,7 +15,7 @@ import numpy as np
 
 from medprune._atomic import write_text_atomic
 from medprune.data.batches import to_tensor
-from medprune.data.folders import IMAGE_SUFFIXES, read_image
+from medprune.data.folders import IMAGE_SUFFIXES, read_images
 from medprune.data.table_encoding import apply_encoding
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.predict import check_finite
@@ -41,8 +41,7 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
         files = [data.parent / p for p in names]
     if not files:
         raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif)")
-    images = np.stack([read_image(f, height, "L" if channels == 1 else "RGB") for f in files])
-    return names, images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2)
+    return names, read_images(files, height, channels)
 
 
 def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.ndarray]:

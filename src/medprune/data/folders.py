@@ -41,6 +41,12 @@ def read_image(path: Path, size: int, mode: str) -> np.ndarray:
         raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file") from None
 
 
+def read_images(files: list[Path], size: int, channels: int) -> np.ndarray:
+    """(N, C, H, W) uint8 images of `channels` (1 grey, 3 RGB), each resized to `size` px."""
+    images = np.stack([read_image(f, size, "L" if channels == 1 else "RGB") for f in files])
+    return np.ascontiguousarray(images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2))
+
+
 def split_cases(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Stratified, seeded 70 / 10 / 20 split of the cases."""
     from sklearn.model_selection import train_test_split
@@ -69,7 +75,6 @@ def load_image_folder(folder: Path, *, image_size: int = 28, channels: int = 1, 
         raise ConfigError(f"--image-size must be between 8 and 1024 px, got {image_size}")
     if channels not in (1, 3):
         raise ConfigError(f"--channels must be 1 (grey) or 3 (RGB), got {channels}")
-    mode = "L" if channels == 1 else "RGB"
     split_dirs = {s: folder / s for s in SPLITS if (folder / s).is_dir()}
     if split_dirs and set(split_dirs) != set(SPLITS):
         missing = ", ".join(s for s in SPLITS if s not in split_dirs)
@@ -83,11 +88,10 @@ def load_image_folder(folder: Path, *, image_size: int = 28, channels: int = 1, 
     arrays = {}
     for split, classes in layouts.items():
         files = [(f, class_names.index(name)) for name, paths in classes.items() for f in paths]
-        images = np.stack([read_image(f, image_size, mode) for f, _ in files])
+        images = read_images([f for f, _ in files], image_size, channels)
         for f, _ in files:
             digest.update(str(f.relative_to(folder)).encode())
-        images = images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2)
-        arrays[split] = (np.ascontiguousarray(images), np.array([k for _, k in files], dtype=np.int64))
+        arrays[split] = (images, np.array([k for _, k in files], dtype=np.int64))
     digest.update(b"".join(x.tobytes() for x, _ in arrays.values()))
     if "all" in arrays:
         x, y = arrays.pop("all")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
-from medprune.data.folders import FOLDER_SPLIT, read_image, split_cases
+from medprune.data.folders import FOLDER_SPLIT, read_images, split_cases
 from medprune.data.medmnist import IMAGE_PREPROCESSING
 from medprune.errors import DataError
 
@@ -78,10 +78,9 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
         index = _group_split(y, groups, seed)
     else:
         index = split_cases(y, seed)
-    images = np.stack([read_image(f, image_size, "L" if channels == 1 else "RGB") for f in files])
-    images = images[:, None] if channels == 1 else images.transpose(0, 3, 1, 2)
+    images = read_images(files, image_size, channels)
     meta = {c: frame[c].to_numpy() for c in subgroups or []}
-    splits = {s: Split(np.ascontiguousarray(images[ix]), y[ix], {c: v[ix] for c, v in meta.items()})
+    splits = {s: Split(images[ix], y[ix], {c: v[ix] for c, v in meta.items()})
               for s, ix in index.items()}
     class_names = [str(v) for v in class_values]
     check_labels(path.name, splits, len(class_names))
