@@ -41,6 +41,10 @@ class DelongComparison:
     ci_high: float
     z: float
     p_value: float  # two-sided, H0: equal AUROC
+    correlation: float  # of the two AUROC estimates (nan where a variance is 0)
+    # Over both models and both classes, the fewest cases not perfectly ranked (positives not above every
+    # negative, negatives not below every positive): DeLong's variance rests on these cases alone.
+    fewest_misranked: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,22 +54,6 @@ def delong_variance(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, flo
     """(AUROC, its DeLong variance)."""
     auc, v10, v01 = structural_components(y_true, y_score)
     return auc, float(np.var(v10, ddof=1) / len(v10) + np.var(v01, ddof=1) / len(v01))
-
-
-def misranked_cases(y_true: np.ndarray, y_score: np.ndarray) -> int:
-    """The fewer, over the two classes, of cases not perfectly ranked: positives not above every negative,
-    negatives not below every positive. DeLong's variance rests on these cases alone."""
-    _, v10, v01 = structural_components(y_true, y_score)
-    return int(min(np.sum(v10 < 1), np.sum(v01 < 1)))
-
-
-def delong_correlation(y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray) -> float:
-    """Correlation of the two AUROC estimates on the same cases (nan where a variance is 0)."""
-    _, v10_r, v01_r = structural_components(y_true, reference)
-    _, v10_c, v01_c = structural_components(y_true, candidate)
-    cov = np.cov(np.vstack([v10_r, v10_c]), ddof=1) / len(v10_r) + np.cov(np.vstack([v01_r, v01_c]), ddof=1) / len(v01_r)
-    denominator = cov[0, 0] * cov[1, 1]
-    return float(cov[0, 1] / np.sqrt(denominator)) if denominator > 0 else float("nan")
 
 
 def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
@@ -87,4 +75,7 @@ def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.
         z = delta / se
         p = float(2 * stats.norm.sf(abs(z)))
     half = float(stats.norm.ppf(1 - alpha / 2)) * se
-    return DelongComparison(auc_r, auc_c, delta, se, delta - half, delta + half, z, p)
+    product = cov[0, 0] * cov[1, 1]
+    correlation = float(cov[0, 1] / np.sqrt(product)) if product > 0 else float("nan")
+    misranked = int(min(np.sum(v < 1) for v in (v10_r, v01_r, v10_c, v01_c)))
+    return DelongComparison(auc_r, auc_c, delta, se, delta - half, delta + half, z, p, correlation, misranked)

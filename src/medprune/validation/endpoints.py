@@ -21,7 +21,7 @@ from scipy import stats
 
 from medprune.evaluation.bootstrap import percentile_ci
 from medprune.evaluation.auroc_mover import compute_paired_auroc_mover, mover_p_value
-from medprune.evaluation.delong import delong_correlation, delong_paired_test, misranked_cases
+from medprune.evaluation.delong import delong_paired_test
 from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, paired_proportion_p_value
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
@@ -108,9 +108,8 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
             low, high = min(low, delong.ci_low), max(high, delong.ci_high)
             p = max(p, _normal_p(delong.delta, delong.se, margin))
             identical = np.array_equal(reference.scores, candidate.scores)  # the same function on every case
-            few = min(misranked_cases(y, reference.scores), misranked_cases(y, candidate.scores)) < FEW_MISRANKED
-            if few and not identical:
-                r = delong_correlation(y, reference.scores, candidate.scores)
+            if delong.fewest_misranked < FEW_MISRANKED and not identical:
+                r = delong.correlation
                 m_low, m_high = compute_paired_auroc_mover(ref_value, cand_value, n_pos, n_neg, r, alpha)
                 low, high = min(low, m_low), max(high, m_high)
                 p = max(p, mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin))
