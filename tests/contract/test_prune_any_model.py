@@ -8,7 +8,7 @@ from torch import nn
 import medprune
 from medprune.errors import ConfigError
 from medprune.pruning import CRITERIA
-from medprune.pruning.structured import classifier_layers
+from medprune.pruning.groups import classifier_layers
 
 X = torch.randn(16, 1, 16, 16)
 Y = torch.randint(0, 2, (16,))

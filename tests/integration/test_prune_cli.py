@@ -109,7 +109,7 @@ def test_untraceable_model_names_the_layer():
     from torch import nn
 
     from medprune.errors import ConfigError
-    from medprune.pruning.structured import dependency_graph
+    from medprune.pruning.groups import dependency_graph
 
     class NumpyLayer(nn.Module):  # runs for inference (no grad), cannot be traced through autograd
         def forward(self, x):

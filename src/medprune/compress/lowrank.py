@@ -23,7 +23,7 @@ from medprune.evaluation.efficiency import count_macs
 from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint
 from medprune.models.factorized import factorizable, factorize, layer_matrix, replace_module
-from medprune.pruning.structured import classifier_layers
+from medprune.pruning.groups import classifier_layers
 from medprune.pruning.target import Target
 
 RANK_MULTIPLE = 8

@@ -19,7 +19,7 @@ from medprune.compress.technique import (Context, FinetuneOptions, Technique, ch
                                          register_technique, require_pytorch)
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint
-from medprune.pruning.structured import classifier_layers
+from medprune.pruning.groups import classifier_layers
 from medprune.pruning.target import Target
 from medprune.pruning.unstructured import copy_model
 

@@ -13,7 +13,8 @@ from torch import nn
 
 from medprune.errors import ConfigError
 from medprune.pruning.criterion import CRITERIA, CalibrationData
-from medprune.pruning.structured import DenseFigures, channel_widths, cost_ratio, output_shape, prune_channels
+from medprune.pruning.groups import output_shape
+from medprune.pruning.structured import DenseFigures, channel_widths, cost_ratio, prune_channels
 from medprune.pruning.target import Target
 from medprune.pruning.unstructured import (apply_masks, compute_masks, make_permanent, prunable_layers,
                                            zero_fraction)

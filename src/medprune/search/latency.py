@@ -14,7 +14,8 @@ from torch import nn
 
 from medprune._atomic import write_json_atomic
 from medprune.evaluation.efficiency import measure_latency
-from medprune.search.space import Layer, SearchSpace
+from medprune.pruning.cost_model import Layer
+from medprune.search.space import SearchSpace
 
 BATCH = 32
 
