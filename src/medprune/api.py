@@ -75,7 +75,7 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
     result = evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats)
     record = metrics_record(result, dataset, pruned)
     record["threshold_method"] = "dense model's validation threshold, carried unchanged"
-    record["pruning"] = {"method": settings.method, "granularity": settings.granularity, "target": settings.target,
+    record["pruning"] = {"criterion": settings.criterion, "granularity": settings.granularity, "target": settings.target,
                          "schedule": settings.schedule, "achieved": achieved, "steps": steps,
                          "wall_time_s": time.perf_counter() - began, "settings": settings.to_dict()}
     if not settings.structured:

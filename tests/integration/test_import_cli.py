@@ -29,7 +29,7 @@ def test_a_monai_network_is_imported_pruned_exported_and_validated(weights, tmp_
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "imported" / "metrics.json").read_text())
     assert metrics["imported"]["name"] == "monai:resnet18" and metrics["threshold"] is not None
-    steps = [("prune", "--model", tmp_path / "imported", "--method", "magnitude", "--structured", "--target", "macs=0.5",
+    steps = [("prune", "--model", tmp_path / "imported", "--criterion", "magnitude", "--structured", "--target", "macs=0.5",
               "--finetune-epochs", "0", "--out", tmp_path / "pruned", "--no-progress"),
              ("export", "--model", tmp_path / "pruned", "--int8", "--calibration-batches", "1", "--out",
               tmp_path / "pruned.onnx"),

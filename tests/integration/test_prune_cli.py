@@ -23,12 +23,12 @@ def dense(tmp_path_factory):
 
 def test_structured_prune_writes_the_contract(dense, tmp_path):
     out = tmp_path / "pruned"
-    result = invoke("prune", "--model", dense / "dense", "--method", "taylor", "--structured", "--target",
+    result = invoke("prune", "--model", dense / "dense", "--criterion", "taylor", "--structured", "--target",
                     "macs=0.5", "--schedule", "iterative:2", "--distill", "--out", out, *FAST)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
     pruning = metrics["pruning"]
-    assert {"method", "granularity", "target", "achieved", "steps", "wall_time_s"} <= set(pruning)
+    assert {"criterion", "granularity", "target", "achieved", "steps", "wall_time_s"} <= set(pruning)
     assert pruning["granularity"] == "structured" and len(pruning["steps"]) == 2
     assert {"sparsity", "macs_ratio", "params_ratio", "layers"} <= set(pruning["achieved"])
     assert pruning["achieved"]["macs_ratio"] <= 0.5
@@ -42,7 +42,7 @@ def test_structured_prune_writes_the_contract(dense, tmp_path):
 
 def test_unstructured_prune_says_masks_give_no_speedup(dense, tmp_path):
     out = tmp_path / "sparse"
-    result = invoke("prune", "--model", dense / "dense", "--method", "magnitude", "--target", "sparsity=0.8",
+    result = invoke("prune", "--model", dense / "dense", "--criterion", "magnitude", "--target", "sparsity=0.8",
                     "--out", out, *FAST)
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
@@ -52,7 +52,7 @@ def test_unstructured_prune_says_masks_give_no_speedup(dense, tmp_path):
 
 
 def test_nm_pattern(dense, tmp_path):
-    result = invoke("prune", "--model", dense / "dense", "--method", "magnitude", "--pattern", "2:4", "--out",
+    result = invoke("prune", "--model", dense / "dense", "--criterion", "magnitude", "--pattern", "2:4", "--out",
                     tmp_path / "nm", *FAST)
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "nm" / "metrics.json").read_text())["pruning"]["granularity"] == "n:m"
@@ -60,7 +60,7 @@ def test_nm_pattern(dense, tmp_path):
 
 def test_until_tolerance_stays_within_tolerance(dense, tmp_path):
     out = tmp_path / "tol"
-    result = invoke("prune", "--model", dense / "dense", "--method", "magnitude", "--structured", "--target",
+    result = invoke("prune", "--model", dense / "dense", "--criterion", "magnitude", "--structured", "--target",
                     "macs=0.1", "--schedule", "until-tolerance", "--tolerance", "0.02", "--step", "0.3",
                     "--out", out, *FAST)
     assert result.exit_code == 0, result.output
@@ -74,7 +74,7 @@ def test_until_tolerance_stays_within_tolerance(dense, tmp_path):
 def test_interrupted_prune_resumes_after_the_last_finished_step(dense, tmp_path):
     checkpoint = api.load_model(dense / "dense")
     dataset = api.load_data_for(checkpoint)
-    settings = PruneSettings(method="magnitude", structured=True, target="macs=0.4", schedule="iterative:2",
+    settings = PruneSettings(criterion="magnitude", structured=True, target="macs=0.4", schedule="iterative:2",
                              finetune_epochs=1, calibration_batches=1, batch_size=16)
 
     def stop_at_second(message):

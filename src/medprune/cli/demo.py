@@ -37,7 +37,7 @@ def demo(
     console.print(f"    dense test AUROC {record['auroc']:.4f}, {record['efficiency']['macs']:,} MACs")
     console.print("[bold]2/4 prune[/] taylor criterion, whole channels, half the MACs, fine-tuned with distillation")
     dense = api.load_model(dense_dir)
-    settings = api.PruneSettings(method="taylor", structured=True, target="macs=0.5", finetune_epochs=finetune_epochs,
+    settings = api.PruneSettings(criterion="taylor", structured=True, target="macs=0.5", finetune_epochs=finetune_epochs,
                              distill=True)
     pruned = api.prune(dense, dataset, settings, pruned_dir, overwrite=True, progress=progress)
     console.print(f"    pruned test AUROC {pruned['auroc']:.4f}, MACs x{pruned['pruning']['achieved']['macs_ratio']:.3f}")

@@ -16,7 +16,7 @@ def prune(
     model: ModelDirOpt,
     out: OutOpt,
     data: OptionalDataOpt = None,
-    method: Annotated[str, typer.Option("--criterion", "--method", help="Importance criterion (see `medprune list "
+    criterion: Annotated[str, typer.Option("--criterion", "--method", help="Importance criterion (see `medprune list "
                                                                          "criteria`); --method is the older spelling.")
                       ] = "taylor",
     structured: Annotated[bool, typer.Option("--structured", help="Remove whole channels (faster on CPU) "
@@ -49,7 +49,7 @@ def prune(
 ) -> None:
     """Prune a trained model, fine-tune it, and compare it with the dense model at the same threshold."""
     settings = api.PruneSettings(
-        method=method, structured=structured, target=target, schedule=schedule, scope=scope,
+        criterion=criterion, structured=structured, target=target, schedule=schedule, scope=scope,
         max_layer_ratio=max_layer_ratio, pattern=pattern, calibration_batches=calibration_batches,
         finetune_epochs=finetune_epochs, step_epochs=step_epochs, lr=lr, batch_size=batch_size, distill=distill,
         temperature=temperature, distill_weight=distill_weight, tolerance=tolerance, step_fraction=step_fraction,

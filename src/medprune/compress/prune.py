@@ -27,11 +27,11 @@ def prune_model(model: Checkpoint, ctx: Context, settings: PruneSettings) -> tup
     return Checkpoint(model=run.model, spec=model.spec), achieved
 
 
-def prune_structured(model: Checkpoint, ctx: Context, method: str, target: str,
+def prune_structured(model: Checkpoint, ctx: Context, criterion: str, target: str,
                      epochs: int | None) -> tuple[Checkpoint, dict]:
-    """Structured pruning by `method` to `target`, fine-tuned with the shared budget (or `epochs`)."""
+    """Structured pruning by `criterion` to `target`, fine-tuned with the shared budget (or `epochs`)."""
     b = ctx.budget
-    settings = PruneSettings(method=method, structured=True, target=target, lr=b.lr, batch_size=b.batch_size,
+    settings = PruneSettings(criterion=criterion, structured=True, target=target, lr=b.lr, batch_size=b.batch_size,
                              finetune_epochs=b.epochs if epochs is None else epochs, seed=b.seed)
     return prune_model(model, ctx, settings)
 
@@ -57,7 +57,7 @@ class Prune(Technique):
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, "prune")
         o, b = self.options, ctx.budget
-        settings = PruneSettings(method=o.criterion, structured=o.structured, target=o.target, schedule=o.schedule,
+        settings = PruneSettings(criterion=o.criterion, structured=o.structured, target=o.target, schedule=o.schedule,
                                  finetune_epochs=b.epochs if o.epochs is None else o.epochs, lr=b.lr,
                                  batch_size=b.batch_size, distill=o.distill, seed=b.seed)
         pruned, self.details["achieved"] = prune_model(model, ctx, settings)

@@ -30,7 +30,7 @@ NO_SPEEDUP_NOTE = ("Unstructured sparsity (weight masks) makes the file smaller 
 class PruneSettings:
     """Everything that defines a pruning run (recorded in metrics.json)."""
 
-    method: str = "taylor"
+    criterion: str = "taylor"
     structured: bool = False
     target: str = "sparsity=0.5"
     schedule: str = "oneshot"
@@ -53,7 +53,7 @@ class PruneSettings:
     seed: int = 0
 
     def check(self) -> tuple[Target, Schedule]:
-        CRITERIA.get(self.method)
+        CRITERIA.get(self.criterion)
         target, schedule = Target.parse(self.target), Schedule.parse(self.schedule)
         if self.scope not in ("global", "layer"):
             raise ConfigError(f"scope must be global or layer, got '{self.scope}'")
@@ -97,7 +97,7 @@ class PruningRun:
         self.model, self.dense, self.dataset, self.settings, self.log, self.progress = (
             model, dense, dataset, settings, log, progress)
         self.teacher = teacher if teacher is not None else dense.model  # for --distill
-        self.criterion: Criterion = CRITERIA.get(settings.method)()
+        self.criterion: Criterion = CRITERIA.get(settings.criterion)()
         self.data = CalibrationData.from_dataset(dataset, settings.calibration_batches,
                                                  settings.calibration_batch_size, settings.seed)
         self.input_shape = tuple(dataset.input_shape)

@@ -82,7 +82,7 @@ def render_pruning_summary(record: dict[str, Any]) -> str:
     rows = [("Test AUROC", "auroc"), ("Sensitivity", "sensitivity"), ("Specificity", "specificity"),
             ("PPV", "ppv"), ("NPV", "npv"), ("Balanced accuracy", "balanced_accuracy"), ("ECE", "ece"),
             ("Brier score", "brier")]
-    lines = [f"# {pruning['method']} pruning of {record['model']['name']} on {record['data']['name']}", "",
+    lines = [f"# {pruning['criterion']} pruning of {record['model']['name']} on {record['data']['name']}", "",
              f"- Granularity: {pruning['granularity']}; target {pruning['target']}; schedule {pruning['schedule']}",
              f"- Achieved: MACs {achieved['macs_ratio']:.3f} of dense, parameters {achieved['params_ratio']:.3f}, "
              f"zero weights {achieved['sparsity']:.3f}; {len(pruning['steps'])} step(s), {pruning['wall_time_s']:.0f} s",
