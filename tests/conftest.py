@@ -79,3 +79,41 @@ def train_tiny(root: Path, name: str = "tiny", epochs: int = 3, **npz_options) -
                                       "--batch-size", "16", "--no-progress"])
     assert result.exit_code == 0, result.output
     return out
+
+
+def write_dicom(path: Path, pixels: np.ndarray, *, compress: str | None = None, **header) -> Path:
+    """A single-frame DICOM file of `pixels` (2D uint8 / uint16 / int16, or (H, W, 3) uint8 RGB).
+
+    compress="jpeg2000" stores the frame JPEG 2000 lossless (encoded by Pillow, decoded by pylibjpeg);
+    `header` sets any further attributes (Manufacturer, PatientID, RescaleSlope, WindowCenter, ...).
+    """
+    import io
+
+    from PIL import Image
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless if compress == "jpeg2000" else ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
+    ds.Rows, ds.Columns = pixels.shape[:2]
+    ds.SamplesPerPixel = 3 if pixels.ndim == 3 else 1
+    ds.PhotometricInterpretation = "RGB" if pixels.ndim == 3 else "MONOCHROME2"
+    if pixels.ndim == 3:
+        ds.PlanarConfiguration = 0
+    bits = pixels.dtype.itemsize * 8
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, bits, bits - 1
+    ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
+    for key, value in header.items():
+        setattr(ds, key, value)
+    if compress == "jpeg2000":
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, "JPEG2000", irreversible=False, num_resolutions=2, no_jp2=True)
+        ds.PixelData = encapsulate([buffer.getvalue()])
+        ds["PixelData"].VR = "OB"
+    else:
+        ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path

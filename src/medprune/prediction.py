@@ -15,7 +15,7 @@ import numpy as np
 
 from medprune._atomic import write_text_atomic
 from medprune.data.batches import to_tensor
-from medprune.data.folders import IMAGE_SUFFIXES, read_images
+from medprune.data.images import IMAGE_SUFFIXES, ImageReading, read_images
 from medprune.data.table_encoding import apply_encoding
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.predict import check_finite
@@ -40,8 +40,12 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
         names = [str(p) for p in frame[image_column]]
         files = [data.parent / p for p in names]
     if not files:
-        raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif)")
-    return names, read_images(files, height, channels)
+        raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif, .dcm)")
+    recorded = checkpoint.spec.get("preprocessing", {}).get("reading", {})
+    window = recorded.get("window")
+    reading = ImageReading(height, channels, tuple(window) if window else None)
+    images, _, _ = read_images(files, reading)
+    return names, images
 
 
 def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.ndarray]:

@@ -32,6 +32,12 @@ def load_model(path: str | Path) -> Checkpoint:
     return load_checkpoint(Path(path))
 
 
+# How the training data was read, kept when the same model reads other data.
+CARRIED_DATA_OPTIONS = ("target", "subgroups", "missing", "seed", "subgroups_as_input", "positive_class", "val_fraction",
+                        "classes", "image_size", "channels", "window", "image_column", "split_column", "group_column",
+                        "allow_group_overlap")
+
+
 def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
                   subgroups: list[str] | None = None, **overrides: Any) -> Dataset:
     """Load `data`, or the data recorded in the checkpoint, with the options it was trained with.
@@ -41,12 +47,7 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     source = dict(checkpoint.spec.get("data", {}))
     same_data = data is None or data == source.get("data")
     if not same_data:
-        source = {"data": data, **{k: v for k, v in source.items() if k in ("target", "subgroups", "missing",
-                                                                               "seed", "subgroups_as_input",
-                                                                               "positive_class", "val_fraction", "classes",
-                                                                               "image_size", "channels", "image_column",
-                                                                               "split_column", "group_column",
-                                                                               "allow_group_overlap")}}
+        source = {"data": data, **{k: v for k, v in source.items() if k in CARRIED_DATA_OPTIONS}}
     if len(checkpoint.class_names) == 2:
         # Models saved before the positive class was recorded held it at index 1.
         source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])

@@ -9,6 +9,7 @@ from medprune.data._medmnist_info import MEDMNIST_2D, SIZES
 from medprune.data.dataset import Dataset
 from medprune.data.fetch import locate_medmnist
 from medprune.data.folders import load_image_folder
+from medprune.data.images import ImageReading
 from medprune.data.manifest import load_manifest
 from medprune.data.medmnist import load_medmnist_npz
 from medprune.data.positive import orient_positive
@@ -49,37 +50,39 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               positive_class: str | None = None, val_fraction: float | None = None,
               classes: list[str] | None = None, image_size: int | None = None,
               channels: int | None = None, image_column: str | None = None, split_column: str | None = None,
-              group_column: str | None = None, allow_group_overlap: bool = False) -> Dataset:
+              group_column: str | None = None, allow_group_overlap: bool = False,
+              window: tuple[float, float] | list[float] | None = None, skip_unreadable: bool = False) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
     (disease) class, `positive_class` or the dataset's default, is held at class index 1. With
     `val_fraction`, the validation split is carved (stratified, seeded) out of train and val pooled.
     `classes` names the classes of a user's `.npz` by index (classes without training cases allowed).
-    A folder of images (`class_name/file`) is read at `image_size` px with `channels` (1 grey, 3 RGB); so is
-    a CSV manifest with `image_column` (paths), `target`, and optionally `split_column` and `group_column`
-    (patients: splits are made by patient).
+    A folder of images (`class_name/file`) is read at `image_size` px (default: the files' own size) with
+    `channels` (1 grey, 3 RGB) and an intensity `window` (center, width; DICOM); so is a CSV manifest with
+    `image_column` (paths), `target`, and optionally `split_column` and `group_column` (patients: splits are
+    made by patient). `subgroups` may name DICOM header fields (`dicom:Manufacturer`).
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
+    reading = ImageReading(image_size, channels or 1, tuple(window) if window is not None else None, skip_unreadable)
     if image_column is not None:
         if not str(data).lower().endswith(".csv"):
             raise ConfigError("--image-column reads a CSV manifest: pass --data path/to/labels.csv")
-        size, mode = image_size or 28, channels or 1
         source = {"data": str(data), "target": target, "image_column": image_column, "split_column": split_column,
                   "group_column": group_column, "allow_group_overlap": allow_group_overlap,
-                  "subgroups": list(subgroups or []), "image_size": size, "channels": mode, "seed": seed}
+                  "subgroups": list(subgroups or []), "channels": reading.channels, "window": window,
+                  "skip_unreadable": skip_unreadable, "seed": seed}
         dataset = load_manifest(Path(data), image_column=image_column, target=target, split_column=split_column,
                                 group_column=group_column, allow_group_overlap=allow_group_overlap,
-                                subgroups=[*(subgroups or []), *(extra_meta or [])], image_size=size, channels=mode,
+                                subgroups=[*(subgroups or []), *(extra_meta or [])], reading=reading,
                                 seed=seed, source=source)
         dataset = orient_positive(dataset, positive_class)
         return carve_validation(dataset, val_fraction, seed) if val_fraction is not None else dataset
     dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
-                    encoding=encoding, positive_class=positive_class, classes=classes, image_size=image_size,
-                    channels=channels)
+                    encoding=encoding, positive_class=positive_class, classes=classes, reading=reading)
     if val_fraction is not None and not str(data).lower().endswith(".json"):
         dataset = carve_validation(dataset, val_fraction, seed)
     return dataset
@@ -88,16 +91,18 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
 def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
           extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
-          classes: list[str] | None, image_size: int | None, channels: int | None) -> Dataset:
+          classes: list[str] | None, reading: ImageReading) -> Dataset:
     text = str(data)
     suffix = Path(text).suffix.lower()
     if Path(text).is_dir():
-        if subgroups or extra_meta:
-            raise ConfigError("--subgroup needs a CSV table: an image folder carries no subgroup columns")
-        size, mode = image_size or 28, channels or 1
-        source = {"data": text, "image_size": size, "channels": mode, "seed": seed}
-        return orient_positive(load_image_folder(Path(text), image_size=size, channels=mode, seed=seed, source=source),
-                               positive_class)
+        names = [*(subgroups or []), *(extra_meta or [])]
+        if any(not n.startswith("dicom:") for n in names):
+            raise ConfigError("an image folder carries no subgroup columns: use a manifest CSV with the columns, or "
+                              "DICOM header fields such as --subgroup dicom:Manufacturer")
+        source = {"data": text, "channels": reading.channels, "window": list(reading.window or []) or None,
+                  "skip_unreadable": reading.skip_unreadable, "subgroups": list(subgroups or []), "seed": seed}
+        folder = load_image_folder(Path(text), reading=reading, seed=seed, subgroups=names, source=source)
+        return orient_positive(folder, positive_class)
     if suffix == ".json":  # a subset written by `medprune data prune`
         return apply_subset(Path(text), load_data, data_dir=data_dir, allow_download=allow_download,
                             extra_meta=extra_meta, encoding=encoding,

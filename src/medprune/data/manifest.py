@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
-from medprune.data.folders import FOLDER_SPLIT, read_images, split_cases
-from medprune.data.medmnist import IMAGE_PREPROCESSING
+from medprune.data.folders import FOLDER_SPLIT, dicom_subgroups, image_preprocessing, split_cases
+from medprune.data.images import ImageReading, read_images
 from medprune.errors import DataError
 
 
@@ -32,9 +32,25 @@ def _group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.n
             "test": np.sort(test)}
 
 
+def _given_splits(frame, split_column: str, groups: np.ndarray | None, allow_group_overlap: bool,
+                  name: str) -> np.ndarray:
+    """The split of every row, checked: train / val / test only, and no patient in two splits unless allowed."""
+    values = frame[split_column].astype(str).str.strip().str.lower().to_numpy()
+    bad = sorted(set(values) - set(SPLITS))
+    if bad:
+        raise DataError(f"{name}: column '{split_column}' holds {bad[0]!r}: split values are train, val, test")
+    if groups is not None and not allow_group_overlap:
+        for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+            shared = set(groups[values == a]) & set(groups[values == b])
+            if shared:
+                raise DataError(f"{len(shared)} patients have images in both {a} and {b}: that is leakage; fix the "
+                                "splits, or pass --allow-group-overlap if it is intended")
+    return values
+
+
 def load_manifest(path: Path, *, image_column: str, target: str | None, split_column: str | None = None,
                   group_column: str | None = None, allow_group_overlap: bool = False,
-                  subgroups: list[str] | None = None, image_size: int = 28, channels: int = 1, seed: int = 0,
+                  subgroups: list[str] | None = None, reading: ImageReading = ImageReading(), seed: int = 0,
                   source: dict | None = None) -> Dataset:
     """Load the images a manifest lists.
 
@@ -46,7 +62,8 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
 
     path = Path(path)
     frame = pd.read_csv(path)
-    needed = [c for c in (image_column, target, split_column, group_column, *(subgroups or [])) if c]
+    columns = [c for c in subgroups or [] if not c.startswith("dicom:")]
+    needed = [c for c in (image_column, target, split_column, group_column, *columns) if c]
     if not target:
         raise DataError(f"{path.name} is a manifest: name the label column with --target COLUMN")
     for column in needed:
@@ -62,29 +79,22 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
         raise DataError(f"{path.name} lists {len(missing)} images that do not exist (first: {missing[0]}): paths are "
                         "relative to the manifest")
     groups = frame[group_column].astype(str).to_numpy() if group_column else None
-    if split_column:
-        values = frame[split_column].astype(str).str.strip().str.lower()
-        bad = sorted(set(values) - set(SPLITS))
-        if bad:
-            raise DataError(f"{path.name}: column '{split_column}' holds {bad[0]!r}: split values are train, val, test")
-        index = {s: np.flatnonzero(values.to_numpy() == s) for s in SPLITS}
-        if groups is not None and not allow_group_overlap:
-            for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
-                shared = set(groups[index[a]]) & set(groups[index[b]])
-                if shared:
-                    raise DataError(f"{len(shared)} patients have images in both {a} and {b}: that is leakage; fix the "
-                                    "splits, or pass --allow-group-overlap if it is intended")
+    given = _given_splits(frame, split_column, groups, allow_group_overlap, path.name) if split_column else None
+    images, kept, size = read_images(files, reading)  # unreadable files skipped (if asked) before splitting
+    frame, files, y = frame.iloc[kept].reset_index(drop=True), [files[i] for i in kept], y[kept]
+    if given is not None:
+        index = {s: np.flatnonzero(given[kept] == s) for s in SPLITS}
     elif groups is not None:
-        index = _group_split(y, groups, seed)
+        index = _group_split(y, groups[kept], seed)
     else:
         index = split_cases(y, seed)
-    images = read_images(files, image_size, channels)
-    meta = {c: frame[c].to_numpy() for c in subgroups or []}
+    meta = {c: frame[c].to_numpy() for c in columns} | dicom_subgroups(files, subgroups or [])
     splits = {s: Split(images[ix], y[ix], {c: v[ix] for c, v in meta.items()})
               for s, ix in index.items()}
     class_names = [str(v) for v in class_values]
     check_labels(path.name, splits, len(class_names))
     digest = hashlib.md5(path.read_bytes() + images.tobytes()).hexdigest()
     return Dataset(name=path.stem, modality="image", task=task_for(len(class_names)), class_names=class_names,
-                   splits=splits, input_shape=(channels, image_size, image_size), source=source or {"data": str(path)},
-                   checksum=digest, preprocessing={**IMAGE_PREPROCESSING, "split": dict(zip(SPLITS, FOLDER_SPLIT))})
+                   splits=splits, input_shape=(reading.channels, size, size),
+                   source={**(source or {"data": str(path)}), "image_size": size}, checksum=digest,
+                   preprocessing={**image_preprocessing(reading, size), "split": dict(zip(SPLITS, FOLDER_SPLIT))})

@@ -43,10 +43,14 @@ def test_folder_mistakes_are_one_clear_error(tmp_path):
     (root / "pneumonia" / "broken.png").write_bytes(b"not an image")
     with pytest.raises(DataError, match="broken.png cannot be read as an image"):
         load_data(root, positive_class="pneumonia")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable file"):
+        skipped = load_data(root, positive_class="pneumonia", skip_unreadable=True)
+    assert sum(len(s) for s in skipped.splits.values()) == 60
     (root / "pneumonia" / "broken.png").unlink()
-    Image.fromarray(np.zeros((8, 8), np.uint16)).save(root / "normal" / "deep.png")
-    with pytest.raises(DataError, match="deep.png is a I;16"):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "normal" / "small.png")
+    with pytest.raises(DataError, match=r"more than one size .*give --image-size"):
         load_data(root, positive_class="pneumonia")
+    assert load_data(root, positive_class="pneumonia", image_size=12).input_shape == (1, 12, 12)
     (tmp_path / "one" / "only").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "one" / "only" / "a.png")
     with pytest.raises(DataError, match="1 class folder"):
