@@ -10,8 +10,9 @@ import typer
 from medprune import api
 from medprune.errors import ConfigError
 from medprune.cli.app import command, console, data_app
-from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, PositiveClassOpt, ProgressOpt, SplitSeedOpt,
-                                  TargetOpt)
+from medprune.cli.options import (AllowGroupOverlapOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
+                                  ImageColumnOpt, ImageSizeOpt, MissingOpt, PositiveClassOpt, ProgressOpt,
+                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, TargetOpt, WindowOpt, image_reading)
 
 
 @command("audit", parent=data_app, outputs={"json_out": "file", "html": "file"})
@@ -29,11 +30,23 @@ def audit(
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = None,
+    channels: ChannelsOpt = None,
+    image_column: ImageColumnOpt = None,
+    split_column: SplitColumnOpt = None,
+    group_column: GroupColumnOpt = None,
+    allow_group_overlap: AllowGroupOverlapOpt = False,
+    window: WindowOpt = None,
+    skip_unreadable: SkipUnreadableOpt = False,
 ) -> None:
     """Find exact and near duplicates within and across splits; report leakage and redundancy per class."""
     settings = api.AuditSettings(max_distance=max_distance, min_cosine=min_cosine)
+    # The audit reports patients in two splits rather than refusing to load them.
+    reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
+                            split_column=split_column, group_column=group_column, allow_group_overlap=True,
+                            window=window, skip_unreadable=skip_unreadable)
     dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
-                            positive_class=positive_class)
+                            positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)
     record = api.audit_data(dataset, settings, model=api.load_model(model) if model is not None else None,
                             json_out=json_out, html=html)
@@ -45,6 +58,9 @@ def audit(
     for key, block in d["across"].items():
         flag = "[red]leakage[/]" if block["count"] else "none"
         console.print(f"  across {key}: {block['count']} pairs ({block['exact']} exact, {block['near']} near) {flag}")
+    for key, block in (record["group_leakage"] or {}).items():
+        flag = "[red]leakage[/]" if block["patients"] else "none"
+        console.print(f"  patients in {key}: {block['patients']} {flag}")
     written = [str(p) for p in (json_out, html) if p]
     if written:
         console.print(f"written: {', '.join(written)}")
@@ -72,6 +88,14 @@ def prune(
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
+    image_size: ImageSizeOpt = None,
+    channels: ChannelsOpt = None,
+    image_column: ImageColumnOpt = None,
+    split_column: SplitColumnOpt = None,
+    group_column: GroupColumnOpt = None,
+    allow_group_overlap: AllowGroupOverlapOpt = False,
+    window: WindowOpt = None,
+    skip_unreadable: SkipUnreadableOpt = False,
     progress: ProgressOpt = False,
 ) -> None:
     """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
@@ -80,8 +104,11 @@ def prune(
                           easy_negatives_only=easy_negatives_only, prefer="easy" if keep_easy else "hard").check()
     if proxy_epochs < 1 or proxy_runs < 1:
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
+    reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
+                            split_column=split_column, group_column=group_column,
+                            allow_group_overlap=allow_group_overlap, window=window, skip_unreadable=skip_unreadable)
     dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
-                            positive_class=positive_class)
+                            positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)
     proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress)
     record = api.prune_data(dataset, score, selection, out, proxy)

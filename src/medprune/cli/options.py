@@ -27,3 +27,34 @@ ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Sho
 PositiveClassOpt = Annotated[Optional[str], typer.Option(
     "--positive-class", help="The disease class of a binary task, which sensitivity and every binary metric are about "
                              "(default: the dataset's disease class, or a label 1 / yes / true).")]
+
+# Reading images from a folder or a CSV manifest (train, data audit, data prune; later verbs reuse what the
+# model recorded).
+ImageSizeOpt = Annotated[Optional[int], typer.Option(
+    "--image-size", help="Side in px images are resized to (default: their own size, which must then be one square "
+                         "size).")]
+ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="1 (grey) or 3 (RGB) for images (default 1).")]
+ImageColumnOpt = Annotated[Optional[str], typer.Option(
+    "--image-column", help="A CSV manifest's column of image paths (relative to the CSV); --target names the label "
+                           "column.")]
+SplitColumnOpt = Annotated[Optional[str], typer.Option("--split-column", help="Manifest column with train / val / test.")]
+GroupColumnOpt = Annotated[Optional[str], typer.Option(
+    "--group-column", help="Manifest column with the patient id: splits are made by patient, never across.")]
+AllowGroupOverlapOpt = Annotated[bool, typer.Option(
+    "--allow-group-overlap", help="Accept given splits that put a patient in two splits.")]
+WindowOpt = Annotated[Optional[str], typer.Option(
+    "--window", help="Intensity window center,width applied after the DICOM rescale (e.g. 40,400 for CT soft "
+                     "tissue); default: the file's own VOI LUT / window, else its full range.")]
+SkipUnreadableOpt = Annotated[bool, typer.Option(
+    "--skip-unreadable", help="Leave out (and list) image files that cannot be decoded instead of stopping.")]
+
+
+def image_reading(*, image_size: int | None, channels: int | None, image_column: str | None,
+                  split_column: str | None, group_column: str | None, allow_group_overlap: bool,
+                  window: str | None, skip_unreadable: bool) -> dict:
+    """The image options as keyword arguments of `api.load_data`."""
+    from medprune import api
+
+    return {"image_size": image_size, "channels": channels, "image_column": image_column,
+            "split_column": split_column, "group_column": group_column, "allow_group_overlap": allow_group_overlap,
+            "window": api.parse_window(window), "skip_unreadable": skip_unreadable}

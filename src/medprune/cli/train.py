@@ -8,8 +8,10 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (DataDirOpt, DataOpt, MissingOpt, OutOpt, ProgressOpt, SplitSeedOpt,
-                                  PositiveClassOpt, SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt)
+from medprune.cli.options import (AllowGroupOverlapOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
+                                  ImageColumnOpt, ImageSizeOpt, MissingOpt, OutOpt, PositiveClassOpt, ProgressOpt,
+                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt, SubgroupOpt,
+                                  TargetOpt, TargetSensitivityOpt, WindowOpt, image_reading)
 from medprune.cli.show import show_metrics
 
 
@@ -39,22 +41,14 @@ def train(
     classes: Annotated[Optional[str], typer.Option(
         help="Names of the classes of your own .npz by index, comma-separated (e.g. normal,pneumonia); classes "
              "without training cases are then allowed.")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Side in px images are resized to (default: their own "
-                                                           "size, which must then be one square size).")] = None,
-    channels: Annotated[Optional[int], typer.Option(help="1 (grey) or 3 (RGB) for an image folder (default 1).")
-                        ] = None,
-    image_column: Annotated[Optional[str], typer.Option(help="A CSV manifest's column of image paths (relative "
-                                                             "to the CSV); --target names the label column.")] = None,
-    split_column: Annotated[Optional[str], typer.Option(help="Manifest column with train / val / test.")] = None,
-    group_column: Annotated[Optional[str], typer.Option(help="Manifest column with the patient id: splits are made "
-                                                             "by patient, never across.")] = None,
-    allow_group_overlap: Annotated[bool, typer.Option("--allow-group-overlap", help="Accept given splits that put a "
-                                                      "patient in two splits.")] = False,
-    window: Annotated[Optional[str], typer.Option(help="Intensity window center,width applied after the DICOM "
-                                                      "rescale (e.g. 40,400 for CT soft tissue); default: the "
-                                                      "file's own VOI LUT / window, else its full range.")] = None,
-    skip_unreadable: Annotated[bool, typer.Option("--skip-unreadable", help="Leave out (and list) image files that "
-                                                  "cannot be decoded instead of stopping.")] = False,
+    image_size: ImageSizeOpt = None,
+    channels: ChannelsOpt = None,
+    image_column: ImageColumnOpt = None,
+    split_column: SplitColumnOpt = None,
+    group_column: GroupColumnOpt = None,
+    allow_group_overlap: AllowGroupOverlapOpt = False,
+    window: WindowOpt = None,
+    skip_unreadable: SkipUnreadableOpt = False,
     val_fraction: Annotated[Optional[float], typer.Option(
         help="Carve a stratified validation split of this fraction out of train and val pooled (when the file's "
              "own validation split is too small to choose a threshold).")] = None,
@@ -68,10 +62,10 @@ def train(
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction,
                             classes=[c.strip() for c in classes.split(",")] if classes else None,
-                            image_size=image_size, channels=channels, image_column=image_column,
-                            split_column=split_column, group_column=group_column,
-                            allow_group_overlap=allow_group_overlap, window=api.parse_window(window),
-                            skip_unreadable=skip_unreadable)
+                            **image_reading(image_size=image_size, channels=channels, image_column=image_column,
+                                            split_column=split_column, group_column=group_column,
+                                            allow_group_overlap=allow_group_overlap, window=window,
+                                            skip_unreadable=skip_unreadable))
     api.check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)

@@ -157,8 +157,22 @@ def _summary(pairs: list[dict[str, Any]]) -> dict[str, Any]:
             "truncated": len(pairs) > MAX_PAIRS_LISTED}
 
 
+def _group_leakage(dataset: Dataset) -> dict[str, Any] | None:
+    """Patients with cases in two splits, per split pair (counts only: reports never carry patient ids)."""
+    if any(split.groups is None for split in dataset.splits.values()):
+        return None
+    out = {}
+    for a, b in combinations(list(dataset.splits), 2):
+        held_out = dataset.split(b)
+        shared = set(dataset.split(a).groups) & set(held_out.groups)
+        out[f"{a}-{b}"] = {"patients": len(shared),
+                           f"{b}_cases_of_those_patients": int(np.isin(held_out.groups, list(shared)).sum())}
+    return out
+
+
 def audit(dataset: Dataset, settings: AuditSettings | None = None, model=None) -> dict[str, Any]:
-    """The audit record: `duplicates` (`within` per split, `across` per split pair), `leakage`, `redundancy`."""
+    """The audit record: `duplicates` (`within` per split, `across` per split pair), `leakage`, `redundancy`,
+    and `group_leakage` (patients in two splits; None when the data names no patients)."""
     settings = settings or AuditSettings()
     finder = _Finder(dataset, settings, model)
     names = list(dataset.splits)
@@ -181,6 +195,7 @@ def audit(dataset: Dataset, settings: AuditSettings | None = None, model=None) -
                                                                       for p in pairs))
                                       for k in range(dataset.n_classes)}}
     return {"data": dataset.describe(),
+            "group_leakage": _group_leakage(dataset),
             "method": {"exact": "sha1 of the stored array", "near": finder.method, "threshold": finder.limit},
             "duplicates": {"within": {s: _summary(p) for s, p in within.items()},
                            "across": {k: _summary(p) for k, p in across.items()}},

@@ -19,12 +19,15 @@ class Split:
     x: np.ndarray
     y: np.ndarray  # int64 class indices, shape (N,)
     meta: dict[str, np.ndarray] = field(default_factory=dict)  # subgroup columns, aligned with y
+    # The patient of each case as a salted hash (never the id itself), when the data names patients.
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, indices: np.ndarray) -> Split:
-        return Split(self.x[indices], self.y[indices], {k: v[indices] for k, v in self.meta.items()})
+        return Split(self.x[indices], self.y[indices], {k: v[indices] for k, v in self.meta.items()},
+                     None if self.groups is None else self.groups[indices])
 
 
 @dataclass

@@ -9,6 +9,7 @@ user says the overlap is intended.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,12 @@ def _group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.n
     test = np.concatenate([folds[0][1], folds[1][1]])
     return {"train": np.sort(np.concatenate([f[1] for f in folds[3:]])), "val": np.sort(folds[2][1]),
             "test": np.sort(test)}
+
+
+def _salted(groups: np.ndarray) -> np.ndarray:
+    """Patient ids as hashes with a salt drawn for this load: cases can be matched, ids never recovered."""
+    salt = os.urandom(16)
+    return np.array([hashlib.sha256(salt + g.encode()).hexdigest()[:16] for g in groups])
 
 
 def _given_splits(frame, split_column: str, groups: np.ndarray | None, allow_group_overlap: bool,
@@ -89,8 +96,9 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
     else:
         index = split_cases(y, seed)
     meta = {c: frame[c].to_numpy() for c in columns} | dicom_subgroups(files, subgroups or [])
-    splits = {s: Split(images[ix], y[ix], {c: v[ix] for c, v in meta.items()})
-              for s, ix in index.items()}
+    hashed = _salted(groups[kept]) if groups is not None else None
+    splits = {s: Split(images[ix], y[ix], {c: v[ix] for c, v in meta.items()},
+                       None if hashed is None else hashed[ix]) for s, ix in index.items()}
     class_names = [str(v) for v in class_values]
     check_labels(path.name, splits, len(class_names))
     digest = hashlib.md5(path.read_bytes() + images.tobytes()).hexdigest()

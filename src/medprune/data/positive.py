@@ -50,7 +50,8 @@ def orient_positive(dataset: Dataset, positive: str | None, *, flag: str | None 
     source = {**dataset.source, "positive_class": chosen}
     if names.index(chosen) == 1:
         return replace(dataset, source=source)
-    splits = {key: Split(split.x, (1 - split.y).astype(np.int64), split.meta) for key, split in dataset.splits.items()}
+    splits = {key: Split(split.x, (1 - split.y).astype(np.int64), split.meta, split.groups)
+              for key, split in dataset.splits.items()}
     return replace(dataset, class_names=[names[1], names[0]], splits=splits, source=source)
 
 

@@ -24,11 +24,23 @@ def carve_validation(dataset: Dataset, fraction: float, seed: int = 0) -> Datase
     x = np.concatenate([train.x, val.x])
     y = np.concatenate([train.y, val.y])
     meta = {k: np.concatenate([train.meta[k], val.meta[k]]) for k in train.meta}
-    pooled = Split(x, y, meta)
+    groups = None if train.groups is None else np.concatenate([train.groups, val.groups])
+    pooled = Split(x, y, meta, groups)
     try:
-        keep, held = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed)
+        if groups is not None:  # whole patients: a patient's images never sit in train and val
+            keep, held = _group_carve(y, groups, fraction, seed)
+        else:
+            keep, held = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed)
     except ValueError as err:
         raise DataError(f"cannot carve a stratified validation split of {fraction:g} from {len(y)} cases ({err}): "
                         "each class needs at least 2 training cases") from None
     splits = {**dataset.splits, "train": pooled.subset(np.sort(keep)), "val": pooled.subset(np.sort(held))}
     return replace(dataset, splits=splits, source={**dataset.source, "val_fraction": fraction})
+
+
+def _group_carve(y: np.ndarray, groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    folds = max(2, round(1 / fraction))
+    keep, held = next(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(y, y, groups))
+    return keep, held

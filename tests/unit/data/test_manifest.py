@@ -66,3 +66,11 @@ def test_manifest_mistakes_are_one_line(tmp_path):
         load_data(csv, image_column="path", target="label")
     with pytest.raises(DataError, match="column 'file' is not in labels.csv"):
         load_data(csv, image_column="file", target="label")
+
+
+def test_patients_are_hashed_and_a_carved_validation_split_keeps_them_whole(tmp_path):
+    csv = _manifest(tmp_path)
+    data = load_data(csv, image_column="path", target="label", group_column="patient", val_fraction=0.2)
+    train, val = data.split("train").groups, data.split("val").groups
+    assert not set(train) & set(val) and not set(train) & {f"P{i:03d}" for i in range(40)}  # hashes, not the ids
+    assert len(val) % 3 == 0 and 0.1 < len(val) / (len(train) + len(val)) < 0.3
