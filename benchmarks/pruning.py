@@ -25,7 +25,7 @@ from medprune.evaluation.efficiency import (count_macs, count_params, measure_la
                                             serialized_sizes)
 from medprune.models import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning import CRITERIA, PruneSettings
-from medprune.pruning.structured import classifier_layers
+from medprune.pruning.groups import classifier_layers
 from medprune.training import TrainConfig, fit
 
 DENSE_RECIPES = {"resnet18": TrainConfig(epochs=12), "smallcnn": TrainConfig(epochs=15)}
@@ -96,7 +96,7 @@ def run_pair(dataset, model_name: str, criteria: list[str], epochs: int, root: P
             key = f"{criterion} {granularity} {target}"
             out = base / key.replace(" ", "_").replace("=", "")
             if not (out / "metrics.json").exists():
-                settings = PruneSettings(method=criterion, structured=granularity == "structured", target=target,
+                settings = PruneSettings(criterion=criterion, structured=granularity == "structured", target=target,
                                          finetune_epochs=epochs)
                 began = time.perf_counter()
                 api.prune(dense, dataset, settings, out, overwrite=True, progress=False, latency_repeats=1)

@@ -15,14 +15,15 @@ import numpy as np
 
 from medprune._atomic import write_text_atomic
 from medprune.data.batches import to_tensor
-from medprune.data.images import IMAGE_SUFFIXES, ImageReading, read_images
+from medprune.data.image_files import ImageFiles, scan_images
+from medprune.data.images import IMAGE_SUFFIXES, ImageReading
 from medprune.data.table_encoding import apply_encoding
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.predict import check_finite
 from medprune.models.checkpoint import Checkpoint
 
 
-def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], np.ndarray]:
+def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], ImageFiles]:
     import pandas as pd
 
     channels, height, width = checkpoint.input_shape
@@ -44,8 +45,8 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
     recorded = checkpoint.spec.get("preprocessing", {}).get("reading", {})
     window = recorded.get("window")
     reading = ImageReading(height, channels, tuple(window) if window else None)
-    images, _, _ = read_images(files, reading)
-    return names, images
+    scan_images(files, reading)  # every file is an image, before any prediction is made
+    return names, ImageFiles(files, reading, height)
 
 
 def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.ndarray]:
@@ -59,13 +60,14 @@ def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.nda
 
 
 def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
-            batch_size: int = 256) -> dict:
+            batch_size: int = 256, progress: bool = True) -> dict:
     """Write `out` (CSV): one row per case with the class probabilities, the decision and the threshold used.
 
     Raises:
         DataError / ConfigError: inputs that are missing, unreadable or do not fit the model.
     """
     import torch
+    from rich.progress import track
 
     data, out = Path(data), Path(out)
     if not data.exists():
@@ -78,7 +80,8 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
     model = checkpoint.model.eval()
     with torch.no_grad():
         probs = torch.cat([torch.softmax(model(to_tensor(x[i:i + batch_size], pre)), 1)
-                           for i in range(0, len(x), batch_size)]).double().numpy()
+                           for i in track(range(0, len(x), batch_size), "predicting", disable=not progress,
+                                         transient=True)]).double().numpy()
     check_finite(probs, checkpoint.name)
     classes, threshold = checkpoint.class_names, checkpoint.threshold
     decided = (probs[:, 1] >= threshold).astype(int) if len(classes) == 2 and threshold is not None else probs.argmax(1)

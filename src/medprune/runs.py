@@ -34,8 +34,8 @@ def load_model(path: str | Path) -> Checkpoint:
 
 # How the training data was read, kept when the same model reads other data.
 CARRIED_DATA_OPTIONS = ("target", "subgroups", "missing", "seed", "subgroups_as_input", "positive_class", "val_fraction",
-                        "classes", "image_size", "channels", "window", "image_column", "split_column", "group_column",
-                        "allow_group_overlap")
+                        "classes", "image_size", "channels", "window", "cache", "image_column", "split_column",
+                        "group_column", "allow_group_overlap")
 
 
 def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from medprune._atomic import write_atomic
-from medprune.data.batches import to_tensor
+from medprune.data.batches import read_batches, to_tensor
 from medprune.data.dataset import Dataset, Split
 from medprune.errors import CheckpointError, ConfigError
 from medprune.evaluation.metrics import compute_auroc
@@ -196,9 +196,9 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(train))
         order = order[: len(order) - (len(order) % config.batch_size == 1)]  # no batch of one for BN
-        for start in range(0, len(order), config.batch_size):
-            idx = order[start:start + config.batch_size]
-            x = to_tensor(train.x[idx], pre)
+        batches = [order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size)]
+        for idx, stored in zip(batches, read_batches(train.x, batches)):
+            x = to_tensor(stored, pre)
             yield (_shift_augment(x, rng) if augment else x), torch.from_numpy(train.y[idx])
 
     loop = _Loop(epoch_batches, math.ceil(len(train) / config.batch_size), lambda m: _val_score(m, val, pre),

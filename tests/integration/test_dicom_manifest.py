@@ -72,3 +72,15 @@ def test_data_audit_reports_a_patient_in_two_given_splits(tmp_path):
     assert record["group_leakage"]["train-val"]["patients"] == 0
     assert "SECRET" not in (tmp_path / "audit.json").read_text() + (tmp_path / "audit.html").read_text()
     assert "Patients in two splits" in (tmp_path / "audit.html").read_text()
+
+
+def test_reading_in_workers_through_a_cache_trains_the_same_model(tmp_path):
+    csv = _write(tmp_path)
+    args = ["--data", csv, "--image-column", "dicom", "--target", "label", "--group-column", "patient",
+            "--positive-class", "pneumonia", "--model", "smallcnn", *FAST]
+    assert invoke("train", *args, "--out", tmp_path / "plain").exit_code == 0
+    result = invoke("train", *args, "--workers", "2", "--cache", tmp_path / "cache", "--out", tmp_path / "workers")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == PATIENTS * PER_PATIENT
+    plain, workers = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("plain", "workers"))
+    assert workers["auroc"] == plain["auroc"] and workers["sensitivity"] == plain["sensitivity"]

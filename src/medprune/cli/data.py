@@ -10,9 +10,10 @@ import typer
 from medprune import api
 from medprune.errors import ConfigError
 from medprune.cli.app import command, console, data_app
-from medprune.cli.options import (AllowGroupOverlapOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
+from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
                                   ImageColumnOpt, ImageSizeOpt, MissingOpt, PositiveClassOpt, ProgressOpt,
-                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, TargetOpt, WindowOpt, image_reading)
+                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, TargetOpt, WindowOpt, WorkersOpt,
+                                  image_reading)
 
 
 @command("audit", parent=data_app, outputs={"json_out": "file", "html": "file"})
@@ -38,13 +39,15 @@ def audit(
     allow_group_overlap: AllowGroupOverlapOpt = False,
     window: WindowOpt = None,
     skip_unreadable: SkipUnreadableOpt = False,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = 0,
 ) -> None:
     """Find exact and near duplicates within and across splits; report leakage and redundancy per class."""
     settings = api.AuditSettings(max_distance=max_distance, min_cosine=min_cosine)
     # The audit reports patients in two splits rather than refusing to load them.
     reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
                             split_column=split_column, group_column=group_column, allow_group_overlap=True,
-                            window=window, skip_unreadable=skip_unreadable)
+                            window=window, skip_unreadable=skip_unreadable, cache=cache, workers=workers)
     dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
                             positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)
@@ -96,6 +99,8 @@ def prune(
     allow_group_overlap: AllowGroupOverlapOpt = False,
     window: WindowOpt = None,
     skip_unreadable: SkipUnreadableOpt = False,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = 0,
     progress: ProgressOpt = False,
 ) -> None:
     """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
@@ -106,7 +111,8 @@ def prune(
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
     reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
                             split_column=split_column, group_column=group_column,
-                            allow_group_overlap=allow_group_overlap, window=window, skip_unreadable=skip_unreadable)
+                            allow_group_overlap=allow_group_overlap, window=window, skip_unreadable=skip_unreadable,
+                            cache=cache, workers=workers)
     dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
                             positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)

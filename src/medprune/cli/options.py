@@ -48,13 +48,20 @@ WindowOpt = Annotated[Optional[str], typer.Option(
 SkipUnreadableOpt = Annotated[bool, typer.Option(
     "--skip-unreadable", help="Leave out (and list) image files that cannot be decoded instead of stopping.")]
 
+CacheOpt = Annotated[Optional[Path], typer.Option(
+    "--cache", help="Folder keeping decoded, resized images (keyed by file content and reading settings), so later "
+                    "epochs and verbs skip decoding.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes reading image files while training (0: the "
+                                                           "main process).")]
+
 
 def image_reading(*, image_size: int | None, channels: int | None, image_column: str | None,
                   split_column: str | None, group_column: str | None, allow_group_overlap: bool,
-                  window: str | None, skip_unreadable: bool) -> dict:
+                  window: str | None, skip_unreadable: bool, cache: Path | None = None, workers: int = 0) -> dict:
     """The image options as keyword arguments of `api.load_data`."""
     from medprune import api
 
     return {"image_size": image_size, "channels": channels, "image_column": image_column,
             "split_column": split_column, "group_column": group_column, "allow_group_overlap": allow_group_overlap,
-            "window": api.parse_window(window), "skip_unreadable": skip_unreadable}
+            "window": api.parse_window(window), "skip_unreadable": skip_unreadable, "cache": cache,
+            "workers": workers}

@@ -9,7 +9,7 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import ModelDirOpt
+from medprune.cli.options import ModelDirOpt, ProgressOpt
 
 
 @command("predict", outputs={"out": "file"})
@@ -19,8 +19,9 @@ def predict(
                                                       "a table with the model's columns.")],
     out: Annotated[Path, typer.Option("--out", help="CSV to write: case, class probabilities, decision.")],
     image_column: Annotated[Optional[str], typer.Option(help="The manifest's column of image paths.")] = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Predict new cases with the model's own preprocessing and decision threshold (no labels needed)."""
-    record = api.predict(api.load_model(model), data, out, image_column=image_column)
+    record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress)
     counts = ", ".join(f"{name} {n}" for name, n in record["predicted"].items())
     console.print(f"{record['cases']} cases predicted ({counts}) -> {out}")

@@ -8,10 +8,10 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (AllowGroupOverlapOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
+from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
                                   ImageColumnOpt, ImageSizeOpt, MissingOpt, OutOpt, PositiveClassOpt, ProgressOpt,
                                   SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt, SubgroupOpt,
-                                  TargetOpt, TargetSensitivityOpt, WindowOpt, image_reading)
+                                  TargetOpt, TargetSensitivityOpt, WindowOpt, WorkersOpt, image_reading)
 from medprune.cli.show import show_metrics
 
 
@@ -49,6 +49,8 @@ def train(
     allow_group_overlap: AllowGroupOverlapOpt = False,
     window: WindowOpt = None,
     skip_unreadable: SkipUnreadableOpt = False,
+    cache: CacheOpt = None,
+    workers: WorkersOpt = 0,
     val_fraction: Annotated[Optional[float], typer.Option(
         help="Carve a stratified validation split of this fraction out of train and val pooled (when the file's "
              "own validation split is too small to choose a threshold).")] = None,
@@ -65,7 +67,7 @@ def train(
                             **image_reading(image_size=image_size, channels=channels, image_column=image_column,
                                             split_column=split_column, group_column=group_column,
                                             allow_group_overlap=allow_group_overlap, window=window,
-                                            skip_unreadable=skip_unreadable))
+                                            skip_unreadable=skip_unreadable, cache=cache, workers=workers))
     api.check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from medprune.data.dataset import Split
+from medprune.data.image_files import ImageFiles
 
 
 def to_tensor(x: np.ndarray, preprocessing: dict) -> torch.Tensor:
@@ -23,6 +24,33 @@ def iterate_batches(split: Split, batch_size: int, *, preprocessing: dict,
                     order: np.ndarray | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield (inputs, labels) in `order` (default: stored order)."""
     order = np.arange(len(split)) if order is None else order
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        yield to_tensor(split.x[idx], preprocessing), torch.from_numpy(split.y[idx])
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    for idx, x in zip(batches, read_batches(split.x, batches)):
+        yield to_tensor(x, preprocessing), torch.from_numpy(split.y[idx])
+
+
+def read_batches(x: np.ndarray | ImageFiles, batches: list[np.ndarray]) -> Iterator[np.ndarray]:
+    """The stored arrays of each batch of indices: images on disk are read by DataLoader workers if asked."""
+    if not isinstance(x, ImageFiles) or x.workers == 0:
+        yield from (x[idx] for idx in batches)
+        return
+    # Its own generator: seeding the workers must not draw from the global RNG, or reading in workers
+    # would change the dropout masks of training and the run would not repeat.
+    loader = torch.utils.data.DataLoader(_IndexedBatches(x, batches), batch_size=None, num_workers=x.workers,
+                                         collate_fn=_as_is, prefetch_factor=2, generator=torch.Generator())
+    yield from loader
+
+
+class _IndexedBatches(torch.utils.data.Dataset):
+    def __init__(self, x: ImageFiles, batches: list[np.ndarray]) -> None:
+        self.x, self.batches = x, batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.x[self.batches[i]]
+
+
+def _as_is(batch: np.ndarray) -> np.ndarray:
+    return batch

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from medprune.data.image_files import ImageFiles
 from medprune.errors import DataError
 
 SPLITS = ("train", "val", "test")
@@ -14,9 +15,10 @@ SPLITS = ("train", "val", "test")
 
 @dataclass
 class Split:
-    """One split. Images are uint8 (N, C, H, W); tables are float32 (N, F) already encoded."""
+    """One split. Images are uint8 (N, C, H, W), in memory or read from files when indexed (`ImageFiles`);
+    tables are float32 (N, F) already encoded."""
 
-    x: np.ndarray
+    x: np.ndarray | ImageFiles
     y: np.ndarray  # int64 class indices, shape (N,)
     meta: dict[str, np.ndarray] = field(default_factory=dict)  # subgroup columns, aligned with y
     # The patient of each case as a salted hash (never the id itself), when the data names patients.
@@ -26,7 +28,8 @@ class Split:
         return len(self.y)
 
     def subset(self, indices: np.ndarray) -> Split:
-        return Split(self.x[indices], self.y[indices], {k: v[indices] for k, v in self.meta.items()},
+        x = self.x.take(indices) if isinstance(self.x, ImageFiles) else self.x[indices]  # files stay unread
+        return Split(x, self.y[indices], {k: v[indices] for k, v in self.meta.items()},
                      None if self.groups is None else self.groups[indices])
 
 

@@ -7,13 +7,13 @@ stratified and seeded, 70 / 10 / 20. The class names are the folder names, in so
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 
 from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
-from medprune.data.images import IMAGE_SUFFIXES, ImageReading, header_values, read_images
+from medprune.data.image_files import ImageFiles, files_digest, scan_images
+from medprune.data.images import IMAGE_SUFFIXES, ImageReading, header_values
 from medprune.data.medmnist import IMAGE_PREPROCESSING
 from medprune.errors import DataError
 
@@ -52,9 +52,10 @@ def dicom_subgroups(files: list[Path], subgroups: list[str]) -> dict[str, np.nda
 
 
 def load_image_folder(folder: Path, *, reading: ImageReading = ImageReading(), seed: int = 0,
-                      subgroups: list[str] | None = None, source: dict | None = None) -> Dataset:
-    """Load `folder` as a dataset of images read per `reading`; `subgroups` may name DICOM header fields
-    (`dicom:Manufacturer`).
+                      subgroups: list[str] | None = None, source: dict | None = None, cache: Path | None = None,
+                      workers: int = 0) -> Dataset:
+    """Load `folder` as a dataset of images read per `reading` when used (`image_files.py`: `cache`, `workers`);
+    `subgroups` may name DICOM header fields (`dicom:Manufacturer`).
 
     Raises:
         DataError: no class folders, unreadable images, class folders that differ across splits.
@@ -71,16 +72,18 @@ def load_image_folder(folder: Path, *, reading: ImageReading = ImageReading(), s
                         "class_name/file, one folder per class")
     files = [(split, f, class_names.index(name)) for split, classes in layouts.items()
              for name, paths in classes.items() for f in paths]
-    images, kept, size = read_images([f for _, f, _ in files], reading)
+    kept, size = scan_images([f for _, f, _ in files], reading, cache)
     files = [files[i] for i in kept]
-    meta = dicom_subgroups([f for _, f, _ in files], subgroups or [])
-    digest = hashlib.md5("\n".join(str(f.relative_to(folder)) for _, f, _ in files).encode() + images.tobytes())
+    paths = [f for _, f, _ in files]
+    images = ImageFiles(paths, reading, size, cache=cache, workers=workers)
+    meta = dicom_subgroups(paths, subgroups or [])
     labels = np.array([k for _, _, k in files], dtype=np.int64)
     split_of = np.array([s for s, _, _ in files])
     index = split_cases(labels, seed) if "all" in layouts else {s: np.flatnonzero(split_of == s) for s in SPLITS}
-    splits = {name: Split(images[ix], labels[ix], {c: v[ix] for c, v in meta.items()}) for name, ix in index.items()}
+    splits = {name: Split(images.take(ix), labels[ix], {c: v[ix] for c, v in meta.items()})
+              for name, ix in index.items()}
     check_labels(folder.name, splits, len(class_names))
     return Dataset(name=folder.name, modality="image", task=task_for(len(class_names)), class_names=class_names,
                    splits=splits, input_shape=(reading.channels, size, size),
                    source={**(source or {"data": str(folder), "seed": seed}), "image_size": size},
-                   checksum=digest.hexdigest(), preprocessing=image_preprocessing(reading, size))
+                   checksum=files_digest(paths, folder), preprocessing=image_preprocessing(reading, size))

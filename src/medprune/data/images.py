@@ -13,8 +13,6 @@ Intensities, in this order (recorded with the model, so every later verb and `pr
 
 from __future__ import annotations
 
-import sys
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -177,55 +175,6 @@ def read_image(path: Path, reading: ImageReading, size: int) -> np.ndarray:
     if invert:
         out = 255 - out
     return out[None] if out.ndim == 2 else out.transpose(2, 0, 1)
-
-
-def resolve_size(files: list[Path], reading: ImageReading) -> int:
-    """The size every image is read at: `--image-size`, else the files' own size if they share one square size."""
-    if reading.size is not None:
-        return reading.size
-    sizes = {}
-    for f in files:
-        try:
-            sizes.setdefault(native_size(f), f)
-        except DataError:
-            if not reading.skip_unreadable:
-                raise
-        if len(sizes) > 1:
-            (a, fa), (b, fb) = list(sizes.items())[:2]
-            raise DataError(f"images come in more than one size ({a[0]}x{a[1]} in {fa.name}, {b[0]}x{b[1]} in "
-                            f"{fb.name}): give --image-size N to resize them all to N x N px")
-    if not sizes:
-        raise DataError("no readable images: check the files")
-    (height, width), first = next(iter(sizes.items()))
-    if height != width:
-        raise DataError(f"images are {height}x{width} (e.g. {first.name}), not square: give --image-size N to resize "
-                        "them to N x N px")
-    return height
-
-
-def read_images(files: list[Path], reading: ImageReading) -> tuple[np.ndarray, np.ndarray, int]:
-    """(N, C, H, W) uint8 images, the indices of the files read, and the size used.
-
-    With `reading.skip_unreadable` a file that cannot be decoded is left out and listed on stderr;
-    otherwise it is a one-line DataError naming the file.
-    """
-    size = resolve_size(files, reading)
-    images, kept, skipped = [], [], []
-    for i, f in enumerate(files):
-        try:
-            images.append(read_image(f, reading, size))
-            kept.append(i)
-        except DataError as err:
-            if not reading.skip_unreadable:
-                raise
-            skipped.append(str(err))
-    if skipped:
-        warnings.warn(f"skipped {len(skipped)} unreadable file(s) of {len(files)}", stacklevel=2)
-        for line in skipped:
-            print(f"skipped: {line}", file=sys.stderr)
-    if not images:
-        raise DataError(f"none of the {len(files)} images could be read: check the files")
-    return np.stack(images), np.array(kept, dtype=np.int64), size
 
 
 # Header fields that describe a scanner, a site or a demographic group, never a person: reports are shared.

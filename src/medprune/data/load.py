@@ -51,7 +51,8 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               classes: list[str] | None = None, image_size: int | None = None,
               channels: int | None = None, image_column: str | None = None, split_column: str | None = None,
               group_column: str | None = None, allow_group_overlap: bool = False,
-              window: tuple[float, float] | list[float] | None = None, skip_unreadable: bool = False) -> Dataset:
+              window: tuple[float, float] | list[float] | None = None, skip_unreadable: bool = False,
+              cache: str | Path | None = None, workers: int = 0) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
@@ -61,28 +62,33 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     A folder of images (`class_name/file`) is read at `image_size` px (default: the files' own size) with
     `channels` (1 grey, 3 RGB) and an intensity `window` (center, width; DICOM); so is a CSV manifest with
     `image_column` (paths), `target`, and optionally `split_column` and `group_column` (patients: splits are
-    made by patient). `subgroups` may name DICOM header fields (`dicom:Manufacturer`).
+    made by patient). `subgroups` may name DICOM header fields (`dicom:Manufacturer`). Their images are read
+    when used, in `workers` DataLoader processes while training, decoded arrays kept in `cache` if given.
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
     reading = ImageReading(image_size, channels or 1, tuple(window) if window is not None else None, skip_unreadable)
+    if workers < 0:
+        raise ConfigError(f"--workers must be 0 (read in the main process) or more, got {workers}")
+    streaming = {"cache": Path(cache) if cache else None, "workers": workers}
     if image_column is not None:
         if not str(data).lower().endswith(".csv"):
             raise ConfigError("--image-column reads a CSV manifest: pass --data path/to/labels.csv")
         source = {"data": str(data), "target": target, "image_column": image_column, "split_column": split_column,
                   "group_column": group_column, "allow_group_overlap": allow_group_overlap,
                   "subgroups": list(subgroups or []), "channels": reading.channels, "window": window,
-                  "skip_unreadable": skip_unreadable, "seed": seed}
+                  "skip_unreadable": skip_unreadable, "seed": seed, "cache": str(cache) if cache else None}
         dataset = load_manifest(Path(data), image_column=image_column, target=target, split_column=split_column,
                                 group_column=group_column, allow_group_overlap=allow_group_overlap,
                                 subgroups=[*(subgroups or []), *(extra_meta or [])], reading=reading,
-                                seed=seed, source=source)
+                                seed=seed, source=source, **streaming)
         dataset = orient_positive(dataset, positive_class)
         return carve_validation(dataset, val_fraction, seed) if val_fraction is not None else dataset
     dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
-                    encoding=encoding, positive_class=positive_class, classes=classes, reading=reading)
+                    encoding=encoding, positive_class=positive_class, classes=classes, reading=reading,
+                    streaming=streaming)
     if val_fraction is not None and not str(data).lower().endswith(".json"):
         dataset = carve_validation(dataset, val_fraction, seed)
     return dataset
@@ -91,7 +97,7 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
 def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
           extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
-          classes: list[str] | None, reading: ImageReading) -> Dataset:
+          classes: list[str] | None, reading: ImageReading, streaming: dict) -> Dataset:
     text = str(data)
     suffix = Path(text).suffix.lower()
     if Path(text).is_dir():
@@ -100,8 +106,9 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
             raise ConfigError("an image folder carries no subgroup columns: use a manifest CSV with the columns, or "
                               "DICOM header fields such as --subgroup dicom:Manufacturer")
         source = {"data": text, "channels": reading.channels, "window": list(reading.window or []) or None,
-                  "skip_unreadable": reading.skip_unreadable, "subgroups": list(subgroups or []), "seed": seed}
-        folder = load_image_folder(Path(text), reading=reading, seed=seed, subgroups=names, source=source)
+                  "skip_unreadable": reading.skip_unreadable, "subgroups": list(subgroups or []), "seed": seed,
+                  "cache": str(streaming["cache"]) if streaming["cache"] else None}
+        folder = load_image_folder(Path(text), reading=reading, seed=seed, subgroups=names, source=source, **streaming)
         return orient_positive(folder, positive_class)
     if suffix == ".json":  # a subset written by `medprune data prune`
         return apply_subset(Path(text), load_data, data_dir=data_dir, allow_download=allow_download,

@@ -16,7 +16,8 @@ import numpy as np
 
 from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
 from medprune.data.folders import FOLDER_SPLIT, dicom_subgroups, image_preprocessing, split_cases
-from medprune.data.images import ImageReading, read_images
+from medprune.data.image_files import ImageFiles, files_digest, scan_images
+from medprune.data.images import ImageReading
 from medprune.errors import DataError
 
 
@@ -58,8 +59,8 @@ def _given_splits(frame, split_column: str, groups: np.ndarray | None, allow_gro
 def load_manifest(path: Path, *, image_column: str, target: str | None, split_column: str | None = None,
                   group_column: str | None = None, allow_group_overlap: bool = False,
                   subgroups: list[str] | None = None, reading: ImageReading = ImageReading(), seed: int = 0,
-                  source: dict | None = None) -> Dataset:
-    """Load the images a manifest lists.
+                  source: dict | None = None, cache: Path | None = None, workers: int = 0) -> Dataset:
+    """Load the images a manifest lists (read when used: `image_files.py`, with `cache` and `workers`).
 
     Raises:
         DataError: missing columns, files or labels; split values other than train/val/test; a patient in two
@@ -87,8 +88,9 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
                         "relative to the manifest")
     groups = frame[group_column].astype(str).to_numpy() if group_column else None
     given = _given_splits(frame, split_column, groups, allow_group_overlap, path.name) if split_column else None
-    images, kept, size = read_images(files, reading)  # unreadable files skipped (if asked) before splitting
+    kept, size = scan_images(files, reading, cache)  # unreadable files skipped (if asked) before splitting
     frame, files, y = frame.iloc[kept].reset_index(drop=True), [files[i] for i in kept], y[kept]
+    images = ImageFiles(files, reading, size, cache=cache, workers=workers)
     if given is not None:
         index = {s: np.flatnonzero(given[kept] == s) for s in SPLITS}
     elif groups is not None:
@@ -97,11 +99,11 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
         index = split_cases(y, seed)
     meta = {c: frame[c].to_numpy() for c in columns} | dicom_subgroups(files, subgroups or [])
     hashed = _salted(groups[kept]) if groups is not None else None
-    splits = {s: Split(images[ix], y[ix], {c: v[ix] for c, v in meta.items()},
+    splits = {s: Split(images.take(ix), y[ix], {c: v[ix] for c, v in meta.items()},
                        None if hashed is None else hashed[ix]) for s, ix in index.items()}
     class_names = [str(v) for v in class_values]
     check_labels(path.name, splits, len(class_names))
-    digest = hashlib.md5(path.read_bytes() + images.tobytes()).hexdigest()
+    digest = hashlib.md5(path.read_bytes() + files_digest(files, path.parent).encode()).hexdigest()
     return Dataset(name=path.stem, modality="image", task=task_for(len(class_names)), class_names=class_names,
                    splits=splits, input_shape=(reading.channels, size, size),
                    source={**(source or {"data": str(path)}), "image_size": size}, checksum=digest,

@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 
 from medprune.data.dataset import Dataset, Split
+from medprune.data.image_files import ImageFiles
 from medprune.errors import ConfigError, DataError
 
 
@@ -21,7 +22,7 @@ def carve_validation(dataset: Dataset, fraction: float, seed: int = 0) -> Datase
     if not 0 < fraction < 1:
         raise ConfigError(f"--val-fraction must be in (0, 1), got {fraction:g}: 0.2 keeps a fifth for validation")
     train, val = dataset.split("train"), dataset.split("val")
-    x = np.concatenate([train.x, val.x])
+    x = ImageFiles.concat([train.x, val.x]) if isinstance(train.x, ImageFiles) else np.concatenate([train.x, val.x])
     y = np.concatenate([train.y, val.y])
     meta = {k: np.concatenate([train.meta[k], val.meta[k]]) for k in train.meta}
     groups = None if train.groups is None else np.concatenate([train.groups, val.groups])

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medprune.data.images import ImageReading, header_values, read_image, read_images
+from medprune.data.image_files import ImageFiles, scan_images
+from medprune.data.images import ImageReading, header_values, read_image
 from medprune.errors import ConfigError, DataError
 from tests.conftest import write_dicom
 
@@ -58,11 +59,10 @@ def test_unreadable_files_are_one_line_errors_or_skipped(tmp_path):
     write_dicom(tmp_path / "ok.dcm", PIXELS)
     (tmp_path / "bad.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"garbage")
     with pytest.raises(DataError, match="bad.dcm"):
-        read_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"], ImageReading(size=28))
+        scan_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"], ImageReading(size=28))
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):
-        images, kept, size = read_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"],
-                                         ImageReading(size=28, skip_unreadable=True))
-    assert images.shape == (1, 1, 28, 28) and kept.tolist() == [0]
+        kept, size = scan_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"], ImageReading(skip_unreadable=True))
+    assert kept.tolist() == [0] and size == 28
     frames = np.stack([PIXELS, PIXELS])
     write_dicom(tmp_path / "multi.dcm", PIXELS, NumberOfFrames=2)
     from pydicom import dcmread
@@ -98,9 +98,23 @@ def test_mixed_sizes_and_settings_out_of_range(tmp_path):
     write_dicom(tmp_path / "a.dcm", PIXELS)
     Image.fromarray(PIXELS[:20, :20]).save(tmp_path / "b.png")
     with pytest.raises(DataError, match="more than one size .28x28 in a.dcm, 20x20 in b.png"):
-        read_images([tmp_path / "a.dcm", tmp_path / "b.png"], ImageReading())
+        scan_images([tmp_path / "a.dcm", tmp_path / "b.png"], ImageReading())
     Image.fromarray(PIXELS[:20]).save(tmp_path / "c.png")
     with pytest.raises(DataError, match="not square"):
-        read_images([tmp_path / "c.png"], ImageReading())
+        scan_images([tmp_path / "c.png"], ImageReading())
     with pytest.raises(ConfigError, match="positive width"):
         ImageReading(window=(40, 0))
+
+
+def test_image_files_read_on_demand_and_the_cache_gives_the_same_arrays(tmp_path):
+    files = [write_dicom(tmp_path / f"{i}.dcm", np.roll(PIXELS, i)) for i in range(5)]
+    plain = ImageFiles(files, ImageReading(), 28)
+    cached = ImageFiles(files, ImageReading(), 28, cache=tmp_path / "cache")
+    assert plain.shape == (5, 1, 28, 28) and np.array_equal(plain[[1, 3]], np.stack([plain[1], plain[3]]))
+    first = np.asarray(cached)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 5
+    assert np.array_equal(first, np.asarray(plain)) and np.array_equal(np.asarray(cached), first)
+    assert np.array_equal(np.asarray(plain.take(np.array([4, 0]))), first[[4, 0]])
+    windowed = ImageFiles(files, ImageReading(window=(100, 50)), 28, cache=tmp_path / "cache")
+    np.asarray(windowed)  # other reading settings: other cache entries, never the stale ones
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 10
