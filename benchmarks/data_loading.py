@@ -2,9 +2,10 @@
 
 Writes N synthetic 256x256 16-bit DICOM files (a brighter square marks the positive class) with a manifest,
 then trains smallcnn for one epoch on them at 64 px with `medprune train` in a subprocess, and samples the
-resident memory of that process and its reader workers (summed) every 0.1 s. Three runs per N: no cache,
-cache filled (first epoch decodes and writes), cache warm (every image read back from the cache). The
-claim under test: peak memory stays under 2 GB and does not grow with N (compare 2,500 and 10,000 files).
+memory of that process and its reader workers (proportional set size, summed) every 0.1 s. Three runs per
+N: no cache, cache filled (first epoch decodes and writes), cache warm (every image read back from the
+cache); then the reading speed alone, in one process. The claim under test: peak memory stays under 2 GB
+and does not grow with N (compare 2,500 and 10,000 files).
 
     .venv/bin/python benchmarks/data_loading.py [--files 2500,10000] [--workers 2] [--workdir /tmp/medprune-io]
 """
@@ -55,8 +56,9 @@ def write_files(root: Path, n: int) -> Path:
     return manifest
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of `pid` and all its descendants, from /proc (Linux)."""
+def _tree_pss_mb(pid: int) -> float:
+    """Proportional set size of `pid` and all its descendants, from /proc (Linux): pages shared by the forked
+    reader workers are counted once in total, not once per process as summed RSS would."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -69,8 +71,8 @@ def _tree_rss_mb(pid: int) -> float:
         p = todo.pop()
         todo.extend(children.get(p, []))
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
                     total += int(line.split()[1]) / 1024
         except OSError:
             continue
@@ -88,7 +90,7 @@ def train_once(manifest: Path, out: Path, workers: int, cache: Path | None) -> d
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak = 0.0
     while process.poll() is None:
-        peak = max(peak, _tree_rss_mb(process.pid))
+        peak = max(peak, _tree_pss_mb(process.pid))
         time.sleep(0.1)
     wall = time.perf_counter() - began
     if process.returncode != 0:
@@ -100,6 +102,23 @@ def train_once(manifest: Path, out: Path, workers: int, cache: Path | None) -> d
             "auroc": metrics["auroc"]}
 
 
+def read_speed(root: Path, n: int = 1000) -> None:
+    """Images per second read in one process, without training: decoding vs the warm cache."""
+    from medprune.data.image_files import ImageFiles
+    from medprune.data.images import ImageReading
+
+    files = sorted((root / "dcm").glob("*.dcm"))[:n]
+    cache = root / "cache-read"
+    shutil.rmtree(cache, ignore_errors=True)
+    for label, images in (("decode", ImageFiles(files, ImageReading(READ_AT), READ_AT)),
+                          ("fill cache", ImageFiles(files, ImageReading(READ_AT), READ_AT, cache=cache)),
+                          ("warm cache", ImageFiles(files, ImageReading(READ_AT), READ_AT, cache=cache))):
+        began = time.perf_counter()
+        for _ in images:
+            pass
+        print(f"read only, one process, {label:<10}: {n / (time.perf_counter() - began):>6.0f} images/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", default="2500,10000")
@@ -107,7 +126,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/medprune-data-loading"))
     args = parser.parse_args()
     print(f"smallcnn, one epoch, {SIZE}x{SIZE} 16-bit DICOM read at {READ_AT} px, {args.workers} reader workers; "
-          "peak = resident memory of the train process and its workers, summed")
+          "peak = proportional set size of the train process and its workers, summed")
     print(f"{'files':>6} {'cache':<7} {'peak MB':>8} {'train img/s':>11} {'epoch s':>8} {'wall s':>7} {'AUROC':>6}")
     for n in (int(v) for v in args.files.split(",")):
         manifest = write_files(args.workdir, n)
@@ -117,6 +136,7 @@ def main() -> None:
             row = train_once(manifest, args.workdir / f"run-{n}", args.workers, use)
             print(f"{n:>6} {label:<7} {row['peak_mb']:>8.0f} {row['train_images_per_s']:>11.0f} "
                   f"{row['epoch_s']:>8.1f} {row['wall_s']:>7.1f} {row['auroc']:>6.3f}", flush=True)
+    read_speed(args.workdir)
 
 
 if __name__ == "__main__":

@@ -84,3 +84,33 @@ def test_reading_in_workers_through_a_cache_trains_the_same_model(tmp_path):
     assert len(list((tmp_path / "cache").glob("*.npy"))) == PATIENTS * PER_PATIENT
     plain, workers = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("plain", "workers"))
     assert workers["auroc"] == plain["auroc"] and workers["sensitivity"] == plain["sensitivity"]
+
+
+def test_broken_own_data_is_one_line_errors(tmp_path):
+    csv = _write(tmp_path)
+    args = ["--target", "label", "--positive-class", "pneumonia", "--out", tmp_path / "r", *FAST]
+    text = csv.read_text()
+    (tmp_path / "dcm" / "5.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"damaged")
+    assert_one_line_error(invoke("train", "--data", csv, "--image-column", "dicom", *args), "5.dcm cannot be read")
+    (tmp_path / "missing.csv").write_text(text.replace("png/7.png", "png/gone.png"))
+    assert_one_line_error(invoke("train", "--data", tmp_path / "missing.csv", "--image-column", "png", *args),
+                          "lists 1 images that do not exist")
+    Image.fromarray(np.zeros((20, 20), np.uint8)).save(tmp_path / "png" / "8.png")
+    assert_one_line_error(invoke("train", "--data", csv, "--image-column", "png", *args), "give --image-size")
+    frames = np.zeros((2, 16, 16), np.uint8)
+    write_dicom(tmp_path / "dcm" / "9.dcm", frames[0], NumberOfFrames=2)
+    from pydicom import dcmread
+
+    ds = dcmread(tmp_path / "dcm" / "9.dcm")
+    ds.PixelData = frames.tobytes()
+    ds.save_as(tmp_path / "dcm" / "9.dcm")
+    (tmp_path / "dcm" / "5.dcm").unlink()
+    (tmp_path / "multi.csv").write_text(text.replace("dcm/5.dcm", "dcm/9.dcm"))
+    assert_one_line_error(invoke("train", "--data", tmp_path / "multi.csv", "--image-column", "dicom", *args),
+                          "9.dcm is a multi-frame DICOM (2 frames): a 2D model")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "png" / "8.png")
+    assert invoke("train", "--data", csv, "--image-column", "png", "--target", "label", "--positive-class",
+                  "pneumonia", "--out", tmp_path / "ok", *FAST).exit_code == 0
+    (tmp_path / "unseen.csv").write_text(text.replace(",normal,", ",covid,"))
+    assert_one_line_error(invoke("evaluate", "--model", tmp_path / "ok", "--data", tmp_path / "unseen.csv",
+                                 "--json", tmp_path / "e.json"), "covid")

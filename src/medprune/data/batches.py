@@ -9,6 +9,7 @@ import torch
 
 from medprune.data.dataset import Split
 from medprune.data.image_files import ImageFiles
+from medprune.errors import DataError
 
 
 def to_tensor(x: np.ndarray, preprocessing: dict) -> torch.Tensor:
@@ -38,7 +39,10 @@ def read_batches(x: np.ndarray | ImageFiles, batches: list[np.ndarray]) -> Itera
     # would change the dropout masks of training and the run would not repeat.
     loader = torch.utils.data.DataLoader(_IndexedBatches(x, batches), batch_size=None, num_workers=x.workers,
                                          collate_fn=_as_is, prefetch_factor=2, generator=torch.Generator())
-    yield from loader
+    for batch in loader:
+        if isinstance(batch, str):  # a file failed in a worker: its one-line message, not a worker traceback
+            raise DataError(batch)
+        yield batch
 
 
 class _IndexedBatches(torch.utils.data.Dataset):
@@ -48,8 +52,11 @@ class _IndexedBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.x[self.batches[i]]
+    def __getitem__(self, i: int) -> np.ndarray | str:
+        try:
+            return self.x[self.batches[i]]
+        except DataError as err:
+            return str(err)
 
 
 def _as_is(batch: np.ndarray) -> np.ndarray:

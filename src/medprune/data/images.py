@@ -71,15 +71,26 @@ def native_size(path: Path) -> tuple[int, int]:
         if is_dicom(path):
             import pydicom
 
-            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
+            header = pydicom.dcmread(path, stop_before_pixels=True,
+                                     specific_tags=["Rows", "Columns", "NumberOfFrames"])
+            _check_single_frame(header, path)
             return int(header.Rows), int(header.Columns)
         from PIL import Image
 
         with Image.open(path) as image:
             return image.height, image.width
+    except DataError:
+        raise
     except Exception as err:
         raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file, or "
                         "pass --skip-unreadable") from None
+
+
+def _check_single_frame(ds, path: Path) -> None:
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise DataError(f"{path} is a multi-frame DICOM ({frames} frames): a 2D model takes one image per file; "
+                        "split the frames into files, or use a 3D model")
 
 
 def _dicom_values(path: Path, window: tuple[float, float] | None) -> tuple[np.ndarray, bool, bool]:
@@ -97,10 +108,7 @@ def _dicom_values(path: Path, window: tuple[float, float] | None) -> tuple[np.nd
     if "PixelData" not in ds:
         raise DataError(f"{path} is a DICOM file without pixel data (a report or structured document): remove it from "
                         "the data")
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        raise DataError(f"{path} is a multi-frame DICOM ({frames} frames): a 2D model takes one image per file; "
-                        "split the frames into files, or use a 3D model")
+    _check_single_frame(ds, path)
     try:
         stored = ds.pixel_array
     except Exception as err:  # no plugin for the transfer syntax, or a damaged stream

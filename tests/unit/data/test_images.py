@@ -118,3 +118,18 @@ def test_image_files_read_on_demand_and_the_cache_gives_the_same_arrays(tmp_path
     windowed = ImageFiles(files, ImageReading(window=(100, 50)), 28, cache=tmp_path / "cache")
     np.asarray(windowed)  # other reading settings: other cache entries, never the stale ones
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 10
+
+
+def test_a_file_failing_in_a_reader_worker_is_the_same_one_line_error(tmp_path):
+    from pydicom import dcmread
+
+    from medprune.data.batches import read_batches
+
+    files = [write_dicom(tmp_path / f"{i}.dcm", PIXELS) for i in range(4)]
+    ds = dcmread(files[2])
+    ds.PixelData = ds.PixelData[:100]  # the header is fine, the pixels are cut short
+    ds.save_as(files[2])
+    images = ImageFiles(files, ImageReading(), 28, workers=1)
+    with pytest.raises(DataError, match=r"^\S*2.dcm: pixel data .* cannot be decoded") as caught:
+        list(read_batches(images, [np.array([0, 1]), np.array([2, 3])]))
+    assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
