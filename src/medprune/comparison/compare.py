@@ -9,7 +9,7 @@ from typing import Any
 
 from medprune._atomic import write_json_atomic
 from medprune.comparison.measure import measure_rows
-from medprune.comparison.recipe import Recipe
+from medprune.comparison.recipe import Recipe, data_options
 from medprune.comparison.run import prepare_out, prepare_reference, run_entry
 from medprune.data.load import load_data
 from medprune.evaluation.efficiency import measurement_conditions
@@ -28,7 +28,8 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     """
     out = Path(out)
     prepare_out(out, resume, overwrite)
-    dataset = load_data(recipe.data, data_dir=data_dir or (Path(recipe.data_dir) if recipe.data_dir else None))
+    data, options = data_options(recipe)
+    dataset = load_data(data, data_dir=data_dir or (Path(recipe.data_dir) if recipe.data_dir else None), **options)
     reference = prepare_reference(recipe, dataset, out, progress)
     check_model_matches_data(reference, dataset)
     if reference.threshold is None and dataset.n_classes == 2:

@@ -111,8 +111,31 @@ class Entry(_Strict):
         return self.name or " -> ".join(step.technique for step in self.chain)
 
 
+class DataSettings(_Strict):
+    """Data given with its reading options (the `--data` options of `medprune train`), for tables, folders and
+    manifests; a bare string is a MedMNIST name or a file read with the defaults."""
+
+    path: str
+    target: str | None = None
+    positive_class: str | None = None
+    subgroups: list[str] | None = None
+    missing: Literal["error", "impute"] = "error"
+    seed: int = 0
+    val_fraction: float | None = Field(default=None, gt=0, lt=1)
+    image_size: int | None = Field(default=None, ge=8, le=1024)
+    channels: Literal[1, 3] | None = None
+    image_column: str | None = None
+    split_column: str | None = None
+    group_column: str | None = None
+    allow_group_overlap: bool = False
+    window: tuple[float, float] | None = None
+    skip_unreadable: bool = False
+    cache: str | None = None
+    workers: int = Field(default=0, ge=0)
+
+
 class Recipe(_Strict):
-    data: str
+    data: DataSettings | str
     data_dir: str | None = None
     reference: Reference
     budget: BudgetSettings = Field(default_factory=BudgetSettings)
@@ -127,6 +150,14 @@ class Recipe(_Strict):
         if repeated:
             raise ValueError(f"technique names must be unique; repeated: {', '.join(repeated)} (add name: ...)")
         return self
+
+
+def data_options(recipe: Recipe) -> tuple[str, dict[str, Any]]:
+    """(data, keyword options of `load_data`) of a recipe."""
+    if isinstance(recipe.data, str):
+        return recipe.data, {}
+    options = recipe.data.model_dump(exclude={"path"}, exclude_defaults=True)
+    return recipe.data.path, options
 
 
 def slug(label: str) -> str:

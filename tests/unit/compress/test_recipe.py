@@ -82,3 +82,16 @@ def test_recipe_that_is_not_utf8_is_refused_with_its_line(tmp_path):
     path.write_bytes(GOOD.encode() + b"# caf\xe9\n")
     with pytest.raises(ConfigError, match=r"recipe.yaml line 16: not UTF-8 text \(byte 0xe9\)"):
         load_recipe(path)
+
+
+def test_data_with_reading_options_reaches_load_data(tmp_path):
+    from medprune.comparison.recipe import data_options
+
+    text = GOOD.replace("data: pneumoniamnist", "data: {path: labels.csv, image_column: dicom, target: label, "
+                                                 "group_column: patient, window: [40, 400], positive_class: mass}")
+    data, options = data_options(_load(tmp_path, text))
+    assert data == "labels.csv" and options == {"image_column": "dicom", "target": "label", "group_column": "patient",
+                                                "window": (40.0, 400.0), "positive_class": "mass"}
+    assert data_options(_load(tmp_path, GOOD)) == ("pneumoniamnist", {})
+    with pytest.raises(ConfigError, match=r"line 1 \(data\..*image_colum\): unknown key"):
+        _load(tmp_path, GOOD.replace("data: pneumoniamnist", "data: {path: l.csv, image_colum: x}"))
