@@ -109,11 +109,22 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.o
 
 
 def _shift_augment(x: torch.Tensor, rng: np.random.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Random translation by up to `max_shift` px (reflect padding), one offset per image."""
-    padded = F.pad(x, [max_shift] * 4, mode="reflect")
-    h, w = x.shape[-2:]
-    offsets = rng.integers(0, 2 * max_shift + 1, size=(len(x), 2))
-    return torch.stack([padded[i, :, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)])
+    """Random translation by up to `max_shift` px (reflect padding), one offset per image or volume.
+
+    Volumes are also flipped along each axis with probability 1/2: shape masks and CT crops have no
+    preferred orientation at this scale (left and right glands look alike mirrored).
+    """
+    dims = x.dim() - 2
+    padded = F.pad(x, [max_shift] * (2 * dims), mode="reflect")
+    sizes = x.shape[2:]
+    offsets = rng.integers(0, 2 * max_shift + 1, size=(len(x), dims))
+    shifted = torch.stack([padded[(i, slice(None), *(slice(o, o + n) for o, n in zip(offset, sizes)))]
+                           for i, offset in enumerate(offsets)])
+    if dims < 3:
+        return shifted
+    flips = rng.random((len(x), dims)) < 0.5
+    return torch.stack([v.flip([1 + a for a in range(dims) if f[a]]) if f.any() else v
+                        for v, f in zip(shifted, flips)])
 
 
 def _class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:

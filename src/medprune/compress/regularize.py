@@ -14,6 +14,7 @@ import torch
 from pydantic import Field, field_validator
 from torch import nn
 
+from medprune.models.conv import CONV_LAYERS
 from medprune.compress.prune import prune_structured
 from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
@@ -31,7 +32,7 @@ NEAR_ZERO = 1e-2  # a channel whose scale (or norm) is below this share of its l
 
 def _weights(model: nn.Module, n_classes: int) -> list[torch.Tensor]:
     heads = set(map(id, classifier_layers(model, n_classes)))
-    return [m.weight for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in heads]
+    return [m.weight for m in model.modules() if isinstance(m, (*CONV_LAYERS, nn.Linear)) and id(m) not in heads]
 
 
 def _gammas(model: nn.Module) -> list[torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Facts about the official MedMNIST v2 2D datasets (Zenodo record 10519652, medmnist 3.x info)."""
+"""Facts about the official MedMNIST v2 datasets, 2D and 3D (Zenodo record 10519652, medmnist 3.x info)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 ZENODO_RECORD = "10519652"
 SIZES = (28, 64, 128, 224)
+SIZES_3D = (28, 64)
 
 
 @dataclass(frozen=True)
@@ -15,6 +16,7 @@ class MedMNISTInfo:
     class_names: tuple[str, ...]
     n_channels: int
     md5: dict[int, tuple[str, ...]]  # image size -> accepted md5 values
+    volumes: bool = False  # (N, D, H, W) volumes instead of 2D images
 
 
 def _info(flag, task, classes, channels, md5_28, md5_64, md5_128, md5_224, extra_28=()):
@@ -78,6 +80,31 @@ MEDMNIST_2D: dict[str, MedMNISTInfo] = {i.flag: i for i in (
           1, "9ab87b696fb54e2a387ebe992d6ed5f1", "53a6d115339d874c25e309a994ff46d3",
           "ded0c5fa01a95dc4978b956f613e9b8e", "b354719e553fbbb2513d5533f52a4cb1"),
 )}
+
+
+
+def _info_3d(flag, task, classes, md5_28, md5_64):
+    return MedMNISTInfo(flag, task, tuple(classes), 1, {28: (md5_28,), 64: (md5_64,)}, volumes=True)
+
+
+MEDMNIST_3D: dict[str, MedMNISTInfo] = {i.flag: i for i in (
+    _info_3d("organmnist3d", "multi-class",
+             ("liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder", "heart", "lung-right",
+              "lung-left", "spleen", "pancreas"),
+             "a0c5a1ff56af4f155c46d46fbb45a2fe", "58a2205adf14a9d0a189cb06dc78bf10"),
+    _info_3d("nodulemnist3d", "binary-class", ("benign", "malignant"),
+             "8755a7e9e05a4d9ce80a24c3e7a256f3", "c47c5b7d457bf6332200d2ea6d64ecd8"),
+    _info_3d("adrenalmnist3d", "binary-class", ("normal", "hyperplasia"),
+             "bbd3c5a5576322bc4cdfea780653b1ce", "17721accfe9fb005146a47d33bc54b2f"),
+    _info_3d("fracturemnist3d", "multi-class",
+             ("buckle rib fracture", "nondisplaced rib fracture", "displaced rib fracture"),
+             "6aa7b0143a6b42da40027a9dda61302f", "f01d7e6316aedf4210da0da5b7437b42"),
+    _info_3d("vesselmnist3d", "binary-class", ("vessel", "aneurysm"),
+             "b41fd4f7e7e2feedddb201585ecafa1b", "6bb274a8846e1097066dcd64e2c4520f"),
+    _info_3d("synapsemnist3d", "binary-class", ("inhibitory synapse", "excitatory synapse"),
+             "1235b78a3cd6280881dd7850a78eadb6", "43bd14ebf3af9d3dd072446fedc14d5e"),
+)}
+MEDMNIST: dict[str, MedMNISTInfo] = {**MEDMNIST_2D, **MEDMNIST_3D}
 
 
 def file_name(flag: str, size: int) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 
 from medprune.data.dataset import Dataset
 from medprune.data.batches import iterate_batches
+from medprune.data.images import as_picture
 from medprune.errors import ConfigError
 
 MAX_PAIRS_LISTED = 5000
@@ -48,14 +49,13 @@ def content_hashes(x: np.ndarray) -> list[str]:
 
 
 def perceptual_hashes(images: np.ndarray) -> np.ndarray:
-    """64-bit DCT perceptual hash of every (C, H, W) uint8 image, as uint64."""
+    """64-bit DCT perceptual hash of every (C, H, W) uint8 image (of a volume's three mid-slices), as uint64."""
     import imagehash
     from PIL import Image
 
     out = np.empty(len(images), dtype=np.uint64)
     for i, image in enumerate(images):
-        gray = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
-        bits = imagehash.phash(Image.fromarray(gray).convert("L")).hash.flatten()
+        bits = imagehash.phash(Image.fromarray(as_picture(image)).convert("L")).hash.flatten()
         out[i] = np.packbits(bits).view(">u8")[0]
     return out
 

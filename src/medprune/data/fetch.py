@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from medprune._atomic import write_atomic, write_json_atomic
-from medprune.data._medmnist_info import MEDMNIST_2D, file_name, official_url
+from medprune.data._medmnist_info import MEDMNIST, file_name, official_url
 from medprune.errors import DataError
 
 _CHUNK = 1 << 20
@@ -99,7 +99,7 @@ def locate_medmnist(flag: str, size: int, data_dir: Path | None = None, *, allow
     Raises:
         DataError: the file is absent everywhere and cannot be downloaded, or fails its md5 check.
     """
-    info = MEDMNIST_2D[flag]
+    info = MEDMNIST[flag]
     name = file_name(flag, size)
     accepted = info.md5[size]
     for folder in search_dirs(data_dir):

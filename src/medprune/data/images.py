@@ -216,3 +216,16 @@ def _age_band(text: str) -> str:
         return "unknown"
     years = int(text[:3]) if text[3] == "Y" else 0
     return next(label for limit, label in AGE_BANDS if years < limit)
+
+
+def as_picture(image: np.ndarray) -> np.ndarray:
+    """A (C, H, W) image as (H, W) grey or (H, W, 3) RGB; a (1, D, H, W) volume as its three orthogonal
+    mid-slices (axial, coronal, sagittal) side by side, 2 px apart."""
+    if image.ndim == 4:
+        volume = image[0]
+        d, h, w = volume.shape
+        slices = [volume[d // 2], volume[:, h // 2], volume[:, :, w // 2]]
+        height = max(s.shape[0] for s in slices)
+        padded = [np.pad(s, ((0, height - s.shape[0]), (0, 2))) for s in slices]
+        return np.concatenate(padded, axis=1)[:, :-2]
+    return image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from medprune.data._medmnist_info import MEDMNIST_2D, SIZES
+from medprune.data._medmnist_info import MEDMNIST
 from medprune.data.dataset import Dataset
 from medprune.data.fetch import locate_medmnist
 from medprune.data.folders import load_image_folder
@@ -20,7 +20,7 @@ from medprune.errors import ConfigError, DataError
 from medprune.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
-for _flag, _info in MEDMNIST_2D.items():
+for _flag, _info in MEDMNIST.items():
     DATASETS.register(_flag)(_info)
 
 _NAME = re.compile(r"^(?P<flag>[a-z0-9]+)(@(?P<size>\d+))?$")
@@ -34,9 +34,9 @@ def parse_dataset_name(data: str) -> tuple[str, int]:
                           "such as pneumoniamnist or pneumoniamnist@64, or a path to .npz / .csv")
     flag, size = match["flag"], int(match["size"] or 28)
     info = DATASETS.get(flag)
-    if size not in SIZES:
-        raise ConfigError(f"MedMNIST size {size} does not exist: choose one of "
-                          f"{', '.join(map(str, SIZES))}")
+    if size not in info.md5:
+        raise ConfigError(f"MedMNIST size {size} does not exist for {flag}: choose one of "
+                          f"{', '.join(map(str, info.md5))}")
     if "multi-label" in info.task:
         raise ConfigError(f"{flag} is a multi-label dataset: only binary and multi-class tasks are "
                           "supported; choose another dataset")
@@ -133,6 +133,6 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
     flag, size = parse_dataset_name(text)
     path = locate_medmnist(flag, size, data_dir, allow_download=allow_download)
     name = flag if size == 28 else f"{flag}@{size}"
-    dataset = load_medmnist_npz(path, info=MEDMNIST_2D[flag], name=name, source={"data": name})
+    dataset = load_medmnist_npz(path, info=MEDMNIST[flag], name=name, source={"data": name})
     return orient_positive(dataset, positive_class, flag=flag)
 

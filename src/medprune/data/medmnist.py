@@ -32,14 +32,20 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                         "download or copy it again") from None
 
 
-def _images_nchw(name: str, split: str, images: np.ndarray) -> np.ndarray:
-    if images.ndim == 3:
+def _images_nchw(name: str, split: str, images: np.ndarray, volumes: bool | None = None) -> np.ndarray:
+    """(N, C, H, W) images or (N, 1, D, H, W) volumes. `volumes` None: a 4D array whose last axis is not 1 or 3
+    channels is taken as (N, D, H, W) volumes."""
+    if volumes is None:
+        volumes = images.ndim == 4 and images.shape[-1] not in (1, 3)
+    if volumes and images.ndim == 4:
         images = images[:, None]
-    elif images.ndim == 4 and images.shape[-1] in (1, 3):
+    elif not volumes and images.ndim == 3:
+        images = images[:, None]
+    elif not volumes and images.ndim == 4 and images.shape[-1] in (1, 3):
         images = images.transpose(0, 3, 1, 2)
     else:
-        raise DataError(f"{name}: {split}_images has shape {images.shape}: expected (N, H, W) grey "
-                        "or (N, H, W, 3) RGB images")
+        expected = "(N, D, H, W) volumes" if volumes else "(N, H, W) grey or (N, H, W, 3) RGB images"
+        raise DataError(f"{name}: {split}_images has shape {images.shape}: expected {expected}")
     if images.dtype != np.uint8:
         if np.issubdtype(images.dtype, np.floating) and np.isnan(images).any():
             raise DataError(f"{name}: {split}_images contains NaN pixels: clean or drop those images")
@@ -93,7 +99,7 @@ def load_medmnist_npz(path: Path, *, info: MedMNISTInfo | None = None, name: str
     arrays = _read_npz(path)
     splits = {}
     for split in SPLITS:
-        images = _images_nchw(name, split, arrays[f"{split}_images"])
+        images = _images_nchw(name, split, arrays[f"{split}_images"], info.volumes if info is not None else None)
         splits[split] = Split(images, _labels(name, split, arrays[f"{split}_labels"], len(images)))
     shapes = {s.x.shape[1:] for s in splits.values()}
     if len(shapes) > 1:

@@ -16,7 +16,8 @@ from medprune.data.dataset import Dataset, Split
 from medprune.errors import ConfigError, DataError
 
 # The disease class of the official binary MedMNIST sets.
-MEDMNIST_POSITIVE = {"pneumoniamnist": "pneumonia", "breastmnist": "malignant"}
+MEDMNIST_POSITIVE = {"pneumoniamnist": "pneumonia", "breastmnist": "malignant", "nodulemnist3d": "malignant",
+                     "adrenalmnist3d": "hyperplasia", "vesselmnist3d": "aneurysm"}
 # Label values that name the positive class of a table or a user's file without being told.
 POSITIVE_SPELLINGS = ("1", "yes", "true", "positive")
 

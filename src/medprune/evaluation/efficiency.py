@@ -161,7 +161,7 @@ def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: 
     params, nonzero, macs = model_counts(model, input_shape)
     size, size_gz = serialized_sizes(model, path)
     latency = {f"batch{b}": measure_latency(model, input_shape, b, warmup=warmup, repeats=repeats)
-               for b in (1, 32)}
+               for b in ((1, 8, 32) if len(input_shape) == 4 else (1, 32))}  # volumes: also batch 8
     conditions = measurement_conditions(warmup, repeats)
     if hasattr(model, "counts"):
         import onnxruntime

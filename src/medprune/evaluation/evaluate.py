@@ -52,6 +52,12 @@ class Evaluation:
 
 def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
     """Refuse to score a model on data of another shape or class count."""
+    model_dims, data_dims = len(checkpoint.input_shape) - 1, len(dataset.input_shape) - 1
+    if dataset.modality == "image" and model_dims != data_dims and min(model_dims, data_dims) >= 2:
+        kind = {2: "2D images", 3: "3D volumes"}
+        raise DataError(f"model '{checkpoint.name}' takes {kind[model_dims]} {tuple(checkpoint.input_shape)} but "
+                        f"{dataset.name} holds {kind[data_dims]} {tuple(dataset.input_shape)}: use a "
+                        f"{'3D' if data_dims == 3 else '2D'} model for this data")
     if tuple(checkpoint.input_shape) != tuple(dataset.input_shape):
         raise DataError(
             f"model '{checkpoint.name}' expects inputs of shape {tuple(checkpoint.input_shape)} but "

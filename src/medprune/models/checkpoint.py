@@ -21,6 +21,7 @@ from medprune import __version__
 from medprune._atomic import write_atomic
 from medprune.errors import CheckpointError
 from medprune.models._sparse import pack, should_pack, unpack
+from medprune.models.conv import CONV_LAYERS
 from medprune.models.factorized import apply_factorized_structure
 from medprune.models.registry import create_model
 
@@ -77,7 +78,7 @@ def layer_widths(model: nn.Module) -> dict[str, dict[str, int]]:
     """The width of every layer whose weight shape pruning can change."""
     widths: dict[str, dict[str, int]] = {}
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, CONV_LAYERS):
             widths[name] = {"in": module.in_channels, "out": module.out_channels, "groups": module.groups}
         elif isinstance(module, nn.Linear):
             widths[name] = {"in": module.in_features, "out": module.out_features}
@@ -87,9 +88,9 @@ def layer_widths(model: nn.Module) -> dict[str, dict[str, int]]:
 
 
 def _resized(module: nn.Module, width: dict[str, int]) -> nn.Module:
-    if isinstance(module, nn.Conv2d):
-        return nn.Conv2d(width["in"], width["out"], module.kernel_size, module.stride, module.padding,
-                         module.dilation, width["groups"], module.bias is not None, module.padding_mode)
+    if isinstance(module, CONV_LAYERS):
+        return type(module)(width["in"], width["out"], module.kernel_size, module.stride, module.padding,
+                            module.dilation, width["groups"], module.bias is not None, module.padding_mode)
     if isinstance(module, nn.Linear):
         return nn.Linear(width["in"], width["out"], bias=module.bias is not None)
     return type(module)(width["features"], eps=module.eps, momentum=module.momentum,

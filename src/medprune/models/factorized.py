@@ -1,4 +1,4 @@
-"""Low-rank layers: a Conv2d or Linear replaced by two thinner ones (rank r), recorded by name and rank.
+"""Low-rank layers: a convolution (1D, 2D or 3D) or Linear replaced by two thinner ones (rank r), recorded by name and rank.
 
 A convolution W (out, in, k, k) becomes a k x k convolution to r channels followed by a 1 x 1
 convolution to `out` (channel SVD, Zhang et al. 2016); a Linear W (out, in) becomes Linear(in, r)
@@ -11,11 +11,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from medprune.models.conv import CONV_LAYERS
 from medprune.errors import CheckpointError
 
 
 def factorizable(module: nn.Module) -> bool:
-    return isinstance(module, nn.Linear) or (isinstance(module, nn.Conv2d) and module.groups == 1)
+    return isinstance(module, nn.Linear) or (isinstance(module, CONV_LAYERS) and module.groups == 1)
 
 
 def layer_matrix(module: nn.Module) -> torch.Tensor:
@@ -29,10 +30,11 @@ def low_rank_pair(module: nn.Module, rank: int) -> nn.Sequential:
     if isinstance(module, nn.Linear):
         return nn.Sequential(nn.Linear(module.in_features, rank, bias=False),
                              nn.Linear(rank, module.out_features, bias=bias))
+    conv = type(module)
     return nn.Sequential(
-        nn.Conv2d(module.in_channels, rank, module.kernel_size, module.stride, module.padding, module.dilation,
-                  bias=False, padding_mode=module.padding_mode),
-        nn.Conv2d(rank, module.out_channels, 1, bias=bias))
+        conv(module.in_channels, rank, module.kernel_size, module.stride, module.padding, module.dilation,
+             bias=False, padding_mode=module.padding_mode),
+        conv(rank, module.out_channels, 1, bias=bias))
 
 
 @torch.no_grad()

@@ -1,6 +1,6 @@
 """The criterion contract: score every prunable weight; higher means more important to keep.
 
-A criterion returns one saliency tensor per prunable layer (Conv2d, Linear, BatchNorm weight), the
+A criterion returns one saliency tensor per prunable layer (convolution, Linear, BatchNorm weight), the
 shape of that layer's weight. Unstructured pruning ranks the entries; structured pruning sums them
 per channel through Torch-Pruning's dependency groups (`importance.GroupScoreImportance`).
 """
@@ -17,12 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medprune.models.conv import CONV_LAYERS
 from medprune.data.batches import to_tensor
 from medprune.data.dataset import Dataset
 from medprune.registry import Registry
 
-PRUNABLE = (nn.Conv2d, nn.Linear)
-SCORED = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
+PRUNABLE = (*CONV_LAYERS, nn.Linear)
+SCORED = (*CONV_LAYERS, nn.Linear, nn.modules.batchnorm._BatchNorm)
 
 Scores = dict[nn.Module, torch.Tensor]
 

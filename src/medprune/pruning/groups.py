@@ -18,9 +18,8 @@ from torch import nn
 
 from medprune.errors import ConfigError
 from medprune.pruning.criterion import Criterion
+from medprune.models.conv import CONV_LAYERS
 from medprune.pruning.importance import make_group_importance
-
-CONV_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 def classifier_layers(model: nn.Module, n_classes: int, example: torch.Tensor | None = None) -> list[nn.Module]:
     """The output layers, whose out-channels are the classes and must never be pruned.

@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 
 from medprune.data.dataset import Dataset
+from medprune.data.images import as_picture
 
 PAIRS_SHOWN = 60
 
 
 def _png(image: np.ndarray) -> str:
-    """A (C, H, W) uint8 image as base64 PNG, enlarged for the page."""
+    """A (C, H, W) uint8 image (or a volume's mid-slices) as base64 PNG, enlarged for the page."""
     from PIL import Image
 
-    array = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
-    picture = Image.fromarray(array)
+    picture = Image.fromarray(as_picture(image))
     picture = picture.resize((picture.width * 3, picture.height * 3), Image.NEAREST)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")

@@ -7,6 +7,8 @@ import io
 
 import numpy as np
 
+from medprune.data.images import as_picture
+
 
 def new_figure(width: float = 5.0, height: float = 4.0):
     import matplotlib
@@ -86,12 +88,13 @@ def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str
 
 
 def thumbnail(image: np.ndarray) -> str:
-    """A (C, H, W) uint8 image as a small PNG."""
-    fig, ax = new_figure(1.4, 1.4)
-    if image.shape[0] == 1:
-        ax.imshow(image[0], cmap="gray", vmin=0, vmax=255)
+    """A (C, H, W) uint8 image, or a volume's three mid-slices, as a small PNG."""
+    picture = as_picture(image)
+    fig, ax = new_figure(1.4 * picture.shape[1] / picture.shape[0], 1.4)
+    if picture.ndim == 2:
+        ax.imshow(picture, cmap="gray", vmin=0, vmax=255)
     else:
-        ax.imshow(image.transpose(1, 2, 0))
+        ax.imshow(picture)
     ax.axis("off")
     return encode_png(fig)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
+from medprune.models.conv import CONV_LAYERS
 from medprune._atomic import write_json_atomic
 from medprune.evaluation.efficiency import measure_latency
 from medprune.pruning.cost_model import Layer
@@ -22,7 +23,7 @@ BATCH = 32
 
 def _key(layer: Layer, w_in: int, w_out: int) -> str:
     m = layer.module
-    if isinstance(m, nn.Conv2d):
+    if isinstance(m, CONV_LAYERS):
         geometry = f"conv{m.kernel_size}s{m.stride}p{m.padding}d{m.dilation}{'dw' if layer.depthwise else ''}"
     else:
         geometry = "linear"
@@ -31,8 +32,8 @@ def _key(layer: Layer, w_in: int, w_out: int) -> str:
 
 def _time(layer: Layer, w_in: int, w_out: int) -> float:
     m = layer.module
-    if isinstance(m, nn.Conv2d):
-        module = nn.Conv2d(w_in, w_out, m.kernel_size, m.stride, m.padding, m.dilation,
+    if isinstance(m, CONV_LAYERS):
+        module = type(m)(w_in, w_out, m.kernel_size, m.stride, m.padding, m.dilation,
                            groups=w_in if layer.depthwise else 1, bias=m.bias is not None)
         shape = (w_in, *layer.input_hw)
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from medprune.models.conv import CONV_LAYERS
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion, Scores, scored_modules, weight_of
 
 
@@ -16,10 +17,10 @@ def _following_batchnorm(model: nn.Module) -> dict[nn.Module, nn.Module]:
     """Each conv mapped to the BatchNorm that comes right after it in definition order."""
     pairs, previous = {}, None
     for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and isinstance(previous, nn.Conv2d) \
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and isinstance(previous, CONV_LAYERS) \
                 and previous.out_channels == module.num_features:
             pairs[previous] = module
-        if isinstance(module, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
+        if isinstance(module, (*CONV_LAYERS, nn.Linear, nn.modules.batchnorm._BatchNorm)):
             previous = module
     return pairs
 
