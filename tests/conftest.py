@@ -84,7 +84,8 @@ def train_tiny(root: Path, name: str = "tiny", epochs: int = 3, **npz_options) -
 def write_dicom(path: Path, pixels: np.ndarray, *, compress: str | None = None, **header) -> Path:
     """A single-frame DICOM file of `pixels` (2D uint8 / uint16 / int16, or (H, W, 3) uint8 RGB).
 
-    compress="jpeg2000" stores the frame JPEG 2000 lossless (encoded by Pillow, decoded by pylibjpeg);
+    compress="jpeg2000" stores the frame JPEG 2000 lossless (encoded by Pillow, decoded by pylibjpeg), "jpeg"
+    baseline JPEG (lossy, decoded by Pillow);
     `header` sets any further attributes (Manufacturer, PatientID, RescaleSlope, WindowCenter, ...).
     """
     import io
@@ -92,11 +93,13 @@ def write_dicom(path: Path, pixels: np.ndarray, *, compress: str | None = None, 
     from PIL import Image
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
-    from pydicom.uid import JPEG2000Lossless, ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+    from pydicom.uid import (JPEG2000Lossless, ExplicitVRLittleEndian, JPEGBaseline8Bit, SecondaryCaptureImageStorage,
+                             generate_uid)
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = JPEG2000Lossless if compress == "jpeg2000" else ExplicitVRLittleEndian
+    ds.file_meta.TransferSyntaxUID = {"jpeg2000": JPEG2000Lossless, "jpeg": JPEGBaseline8Bit}.get(compress,
+                                                                                               ExplicitVRLittleEndian)
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, generate_uid()
     ds.Rows, ds.Columns = pixels.shape[:2]
     ds.SamplesPerPixel = 3 if pixels.ndim == 3 else 1
@@ -108,9 +111,12 @@ def write_dicom(path: Path, pixels: np.ndarray, *, compress: str | None = None, 
     ds.PixelRepresentation = 1 if pixels.dtype.kind == "i" else 0
     for key, value in header.items():
         setattr(ds, key, value)
-    if compress == "jpeg2000":
+    if compress:
         buffer = io.BytesIO()
-        Image.fromarray(pixels).save(buffer, "JPEG2000", irreversible=False, num_resolutions=2, no_jp2=True)
+        if compress == "jpeg":
+            Image.fromarray(pixels).save(buffer, "JPEG", quality=95)
+        else:
+            Image.fromarray(pixels).save(buffer, "JPEG2000", irreversible=False, num_resolutions=2, no_jp2=True)
         ds.PixelData = encapsulate([buffer.getvalue()])
         ds["PixelData"].VR = "OB"
     else:

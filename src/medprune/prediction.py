@@ -26,6 +26,9 @@ from medprune.models.checkpoint import Checkpoint
 def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], ImageFiles]:
     import pandas as pd
 
+    if len(checkpoint.input_shape) != 3:
+        raise ConfigError(f"the model takes 3D volumes {tuple(checkpoint.input_shape)}; predict reads 2D image files: "
+                          "give it volumes the way it was trained (an .npz), or a 2D model")
     channels, height, width = checkpoint.input_shape
     if height != width:
         raise ConfigError(f"the model takes {height}x{width} images; predict reads square images only")
@@ -73,6 +76,8 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
     if not data.exists():
         raise DataError(f"{data} does not exist: pass a folder of images, a CSV manifest or a table")
     if checkpoint.spec["model"].get("modality") == "table":
+        if data.is_dir() or data.suffix.lower() != ".csv":
+            raise DataError(f"the model takes table rows: pass a CSV with its columns, not {data.name}")
         names, x = _table_inputs(checkpoint, data)
     else:
         names, x = _image_inputs(checkpoint, data, image_column)

@@ -72,3 +72,17 @@ def test_audit_and_mismatched_dimensions(volume_run, tmp_path):
     assert_one_line_error(invoke("evaluate", "--model", volume_run / "run", "--data", images), "3D volumes")
     assert invoke("train", "--data", images, "--out", tmp_path / "r2d", *FAST).exit_code == 0
     assert_one_line_error(invoke("evaluate", "--model", tmp_path / "r2d", "--data", npz), "2D images")
+
+
+def test_predict_refuses_inputs_of_another_kind(volume_run, tmp_path, tiny_table):
+    from PIL import Image
+
+    folder = tmp_path / "new"
+    folder.mkdir()
+    Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(folder / "a.png")
+    assert_one_line_error(invoke("predict", "--model", volume_run / "run", "--data", folder, "--out",
+                                 tmp_path / "p.csv"), "takes 3D volumes")
+    assert invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
+                  *FAST).exit_code == 0
+    assert_one_line_error(invoke("predict", "--model", tmp_path / "t", "--data", folder, "--out", tmp_path / "q.csv"),
+                          "takes table rows")

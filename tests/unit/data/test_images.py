@@ -25,6 +25,13 @@ def test_an_8_bit_dicom_reads_exactly_like_the_same_png(tmp_path, compress):
     assert np.array_equal(read_image(tmp_path / "a.dcm", ImageReading(), 28)[0], PIXELS)
 
 
+def test_a_baseline_jpeg_dicom_decodes_close_to_its_source(tmp_path):
+    smooth = np.add.outer(np.arange(28), np.arange(28)).astype(np.uint8) * 4
+    write_dicom(tmp_path / "j.dcm", smooth, compress="jpeg")
+    decoded = read_image(tmp_path / "j.dcm", ImageReading(), 28)[0].astype(int)
+    assert np.abs(decoded - smooth).mean() < 3  # lossy, but the same image
+
+
 def test_rescale_window_and_monochrome1_follow_the_dicom_rules(tmp_path):
     raw = np.linspace(0, 4000, 28 * 28).reshape(28, 28).astype(np.uint16)  # stored values; HU = raw - 1000
     write_dicom(tmp_path / "ct.dcm", raw, RescaleSlope=1, RescaleIntercept=-1000)
