@@ -16,7 +16,7 @@ import numpy as np
 from medprune._atomic import write_text_atomic
 from medprune.data.batches import to_tensor
 from medprune.data.image_files import ImageFiles, scan_images
-from medprune.data.images import IMAGE_SUFFIXES, ImageReading
+from medprune.data.images import ImageReading, is_image_file
 from medprune.data.table_encoding import apply_encoding
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.predict import check_finite
@@ -26,14 +26,12 @@ from medprune.models.checkpoint import Checkpoint
 def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], ImageFiles]:
     import pandas as pd
 
-    if len(checkpoint.input_shape) != 3:
-        raise ConfigError(f"the model takes 3D volumes {tuple(checkpoint.input_shape)}; predict reads 2D image files: "
-                          "give it volumes the way it was trained (an .npz), or a 2D model")
-    channels, height, width = checkpoint.input_shape
-    if height != width:
-        raise ConfigError(f"the model takes {height}x{width} images; predict reads square images only")
+    channels, *sides = checkpoint.input_shape
+    if len(set(sides)) > 1:
+        raise ConfigError(f"the model takes {'x'.join(map(str, sides))} inputs; predict reads square images and cubic "
+                          "volumes only")
     if data.is_dir():
-        files = sorted(f for f in data.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(f for f in data.rglob("*") if is_image_file(f))
         names = [str(f.relative_to(data)) for f in files]
     else:
         if not image_column:
@@ -44,12 +42,16 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
         names = [str(p) for p in frame[image_column]]
         files = [data.parent / p for p in names]
     if not files:
-        raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif, .dcm)")
+        raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif, .dcm, .nii, .nii.gz)")
     recorded = checkpoint.spec.get("preprocessing", {}).get("reading", {})
     window = recorded.get("window")
-    reading = ImageReading(height, channels, tuple(window) if window else None)
-    scan_images(files, reading)  # every file is an image, before any prediction is made
-    return names, ImageFiles(files, reading, height)
+    reading = ImageReading(sides[0], channels, tuple(window) if window else None)
+    _, _, dims = scan_images(files, reading)  # every file is an image, before any prediction is made
+    if dims != len(sides):
+        kind = {2: "2D images", 3: "3D volumes"}
+        raise ConfigError(f"the model takes {kind[len(sides)]} but {data.name} holds {kind[dims]}: use a model "
+                          f"trained on {kind[dims]}")
+    return names, ImageFiles(files, reading, sides[0], dims=dims)
 
 
 def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.ndarray]:

@@ -81,8 +81,42 @@ def test_predict_refuses_inputs_of_another_kind(volume_run, tmp_path, tiny_table
     folder.mkdir()
     Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(folder / "a.png")
     assert_one_line_error(invoke("predict", "--model", volume_run / "run", "--data", folder, "--out",
-                                 tmp_path / "p.csv"), "takes 3D volumes")
+                                 tmp_path / "p.csv"), "takes 3D volumes but new holds 2D images")
     assert invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
                   *FAST).exit_code == 0
     assert_one_line_error(invoke("predict", "--model", tmp_path / "t", "--data", folder, "--out", tmp_path / "q.csv"),
                           "takes table rows")
+
+
+def test_a_nifti_manifest_is_read_windowed_and_resampled_and_predicted(tmp_path):
+    import nibabel
+
+    rng = np.random.default_rng(3)
+    (tmp_path / "ct").mkdir()
+    rows = ["path,label"]
+    for i in range(100):
+        label = i % 2
+        hu = rng.normal(-100, 30, (12, 12, 12)).astype(np.float32)  # soft tissue around -100 HU
+        hu[4:8, 4:8, 4:8] += 150 * label
+        stored = np.rint((hu + 1024) / 2).astype(np.int16)  # slope 2, intercept -1024, as scanners store CT
+        image = nibabel.Nifti1Image(stored, np.eye(4))
+        image.header.set_slope_inter(2, -1024)
+        nibabel.save(image, tmp_path / "ct" / f"{i}.nii.gz")
+        rows.append(f"ct/{i}.nii.gz,{('normal', 'mass')[label]}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    from medprune.data import load_data
+
+    data = load_data(tmp_path / "labels.csv", image_column="path", target="label", positive_class="mass",
+                     window=(-50, 400), image_size=8)
+    assert data.input_shape == (1, 8, 8, 8)
+    first = data.split("train").x[0]
+    assert first.shape == (1, 8, 8, 8) and first.dtype == np.uint8 and 0 < first.mean() < 255
+    args = ["--data", tmp_path / "labels.csv", "--image-column", "path", "--target", "label", "--positive-class",
+            "mass", "--window", "-50,400", "--volume-size", "8", "--model", "smallcnn"]
+    result = invoke("train", *args, "--out", tmp_path / "run", *FAST)
+    assert result.exit_code == 0, result.output
+    result = invoke("predict", "--model", tmp_path / "run", "--data", tmp_path / "ct", "--out", tmp_path / "p.csv",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 101
+    assert_one_line_error(invoke("train", *args, "--image-size", "8", "--out", tmp_path / "r2"), "not both")

@@ -12,8 +12,8 @@ from medprune.errors import ConfigError
 from medprune.cli.app import command, console, data_app
 from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
                                   ImageColumnOpt, ImageSizeOpt, MissingOpt, PositiveClassOpt, ProgressOpt,
-                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, TargetOpt, WindowOpt, WorkersOpt,
-                                  image_reading)
+                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, TargetOpt, VolumeSizeOpt, WindowOpt,
+                                  WorkersOpt, image_reading)
 
 
 @command("audit", parent=data_app, outputs={"json_out": "file", "html": "file"})
@@ -32,6 +32,7 @@ def audit(
     split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
     image_size: ImageSizeOpt = None,
+    volume_size: VolumeSizeOpt = None,
     channels: ChannelsOpt = None,
     image_column: ImageColumnOpt = None,
     split_column: SplitColumnOpt = None,
@@ -47,7 +48,8 @@ def audit(
     # The audit reports patients in two splits rather than refusing to load them.
     reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
                             split_column=split_column, group_column=group_column, allow_group_overlap=True,
-                            window=window, skip_unreadable=skip_unreadable, cache=cache, workers=workers)
+                            window=window, skip_unreadable=skip_unreadable, cache=cache, workers=workers,
+                            volume_size=volume_size)
     dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
                             positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)
@@ -92,6 +94,7 @@ def prune(
     split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
     image_size: ImageSizeOpt = None,
+    volume_size: VolumeSizeOpt = None,
     channels: ChannelsOpt = None,
     image_column: ImageColumnOpt = None,
     split_column: SplitColumnOpt = None,
@@ -112,7 +115,7 @@ def prune(
     reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
                             split_column=split_column, group_column=group_column,
                             allow_group_overlap=allow_group_overlap, window=window, skip_unreadable=skip_unreadable,
-                            cache=cache, workers=workers)
+                            cache=cache, workers=workers, volume_size=volume_size)
     dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
                             positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)

@@ -7,6 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from medprune.errors import ConfigError
+
 DataOpt = Annotated[str, typer.Option("--data", help="MedMNIST name (pneumoniamnist, pneumoniamnist@64), "
                                                      "or a path to an .npz (MedMNIST layout) or .csv table.")]
 OptionalDataOpt = Annotated[Optional[str], typer.Option("--data", help="Data to use; default: the data the "
@@ -33,6 +35,9 @@ PositiveClassOpt = Annotated[Optional[str], typer.Option(
 ImageSizeOpt = Annotated[Optional[int], typer.Option(
     "--image-size", help="Side in px images are resized to (default: their own size, which must then be one square "
                          "size).")]
+VolumeSizeOpt = Annotated[Optional[int], typer.Option(
+    "--volume-size", help="Side in voxels NIfTI volumes are resampled to (default: their own size, which must then "
+                          "be one cubic size).")]
 ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="1 (grey) or 3 (RGB) for images (default 1).")]
 ImageColumnOpt = Annotated[Optional[str], typer.Option(
     "--image-column", help="A CSV manifest's column of image paths (relative to the CSV); --target names the label "
@@ -57,11 +62,15 @@ WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes reading im
 
 def image_reading(*, image_size: int | None, channels: int | None, image_column: str | None,
                   split_column: str | None, group_column: str | None, allow_group_overlap: bool,
-                  window: str | None, skip_unreadable: bool, cache: Path | None = None, workers: int = 0) -> dict:
+                  window: str | None, skip_unreadable: bool, cache: Path | None = None, workers: int = 0,
+                  volume_size: int | None = None) -> dict:
     """The image options as keyword arguments of `api.load_data`."""
     from medprune import api
 
-    return {"image_size": image_size, "channels": channels, "image_column": image_column,
+    if image_size is not None and volume_size is not None:
+        raise ConfigError("give --image-size for 2D images or --volume-size for volumes, not both")
+    return {"image_size": image_size if volume_size is None else volume_size, "channels": channels,
+            "image_column": image_column,
             "split_column": split_column, "group_column": group_column, "allow_group_overlap": allow_group_overlap,
             "window": api.parse_window(window), "skip_unreadable": skip_unreadable, "cache": cache,
             "workers": workers}

@@ -11,7 +11,7 @@ from medprune.cli.app import command, console
 from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
                                   ImageColumnOpt, ImageSizeOpt, MissingOpt, OutOpt, PositiveClassOpt, ProgressOpt,
                                   SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt, SubgroupOpt,
-                                  TargetOpt, TargetSensitivityOpt, WindowOpt, WorkersOpt, image_reading)
+                                  TargetOpt, TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading)
 from medprune.cli.show import show_metrics
 
 
@@ -42,6 +42,7 @@ def train(
         help="Names of the classes of your own .npz by index, comma-separated (e.g. normal,pneumonia); classes "
              "without training cases are then allowed.")] = None,
     image_size: ImageSizeOpt = None,
+    volume_size: VolumeSizeOpt = None,
     channels: ChannelsOpt = None,
     image_column: ImageColumnOpt = None,
     split_column: SplitColumnOpt = None,
@@ -67,7 +68,8 @@ def train(
                             **image_reading(image_size=image_size, channels=channels, image_column=image_column,
                                             split_column=split_column, group_column=group_column,
                                             allow_group_overlap=allow_group_overlap, window=window,
-                                            skip_unreadable=skip_unreadable, cache=cache, workers=workers))
+                                            skip_unreadable=skip_unreadable, cache=cache, workers=workers,
+                                            volume_size=volume_size))
     api.check_positive_applies(dataset, positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)

@@ -13,7 +13,7 @@ import numpy as np
 
 from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
 from medprune.data.image_files import ImageFiles, files_digest, scan_images
-from medprune.data.images import IMAGE_SUFFIXES, ImageReading, header_values
+from medprune.data.images import ImageReading, header_values, is_image_file
 from medprune.data.medmnist import IMAGE_PREPROCESSING
 from medprune.errors import DataError
 
@@ -21,7 +21,7 @@ FOLDER_SPLIT = (0.7, 0.1, 0.2)
 
 
 def _class_files(folder: Path) -> dict[str, list[Path]]:
-    classes = {d.name: sorted(f for f in d.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+    classes = {d.name: sorted(f for f in d.rglob("*") if is_image_file(f))
                for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")}
     return {name: files for name, files in classes.items() if files}
 
@@ -72,10 +72,10 @@ def load_image_folder(folder: Path, *, reading: ImageReading = ImageReading(), s
                         "class_name/file, one folder per class")
     files = [(split, f, class_names.index(name)) for split, classes in layouts.items()
              for name, paths in classes.items() for f in paths]
-    kept, size = scan_images([f for _, f, _ in files], reading, cache)
+    kept, size, dims = scan_images([f for _, f, _ in files], reading, cache)
     files = [files[i] for i in kept]
     paths = [f for _, f, _ in files]
-    images = ImageFiles(paths, reading, size, cache=cache, workers=workers)
+    images = ImageFiles(paths, reading, size, cache=cache, workers=workers, dims=dims)
     meta = dicom_subgroups(paths, subgroups or [])
     labels = np.array([k for _, _, k in files], dtype=np.int64)
     split_of = np.array([s for s, _, _ in files])
@@ -84,6 +84,6 @@ def load_image_folder(folder: Path, *, reading: ImageReading = ImageReading(), s
               for name, ix in index.items()}
     check_labels(folder.name, splits, len(class_names))
     return Dataset(name=folder.name, modality="image", task=task_for(len(class_names)), class_names=class_names,
-                   splits=splits, input_shape=(reading.channels, size, size),
+                   splits=splits, input_shape=images.shape[1:],
                    source={**(source or {"data": str(folder), "seed": seed}), "image_size": size},
                    checksum=files_digest(paths, folder), preprocessing=image_preprocessing(reading, size))

@@ -26,18 +26,21 @@ class ImageFiles:
     """An array-like of uint8 (C, H, W) images read from `files` when indexed."""
 
     def __init__(self, files: list[Path], reading: ImageReading, size: int, *, cache: Path | None = None,
-                 workers: int = 0) -> None:
+                 workers: int = 0, dims: int = 2) -> None:
         self.files = [Path(f) for f in files]
-        self.reading, self.size = reading, size
+        self.reading, self.size, self.dims = reading, size, dims  # dims: 2 images, 3 volumes
         self.cache = Path(cache) if cache is not None else None
         self.workers = workers
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return (len(self.files), self.reading.channels, self.size, self.size)
+        return (len(self.files), self.reading.channels, *[self.size] * self.dims)
 
     dtype = np.dtype(np.uint8)
-    ndim = 4
+
+    @property
+    def ndim(self) -> int:
+        return 2 + self.dims
 
     def __len__(self) -> int:
         return len(self.files)
@@ -60,13 +63,13 @@ class ImageFiles:
     def take(self, indices: np.ndarray) -> ImageFiles:
         """The same files at `indices`, still unread."""
         return ImageFiles([self.files[int(i)] for i in np.asarray(indices)], self.reading, self.size,
-                          cache=self.cache, workers=self.workers)
+                          cache=self.cache, workers=self.workers, dims=self.dims)
 
     @classmethod
     def concat(cls, parts: list[ImageFiles]) -> ImageFiles:
         first = parts[0]
         return cls([f for p in parts for f in p.files], first.reading, first.size, cache=first.cache,
-                   workers=first.workers)
+                   workers=first.workers, dims=first.dims)
 
     def _read(self, i: int) -> np.ndarray:
         path = self.files[i]
@@ -88,8 +91,8 @@ class ImageFiles:
         return image
 
 
-def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = None) -> tuple[np.ndarray, int]:
-    """(indices of the files kept, size to read them at).
+def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = None) -> tuple[np.ndarray, int, int]:
+    """(indices of the files kept, size to read them at, spatial dimensions: 2 images or 3 volumes).
 
     Every header is read, so a file that is not an image stops here, and images of several sizes without
     `--image-size` are one error. With `skip_unreadable` every file is also decoded once (filling the
@@ -106,21 +109,27 @@ def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = N
             continue
         kept.append(i)
         sizes.setdefault(shape, f)
+        dims = {len(shape) for shape in sizes}
+        if len(dims) > 1:
+            raise DataError(f"the files mix 2D images and 3D volumes ({next(iter(sizes.values())).name}, {f.name}): "
+                            "give one kind")
         if reading.size is None and len(sizes) > 1:
             (a, fa), (b, fb) = list(sizes.items())[:2]
-            raise DataError(f"images come in more than one size ({a[0]}x{a[1]} in {fa.name}, {b[0]}x{b[1]} in "
-                            f"{fb.name}): give --image-size N to resize them all to N x N px")
+            raise DataError(f"images come in more than one size ({_shape(a)} in {fa.name}, {_shape(b)} in "
+                            f"{fb.name}): give --image-size N (--volume-size N for volumes) to resize them all")
     if not kept:
         raise DataError(f"none of the {len(files)} images could be read: check the files")
-    size = reading.size
+    shape, first = next(iter(sizes.items()))
+    dims, size = len(shape), reading.size
+    if dims == 3 and reading.channels != 1:
+        raise DataError(f"{first.name} is a volume: volumes have one channel; drop --channels")
     if size is None:
-        (height, width), first = next(iter(sizes.items()))
-        if height != width:
-            raise DataError(f"images are {height}x{width} (e.g. {first.name}), not square: give --image-size N to "
-                            "resize them to N x N px")
-        size = height
+        if len(set(shape)) > 1:
+            raise DataError(f"images are {_shape(shape)} (e.g. {first.name}), not square: give --image-size N "
+                            "(--volume-size N for volumes) to resize them to N px a side")
+        size = shape[0]
     if reading.skip_unreadable:
-        images = ImageFiles([files[i] for i in kept], reading, size, cache=cache)
+        images = ImageFiles([files[i] for i in kept], reading, size, cache=cache, dims=dims)
         decoded = []
         for position, i in enumerate(kept):
             try:
@@ -135,7 +144,11 @@ def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = N
             print(f"skipped: {line}", file=sys.stderr)
         if not kept:
             raise DataError(f"none of the {len(files)} images could be read: check the files")
-    return np.array(kept, dtype=np.int64), size
+    return np.array(kept, dtype=np.int64), size, dims
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
 
 
 def files_digest(files: list[Path], root: Path) -> str:

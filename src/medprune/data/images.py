@@ -23,7 +23,16 @@ from medprune.errors import ConfigError, DataError
 
 PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 DICOM_SUFFIXES = {".dcm", ".dicom"}
+NIFTI_SUFFIXES = (".nii", ".nii.gz")  # 3D volumes, through nibabel
 IMAGE_SUFFIXES = PILLOW_SUFFIXES | DICOM_SUFFIXES
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES or is_nifti(path)
+
+
+def is_nifti(path: Path) -> bool:
+    return path.name.lower().endswith(NIFTI_SUFFIXES)
 
 
 @dataclass(frozen=True)
@@ -65,9 +74,18 @@ def is_dicom(path: Path) -> bool:
         return f.read(132)[128:] == b"DICM"
 
 
-def native_size(path: Path) -> tuple[int, int]:
-    """(height, width) from the file header, without decoding pixels."""
+def native_size(path: Path) -> tuple[int, ...]:
+    """(height, width), or (depth, height, width) of a NIfTI volume, from the file header without decoding."""
     try:
+        if is_nifti(path):
+            import nibabel
+
+            shape = tuple(int(n) for n in nibabel.load(path).shape)
+            shape = shape[:3] if len(shape) == 4 and shape[3] == 1 else shape
+            if len(shape) != 3:
+                raise DataError(f"{path} holds a {len(shape)}D array {shape}: a volume model takes one 3D volume per "
+                                "file; split time series or channels into files")
+            return shape
         if is_dicom(path):
             import pydicom
 
@@ -163,11 +181,32 @@ def _pillow_values(path: Path, window: tuple[float, float] | None, channels: int
                         "pass --skip-unreadable") from None
 
 
+def read_volume(path: Path, reading: ImageReading, size: int) -> np.ndarray:
+    """A NIfTI volume as uint8 (1, size, size, size): scaled by the file's slope / intercept (e.g. to HU),
+    windowed (or stretched from its minimum to its maximum), resampled with linear interpolation."""
+    import nibabel
+    from scipy import ndimage
+
+    try:
+        values = np.asarray(nibabel.load(path).get_fdata(dtype=np.float32))
+    except Exception as err:
+        raise DataError(f"{path} cannot be read as a NIfTI volume ({type(err).__name__}): replace or remove it, or "
+                        "pass --skip-unreadable") from None
+    values = values[..., 0] if values.ndim == 4 and values.shape[3] == 1 else values
+    if not np.isfinite(values).all():
+        raise DataError(f"{path} holds NaN or infinite voxels: clean the volume")
+    scaled = _apply_window(values, *reading.window) if reading.window else _stretch(values)
+    resampled = ndimage.zoom(scaled, [size / n for n in scaled.shape], order=1, grid_mode=True, mode="nearest")
+    return np.clip(np.rint(resampled), 0, 255).astype(np.uint8)[None]
+
+
 def read_image(path: Path, reading: ImageReading, size: int) -> np.ndarray:
-    """One image as uint8 (C, H, W) with `reading.channels`, resized to `size` px."""
+    """One image as uint8 (C, H, W) with `reading.channels`, resized to `size` px; a NIfTI file as a volume."""
     from PIL import Image
 
     path = Path(path)
+    if is_nifti(path):
+        return read_volume(path, reading, size)
     if is_dicom(path):
         values, eight_bit, invert = _dicom_values(path, reading.window)
     else:

@@ -88,9 +88,9 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
                         "relative to the manifest")
     groups = frame[group_column].astype(str).to_numpy() if group_column else None
     given = _given_splits(frame, split_column, groups, allow_group_overlap, path.name) if split_column else None
-    kept, size = scan_images(files, reading, cache)  # unreadable files skipped (if asked) before splitting
+    kept, size, dims = scan_images(files, reading, cache)  # unreadable files skipped (if asked) before splitting
     frame, files, y = frame.iloc[kept].reset_index(drop=True), [files[i] for i in kept], y[kept]
-    images = ImageFiles(files, reading, size, cache=cache, workers=workers)
+    images = ImageFiles(files, reading, size, cache=cache, workers=workers, dims=dims)
     if given is not None:
         index = {s: np.flatnonzero(given[kept] == s) for s in SPLITS}
     elif groups is not None:
@@ -105,6 +105,6 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
     check_labels(path.name, splits, len(class_names))
     digest = hashlib.md5(path.read_bytes() + files_digest(files, path.parent).encode()).hexdigest()
     return Dataset(name=path.stem, modality="image", task=task_for(len(class_names)), class_names=class_names,
-                   splits=splits, input_shape=(reading.channels, size, size),
+                   splits=splits, input_shape=images.shape[1:],
                    source={**(source or {"data": str(path)}), "image_size": size}, checksum=digest,
                    preprocessing={**image_preprocessing(reading, size), "split": dict(zip(SPLITS, FOLDER_SPLIT))})

@@ -68,8 +68,8 @@ def test_unreadable_files_are_one_line_errors_or_skipped(tmp_path):
     with pytest.raises(DataError, match="bad.dcm"):
         scan_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"], ImageReading(size=28))
     with pytest.warns(UserWarning, match="skipped 1 unreadable"):
-        kept, size = scan_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"], ImageReading(skip_unreadable=True))
-    assert kept.tolist() == [0] and size == 28
+        kept, size, dims = scan_images([tmp_path / "ok.dcm", tmp_path / "bad.dcm"], ImageReading(skip_unreadable=True))
+    assert kept.tolist() == [0] and size == 28 and dims == 2
     frames = np.stack([PIXELS, PIXELS])
     write_dicom(tmp_path / "multi.dcm", PIXELS, NumberOfFrames=2)
     from pydicom import dcmread
