@@ -120,3 +120,19 @@ def test_a_nifti_manifest_is_read_windowed_and_resampled_and_predicted(tmp_path)
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "p.csv").read_text().splitlines()) == 101
     assert_one_line_error(invoke("train", *args, "--image-size", "8", "--out", tmp_path / "r2"), "not both")
+
+
+def test_compare_runs_every_technique_on_a_3d_model(volume_run, tmp_path):
+    from medprune.compress import TECHNIQUES
+    from tests.integration.test_compare_cli import RECIPE
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(RECIPE.format(data=volume_run / "vols.npz"))
+    result = invoke("compare", recipe, "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    assert {t for row in record["rows"] for t in row["techniques"]} == set(TECHNIQUES.names())
+    for row in record["rows"]:
+        measured = [t for t in row["latency_ms"].values() if t]  # an int8 model runs in ONNX Runtime only
+        assert measured and all(t["batch8"] > 0 for t in measured), row["name"]
+        assert row.get("verdict", "reference") in ("reference", "non-inferior", "inferior", "inconclusive")

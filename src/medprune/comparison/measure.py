@@ -34,7 +34,7 @@ def latencies(models: dict[str, dict[str, Checkpoint]], input_shape: tuple[int, 
     flat = {(row, runtime): ckpt.model for row, by_runtime in models.items() for runtime, ckpt in by_runtime.items()}
     keyed = {f"{row}\x00{runtime}": m for (row, runtime), m in flat.items()}
     out: dict[str, dict[str, dict[str, float]]] = {row: {} for row in models}
-    for batch in (1, 32):
+    for batch in ((1, 8, 32) if len(input_shape) == 4 else (1, 32)):  # volumes: batch 8 as well
         for key, ms in measure_latency_interleaved(keyed, input_shape, batch, repeats=repeats).items():
             row, runtime = key.split("\x00")
             out[row].setdefault(runtime, {})[f"batch{batch}"] = ms
@@ -54,7 +54,8 @@ def clinical_figures(checkpoint: Checkpoint, dataset: Dataset, threshold: float 
 
 def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float | None, *, repeats: int,
                  resamples: int, alpha: float, onnx_dir: Path, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Size, cost, latency (PyTorch and ONNX Runtime, batch 1 and 32) and clinical figures of every row.
+    """Size, cost, latency (PyTorch and ONNX Runtime, batch 1 and 32, and 8 for volumes) and clinical figures of
+    every row.
 
     The fp32 ONNX twins are written under `onnx_dir` (inside the comparison's output), never beside the
     user's own models.
