@@ -9,7 +9,7 @@ from typing import Any
 
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.comparison import compare as run_compare
-from medprune.comparison import load_recipe
+from medprune.comparison import Recipe, load_recipe
 from medprune.data import Dataset, load_data
 from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
@@ -100,11 +100,13 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     return report.record
 
 
-def compare(recipe: str | Path, out: str | Path, *, resume: bool = False, overwrite: bool = False,
+def compare(recipe: str | Path | Recipe, out: str | Path, *, resume: bool = False, overwrite: bool = False,
             progress: bool = True, data_dir: Path | None = None, log: Any = print) -> dict[str, Any]:
-    """Run every technique of a YAML recipe against its reference; returns the `comparison.json` record."""
-    return run_compare(load_recipe(recipe), Path(out), resume=resume, overwrite=overwrite, progress=progress,
-                       data_dir=data_dir, log=log)
+    """Run every technique of a recipe (a YAML file, or a loaded one) against its reference; returns the
+    `comparison.json` record."""
+    recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    return run_compare(recipe, Path(out), resume=resume, overwrite=overwrite, progress=progress, data_dir=data_dir,
+                       log=log)
 
 
 def audit_data(dataset: Dataset, settings: AuditSettings, *, model: Checkpoint | None = None,
