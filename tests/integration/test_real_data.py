@@ -34,3 +34,36 @@ def test_heart_table_mlp_with_subgroup(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "heart" / "metrics.json").read_text())
     assert metrics["n"] == 184 and metrics["auroc"] > 0.85
+
+
+def _volume_file_test(name: str, side: int, tmp_path) -> None:
+    """The official 3D file loads as (N, 1, D, H, W) volumes and a 3D model trains, prunes and validates on it."""
+    from medprune.data import load_data
+
+    data = load_data(name, data_dir=shared_data_dir(), allow_download=False)
+    assert data.input_shape == (1, side, side, side) and data.class_names == ["normal", "hyperplasia"]
+    assert {k: len(v) for k, v in data.splits.items()} == {"train": 1188, "val": 98, "test": 298}
+    run, pruned = tmp_path / "run", tmp_path / "pruned"
+    steps = [["train", "--data", name, "--model", "smallcnn", "--epochs", "1", "--out", run],
+             ["prune", "--model", run, "--criterion", "magnitude", "--structured", "--target", "macs=0.5",
+              "--finetune-epochs", "0", "--out", pruned],
+             ["validate", "--reference", run, "--candidate", pruned, "--out", tmp_path / "val"]]
+    for step in steps:
+        result = runner.invoke(app, [str(s) for s in step] + (["--no-progress"] if step[0] != "validate" else []))
+        assert result.exit_code == 0, result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["positive_class"] == "hyperplasia" and metrics["auroc"] > 0.6
+
+
+@needs_shared_data
+def test_adrenalmnist3d_volumes_end_to_end(tmp_path):
+    _volume_file_test("adrenalmnist3d", 28, tmp_path)
+
+
+def test_adrenalmnist3d_at_64_when_present(tmp_path):
+    import pytest
+
+    folder = shared_data_dir()
+    if folder is None or not (folder / "adrenalmnist3d_64.npz").is_file():
+        pytest.skip("adrenalmnist3d_64.npz is not in MEDPRUNE_DATA")
+    _volume_file_test("adrenalmnist3d@64", 64, tmp_path)
