@@ -25,6 +25,7 @@ from medprune.validation import validate as run_validation
 from medprune.compress import TECHNIQUES
 from medprune.data import DATASETS
 from medprune.data.audit import AuditSettings
+from medprune.data.corruptions import CORRUPTIONS
 from medprune.data.images import parse_window
 from medprune.data.audit import audit as run_audit
 from medprune.data.positive import check_positive_applies
@@ -41,12 +42,12 @@ from medprune.training import TrainConfig
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.protocol import Protocol, build_protocol
 
-__all__ = ["CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE", "TECHNIQUES",
-           "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
+__all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
+           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
            "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol", "check_positive_applies",
            "check_trainable", "compare", "evaluate_model", "export", "import_model", "load_data", "load_data_for",
-           "load_model", "network_to_import", "parse_window", "predict", "prune", "prune_data", "search",
-           "terminal_cells", "train", "validate", "write_json_atomic"]
+           "load_model", "network_to_import", "parse_window", "predict", "prune", "prune_data", "search", "terminal_cells",
+           "train", "validate", "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
 

@@ -207,3 +207,22 @@ def test_validate_predictions_agrees_with_the_run_directory_verb(models, tmp_pat
     for name in ("auroc", "sensitivity", "specificity"):
         for key in ("delta", "ci_low", "ci_high", "p_noninferiority"):
             assert ours["endpoints"][name][key] == pytest.approx(theirs["endpoints"][name][key])
+
+
+def test_robustness_judges_every_candidate_on_corrupted_images(models, tmp_path):
+    out = tmp_path / "rob"
+    result = invoke("validate", "--reference", models / "ref", "--candidate", models / "ref", "--candidate",
+                    models / "damaged", "--robustness", "pixelate,gaussian_noise", "--resamples", "1000", "--out", out)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "validation.json").read_text())
+    rob = record["robustness"]
+    assert rob["kind"] == "grey" and [c["name"] for c in rob["corruptions"]] == ["pixelate", "gaussian_noise"]
+    assert len(rob["conditions"]) == 10 and record["protocol"]["robustness"] == "pixelate,gaussian_noise"
+    same, damaged = record["candidates"]
+    assert same["robustness"]["verdict"] == "non-inferior"  # the reference itself loses nothing under any corruption
+    assert damaged["robustness"]["worst_corruption"] in ("pixelate", "gaussian_noise")
+    html = (out / "report.html").read_text()
+    assert "On degraded images" in html and "loses most" in result.output
+    assert_one_line_error(invoke("validate", "--reference", models / "ref", "--candidate", models / "ref",
+                                 "--robustness", "gausian_noise", "--out", tmp_path / "bad"),
+                          "did you mean 'gaussian_noise'")

@@ -66,15 +66,22 @@ def _scores() -> tuple[list[str], list[list[str]]]:
         for n in SCORES.names()]
 
 
+def _corruptions() -> tuple[list[str], list[list[str]]]:
+    return ["corruption", "images", "what it simulates", "severities 1-5"], [
+        [name, kind, c.description, ", ".join(f"{p:g}" for p in c.params)]
+        for kind, table in api.CORRUPTIONS.items() for name, c in table.items()]
+
+
 LISTS: dict[str, Callable[[], tuple[list[str], list[list[str]]]]] = {
     "models": _models, "datasets": _datasets, "criteria": _criteria, "techniques": _techniques,
-    "samplers": _samplers, "scores": _scores}
+    "samplers": _samplers, "scores": _scores, "corruptions": _corruptions}
 
 
 @command("list")
 def list_names(what: Annotated[str, typer.Argument(
-        help="models, datasets, criteria, techniques, samplers or scores")] = "models") -> None:
-    """List registered models, datasets, pruning criteria, compression techniques, search samplers or data scores."""
+        help="models, datasets, criteria, techniques, samplers, scores or corruptions")] = "models") -> None:
+    """List registered models, datasets, pruning criteria, compression techniques, search samplers, data scores or
+    image corruptions."""
     if what not in LISTS:
         raise UnknownNameError(f"unknown list '{what}': choose {', '.join(LISTS)}")
     columns, rows = LISTS[what]()

@@ -50,4 +50,8 @@ def show_verdicts(record: dict[str, Any], data_name: str) -> None:
         line = f"{c['name']}: {c['verdict']} ({c['verdict_reason']})"
         if c["subgroup_flags"]:
             line += f"; subgroups worse than the margin: {', '.join(c['subgroup_flags'])}"
+        if "robustness" in c:
+            rob = c["robustness"]
+            line += (f"; on corrupted images {rob['verdict']} ({rob['reason']}), loses most under "
+                     f"{rob['worst_corruption']} (mean AUROC delta {rob['worst_delta']:+.4f})")
         console.print(line, markup=False)

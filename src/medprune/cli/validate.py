@@ -36,6 +36,9 @@ def validate(
                                                                "--subgroup columns (for image data).")] = None,
     recalibrate: Annotated[bool, typer.Option("--recalibrate", help="Also report calibration after temperature "
                                                                    "scaling fitted on validation.")] = False,
+    robustness: Annotated[Optional[str], typer.Option(
+        help="Also judge every model on corrupted test images: all, or corruptions comma-separated (medprune list "
+             "corruptions); per corruption the AUROC delta averaged over 5 severities, with the AUROC margin.")] = None,
     resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     intended_use: Annotated[Optional[str], typer.Option(help="Intended-use statement for the model card.")] = None,
@@ -45,7 +48,8 @@ def validate(
     """Decide non-inferiority with a pre-specified margin; write validation.json and report.html."""
     protocol = api.build_protocol(metric=metric, margin=margin, endpoints=endpoints, alpha=alpha, n_resamples=resamples,
                               seed=seed, subgroups=list(subgroup or []), recalibrate=recalibrate,
-                              min_cases_per_class=min_cases, candidate_threshold=candidate_threshold)
+                              min_cases_per_class=min_cases, candidate_threshold=candidate_threshold,
+                              robustness=robustness)
     ref = api.load_model(reference)
     cands = [api.load_model(c) for c in candidate]
     table_subgroups = None if subgroup_file else (subgroup or None)

@@ -87,6 +87,27 @@ def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str
     return encode_png(fig)
 
 
+def robustness_heatmap(robustness: dict, candidate: str) -> str:
+    """Paired AUROC delta (candidate - reference) per corruption (rows) and severity (columns)."""
+    names = [c["name"] for c in robustness["corruptions"]]
+    severities = robustness["severities"]
+    grid = np.full((len(names), len(severities)), np.nan)
+    for row in robustness["conditions"]:
+        grid[names.index(row["corruption"]), severities.index(row["severity"])] = row["candidates"][candidate]["delta"]
+    limit = max(float(np.nanmax(np.abs(grid))), robustness["margin"])
+    fig, ax = new_figure(4.6, 0.32 * len(names) + 1.2)
+    shown = ax.imshow(grid, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    ax.set_xticks(range(len(severities)), [str(s) for s in severities])
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("severity")
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(j, i, f"{value:+.3f}", ha="center", va="center", fontsize=6.5,
+                color="white" if abs(value) > 0.6 * limit else "black")
+    fig.colorbar(shown, ax=ax, label="AUROC delta")
+    ax.set_title(f"{candidate}: AUROC delta under corruption", fontsize=9)
+    return encode_png(fig)
+
+
 def thumbnail(image: np.ndarray) -> str:
     """A (C, H, W) uint8 image, or a volume's three mid-slices, as a small PNG."""
     picture = as_picture(image)

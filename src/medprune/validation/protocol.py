@@ -41,6 +41,7 @@ class Protocol:
     recalibrate: bool = False
     min_cases_per_class: int = MIN_CASES_PER_CLASS
     candidate_threshold: str = "reference"
+    robustness: str | None = None  # corruptions to audit: "all" or "name,name" (None: clean images only)
 
     @property
     def judged(self) -> list[str]:

@@ -13,7 +13,7 @@ import numpy as np
 
 from medprune import __version__
 from medprune.data.dataset import Dataset
-from medprune.errors import DataError
+from medprune.errors import ConfigError, DataError
 from medprune.evaluation.calibration import fit_temperature
 from medprune.evaluation.efficiency import model_counts, serialized_sizes
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
@@ -23,6 +23,8 @@ from medprune.models.checkpoint import Checkpoint
 from medprune.validation.judge import judge
 from medprune.validation.paired_metrics import Predictions
 from medprune.validation.protocol import Protocol
+from medprune.data.corruptions import choose, kind_of
+from medprune.validation.robustness import Model, audit_robustness
 
 
 def sha256(path: Path | None) -> str:
@@ -91,6 +93,8 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
         DataError / ConfigError: incomparable models, a bad protocol, unknown subgroup columns.
     """
     protocol.check(dataset.n_classes)
+    if protocol.robustness and dataset.modality == "image":
+        choose(kind_of(dataset.input_shape), protocol.robustness)  # a misspelt corruption stops before any work
     for candidate in candidates:
         check_comparable(reference, candidate, dataset)
     test, pre = dataset.split(protocol.split), dataset.preprocessing
@@ -120,9 +124,27 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     record["reference"].update({"name": _display_name(reference), "path": str(reference.path),
                                 "sha256": sha256(reference.path), "architecture": reference.name,
                                 "efficiency": _efficiency(reference, dataset), "spec_model": reference.spec["model"]})
+    if protocol.robustness:
+        record["robustness"] = _robustness(reference, threshold, dict(zip(names, candidates)), own_threshold, dataset,
+                                           protocol)
+        for entry in record["candidates"]:
+            summary = next(c for c in record["robustness"]["candidates"] if c["name"] == entry["name"])
+            entry["robustness"] = {k: summary[k] for k in ("verdict", "reason", "worst_corruption", "worst_delta")}
     record["versions"] = software_versions()
     images = test.x if dataset.modality == "image" else None
     return ValidationReport(record, test.y, ref.probs, [c.probs for c in cands.values()], images)
+
+
+def _robustness(reference: Checkpoint, threshold: float | None, candidates: dict[str, Checkpoint],
+                own_threshold: Callable[[Checkpoint], float | None], dataset: Dataset, protocol: Protocol) -> dict:
+    if dataset.modality != "image":
+        raise ConfigError("--robustness corrupts images and volumes; this is table data: leave it out")
+    test = dataset.split(protocol.split)
+    return audit_robustness(Model("reference", reference, threshold),
+                            [Model(name, c, own_threshold(c)) for name, c in candidates.items()], test,
+                            dataset.preprocessing, input_shape=dataset.input_shape, corruptions=protocol.robustness,
+                            margin=protocol.margin_for("auroc"), alpha=protocol.alpha, n_resamples=protocol.n_resamples,
+                            seed=protocol.seed)
 
 
 def _unique_names(candidates: list[Checkpoint]) -> list[str]:

@@ -1,0 +1,122 @@
+"""Robustness: does a compressed model fail worse than its reference on degraded images?
+
+Both models see the same test cases under every corruption and severity (`data/corruptions.py`). Per
+condition: the paired AUROC delta with its interval (paired stratified bootstrap percentile, the same
+resampled cases in every condition) and the operating point at each model's threshold (sensitivity and
+specificity deltas with Tango's score intervals). The robustness endpoint, pre-specified: per corruption,
+the paired AUROC delta averaged over its five severities, with the clean endpoint's margin; its interval
+is the bootstrap of that average (the severities share the resampled cases, so their correlation is kept).
+A candidate is robust (non-inferior) only if every corruption is; inferior if any is; inconclusive
+otherwise: an intersection-union test, so no multiplicity correction across corruptions is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from medprune.data.corruptions import SEVERITIES, Corruption, choose, corrupt, kind_of
+from medprune.data.dataset import Split
+from medprune.evaluation.bootstrap import percentile_ci, stratified_counts
+from medprune.evaluation.paired_proportions import compute_paired_proportion_difference
+from medprune.evaluation.predict import check_finite, predict_proba
+from medprune.models.checkpoint import Checkpoint
+from medprune.validation.endpoints import endpoint_verdict
+from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
+
+METHOD = ("per corruption, the paired AUROC delta averaged over severities 1-5; interval: paired stratified "
+          "bootstrap percentile of that average (the same resampled cases in every condition); verdict: "
+          "non-inferior only if every corruption is (intersection-union)")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model under test: its name, checkpoint and decision threshold."""
+
+    name: str
+    checkpoint: Checkpoint
+    threshold: float | None
+
+
+def audit_robustness(reference: Model, candidates: list[Model], test: Split, preprocessing: dict, *,
+                     input_shape: tuple[int, ...], corruptions: str | None, margin: float, alpha: float,
+                     n_resamples: int, seed: int, progress=None) -> dict[str, Any]:
+    """The `robustness` record of validation.json (see the module docstring)."""
+    chosen = choose(kind_of(input_shape), corruptions)
+    y = test.y
+    images = np.asarray(test.x)
+    counts = stratified_counts(y, n_resamples, seed)
+    auroc = PAIRED_METRICS.get("auroc")
+    binary = len(np.unique(y)) <= 2 and reference.threshold is not None
+    conditions, deltas = [], {c.name: {} for c in candidates}
+    for corruption in chosen:
+        for severity in SEVERITIES:
+            x = corrupt(images, corruption, severity, seed)
+            ref = _predictions(reference, x, y, preprocessing)
+            ref_auroc = float(auroc(y, ref, np.ones((1, len(y)), np.float32))[0])
+            row = {"corruption": corruption.name, "severity": severity, "reference_auroc": ref_auroc, "candidates": {}}
+            ref_boot = auroc(y, ref, counts)
+            for cand in candidates:
+                pred = _predictions(cand, x, y, preprocessing)
+                boot = auroc(y, pred, counts) - ref_boot
+                deltas[cand.name][(corruption.name, severity)] = boot
+                low, high = percentile_ci(boot, alpha)
+                value = float(auroc(y, pred, np.ones((1, len(y)), np.float32))[0])
+                entry = {"auroc": value, "delta": value - ref_auroc, "ci_low": low, "ci_high": high}
+                if binary:
+                    entry.update(_operating_point(y, ref, pred, alpha))
+                row["candidates"][cand.name] = entry
+            conditions.append(row)
+            if progress is not None:
+                progress()
+    return {"kind": kind_of(input_shape), "corruptions": [_describe(c) for c in chosen],
+            "severities": list(SEVERITIES), "seed": seed, "margin": margin, "method": METHOD,
+            "conditions": conditions,
+            "candidates": [_endpoint(c.name, chosen, conditions, deltas[c.name], margin, alpha) for c in candidates]}
+
+
+def _predictions(model: Model, x: np.ndarray, y: np.ndarray, preprocessing: dict) -> Predictions:
+    probs = check_finite(predict_proba(model.checkpoint.model, Split(x, y), preprocessing), model.name)
+    return Predictions(probs, model.threshold)
+
+
+def _operating_point(y: np.ndarray, ref: Predictions, cand: Predictions, alpha: float) -> dict[str, float]:
+    out = {}
+    for name, cls in (("sensitivity", 1), ("specificity", 0)):
+        member = y == cls
+        diff = compute_paired_proportion_difference(cand.predicted[member] == cls, ref.predicted[member] == cls, alpha)
+        out.update({f"{name}_delta": diff.delta, f"{name}_ci_low": diff.ci_low, f"{name}_ci_high": diff.ci_high})
+    return out
+
+
+def _endpoint(name: str, chosen: list[Corruption], conditions: list[dict], deltas: dict, margin: float,
+              alpha: float) -> dict[str, Any]:
+    """Per corruption: the severity-averaged delta, its interval and verdict; then the candidate's verdict."""
+    per_corruption = {}
+    for corruption in chosen:
+        boot = np.mean([deltas[(corruption.name, s)] for s in SEVERITIES], axis=0)
+        point = float(np.mean([row["candidates"][name]["delta"] for row in conditions
+                               if row["corruption"] == corruption.name]))
+        low, high = percentile_ci(boot, alpha)
+        verdict, reason = endpoint_verdict(low, high, margin)
+        per_corruption[corruption.name] = {"delta": point, "ci_low": low, "ci_high": high, "verdict": verdict,
+                                           "reason": reason}
+    worst = min(per_corruption, key=lambda k: per_corruption[k]["delta"])
+    verdicts = [v["verdict"] for v in per_corruption.values()]
+    inferior = [k for k, v in per_corruption.items() if v["verdict"] == "inferior"]
+    unproven = [k for k, v in per_corruption.items() if v["verdict"] != "non-inferior"]
+    if inferior:
+        verdict, reason = "inferior", f"worse by more than the margin under {', '.join(inferior)}"
+    elif not unproven:
+        verdict, reason = "non-inferior", "every corruption's lower bound is above the margin"
+    else:
+        verdict, reason = "inconclusive", f"not shown under {', '.join(unproven)}"
+    return {"name": name, "verdict": verdict, "reason": reason, "worst_corruption": worst,
+            "worst_delta": per_corruption[worst]["delta"], "per_corruption": per_corruption,
+            "counts": {v: verdicts.count(v) for v in ("non-inferior", "inconclusive", "inferior")}}
+
+
+def _describe(corruption: Corruption) -> dict[str, Any]:
+    return {"name": corruption.name, "params": list(corruption.params), "description": corruption.description}
