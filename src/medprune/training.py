@@ -18,10 +18,14 @@ from torch import nn
 
 from medprune._atomic import write_atomic
 from medprune.data.batches import read_batches, to_tensor
+from medprune.data.corruptions import corrupt_randomly, kind_of
 from medprune.data.dataset import Dataset, Split
 from medprune.errors import CheckpointError, ConfigError
 from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.predict import positive_or_all, predict_proba
+
+
+AUGMENTATIONS = ("none", "light", "corruptions")
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,9 @@ class TrainConfig:
     optimizer: Literal["adam", "sgd"] = "adam"
     schedule: Literal["cosine", "step", "none"] = "cosine"
     weight_decay: float = 1e-4
-    augment: bool = True  # random shifts of up to 2 px (images only)
+    # Images only: "light" random shifts of up to 2 px (and flips for volumes); "corruptions" also gives half
+    # of each batch a random MedMNIST-C corruption at a random severity (robustness to degraded images).
+    augment: str = "light"
     class_weighting: bool = False  # weight the loss by inverse class frequency
     seed: int = 0
 
@@ -49,6 +55,8 @@ class TrainConfig:
             raise ConfigError(f"optimizer must be adam or sgd, got '{self.optimizer}'")
         if self.schedule not in ("cosine", "step", "none"):
             raise ConfigError(f"schedule must be cosine, step or none, got '{self.schedule}'")
+        if self.augment not in AUGMENTATIONS:
+            raise ConfigError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -202,15 +210,16 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         ConfigError: bad settings, or resuming with different settings.
     """
     train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
-    augment = config.augment and dataset.modality == "image"
+    augment = config.augment if dataset.modality == "image" else "none"
+    kind = kind_of(dataset.input_shape) if augment == "corruptions" else None
 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(train))
         order = order[: len(order) - (len(order) % config.batch_size == 1)]  # no batch of one for BN
         batches = [order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size)]
         for idx, stored in zip(batches, read_batches(train.x, batches)):
-            x = to_tensor(stored, pre)
-            yield (_shift_augment(x, rng) if augment else x), torch.from_numpy(train.y[idx])
+            x = to_tensor(corrupt_randomly(stored, kind, rng) if kind else stored, pre)
+            yield (_shift_augment(x, rng) if augment != "none" else x), torch.from_numpy(train.y[idx])
 
     loop = _Loop(epoch_batches, math.ceil(len(train) / config.batch_size), lambda m: _val_score(m, val, pre),
                  _class_weights(train.y, dataset.n_classes) if config.class_weighting else None)
@@ -235,7 +244,7 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
     Raises:
         ConfigError: bad settings, or an empty training source.
     """
-    config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment=False,
+    config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment="none",
                          seed=seed, schedule="cosine").check()
     steps = len(train) if hasattr(train, "__len__") else None
     if steps == 0:

@@ -129,3 +129,14 @@ def test_checkpoint_of_another_architecture(dense, tmp_path):
     torch.save(payload, tmp_path / "other" / "model.pt")
     result = invoke("prune", "--model", tmp_path / "other", "--out", tmp_path / "p", *FAST)
     assert_one_line_error(result, "saved from a different model")
+
+
+def test_fine_tuning_with_corruption_augmentation(dense, tmp_path):
+    result = invoke("prune", "--model", dense / "dense", "--criterion", "magnitude", "--structured", "--target",
+                    "macs=0.5", "--finetune-epochs", "1", "--augment", "corruptions", "--out", tmp_path / "p",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    assert metrics["pruning"]["settings"]["augment"] == "corruptions"
+    result = invoke("prune", "--model", dense / "dense", "--augment", "heavy", "--out", tmp_path / "q")
+    assert result.exit_code == 2 and "augment must be one of none, light, corruptions" in result.output

@@ -8,7 +8,7 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, OutOpt, ProgressOpt
+from medprune.cli.options import AugmentOpt, DataDirOpt, ModelDirOpt, OptionalDataOpt, OutOpt, ProgressOpt
 
 
 @command("prune", outputs={"out": "dir"})
@@ -37,6 +37,7 @@ def prune(
                                                            "dense model.")] = False,
     temperature: Annotated[float, typer.Option(help="Distillation temperature.")] = 4.0,
     distill_weight: Annotated[float, typer.Option(help="Weight of the distillation loss (0..1).")] = 0.5,
+    augment: AugmentOpt = "light",
     tolerance: Annotated[float, typer.Option(help="until-tolerance: largest allowed drop in validation "
                                                   "AUROC.")] = 0.01,
     step_fraction: Annotated[float, typer.Option("--step", help="until-tolerance: share of the remaining cost "
@@ -53,6 +54,7 @@ def prune(
         max_layer_ratio=max_layer_ratio, pattern=pattern, calibration_batches=calibration_batches,
         finetune_epochs=finetune_epochs, step_epochs=step_epochs, lr=lr, batch_size=batch_size, distill=distill,
         temperature=temperature, distill_weight=distill_weight, tolerance=tolerance, step_fraction=step_fraction,
+        augment=augment,
         seed=seed)
     settings.check()
     dense = api.load_model(model)

@@ -8,10 +8,11 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
-                                  ImageColumnOpt, ImageSizeOpt, MissingOpt, OutOpt, PositiveClassOpt, ProgressOpt,
-                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt, SubgroupOpt,
-                                  TargetOpt, TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading)
+from medprune.cli.options import (AllowGroupOverlapOpt, AugmentOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt,
+                                  GroupColumnOpt, ImageColumnOpt, ImageSizeOpt, MissingOpt, OutOpt, PositiveClassOpt,
+                                  ProgressOpt, SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt,
+                                  SubgroupOpt, TargetOpt, TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt,
+                                  image_reading)
 from medprune.cli.show import show_metrics
 
 
@@ -26,7 +27,8 @@ def train(
     optimizer: Annotated[str, typer.Option(help="adam (AdamW) or sgd (Nesterov momentum).")] = "adam",
     schedule: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
-    augment: Annotated[bool, typer.Option("--augment/--no-augment", help="Random 2 px shifts of images.")] = True,
+    augment: AugmentOpt = "light",
+    no_augment: Annotated[bool, typer.Option("--no-augment", help="The same as --augment none.")] = False,
     class_weighting: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
@@ -60,7 +62,8 @@ def train(
 ) -> None:
     """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md."""
     config = api.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-                         weight_decay=weight_decay, augment=augment, class_weighting=class_weighting, seed=seed).check()
+                             weight_decay=weight_decay, augment="none" if no_augment else augment,
+                             class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction,

@@ -187,3 +187,14 @@ def corrupt(images: np.ndarray, corruption: Corruption, severity: int, seed: int
     rng = np.random.default_rng([seed, zlib.crc32(corruption.name.encode()), severity])
     out = corruption.apply(_unit(np.asarray(images)), corruption.params[severity - 1], rng)
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)  # truncation, as MedMNIST-C
+
+
+def corrupt_randomly(images: np.ndarray, kind: str, rng: np.random.Generator, share: float = 0.5) -> np.ndarray:
+    """Training augmentation: `share` of the images each get a random corruption of their kind at a random
+    severity (MedMNIST-C's augmentation draws parameters between the mildest and the strongest instead)."""
+    table = list(CORRUPTIONS[kind].values())
+    out = np.array(images, copy=True)
+    for i in np.flatnonzero(rng.random(len(out)) < share):
+        corruption, severity = table[int(rng.integers(len(table)))], int(rng.integers(1, 6))
+        out[i] = corrupt(out[i:i + 1], corruption, severity, seed=int(rng.integers(2 ** 31)))[0]
+    return out

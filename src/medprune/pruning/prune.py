@@ -48,6 +48,7 @@ class PruneSettings:
     distill: bool = False
     temperature: float = 4.0
     distill_weight: float = 0.5
+    augment: str = "light"  # fine-tuning augmentation: none, light or corruptions (see TrainConfig)
     tolerance: float = 0.01  # until-tolerance: largest allowed drop in validation AUROC
     step_fraction: float = 0.2  # until-tolerance: share of the remaining cost removed per step
     seed: int = 0
@@ -66,6 +67,7 @@ class PruneSettings:
                               "use --target sparsity=... for unstructured pruning")
         if self.pattern:
             parse_pattern(self.pattern)
+        TrainConfig(augment=self.augment).check()
         if self.calibration_batches < 1:
             raise ConfigError(f"calibration batches must be >= 1, got {self.calibration_batches}")
         if self.finetune_epochs < 0 or self.step_epochs < 0:
@@ -130,7 +132,7 @@ class PruningRun:
         if epochs == 0:
             return
         s = self.settings
-        config = TrainConfig(epochs=epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed)
+        config = TrainConfig(epochs=epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed, augment=s.augment)
         distill = Distillation(self.teacher, s.temperature, s.distill_weight) if s.distill else None
         fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True)
 

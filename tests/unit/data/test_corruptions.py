@@ -67,3 +67,14 @@ def test_kinds_names_and_mistakes():
         choose("volume", "jpeg_compression")
     with pytest.raises(ConfigError, match="severity must be 1..5"):
         corrupt(_images("grey"), CORRUPTIONS["grey"]["pixelate"], 6)
+
+
+def test_random_corruption_for_training_changes_about_half_the_batch_reproducibly():
+    from medprune.data.corruptions import corrupt_randomly
+
+    images = _images("grey", n=200)
+    first = corrupt_randomly(images, "grey", np.random.default_rng(3))
+    again = corrupt_randomly(images, "grey", np.random.default_rng(3))
+    changed = np.array([not np.array_equal(a, b) for a, b in zip(first, images)])
+    assert np.array_equal(first, again) and first.dtype == np.uint8 and first.shape == images.shape
+    assert 0.35 < changed.mean() < 0.6  # half are corrupted (a mild JPEG may leave one untouched)
