@@ -94,3 +94,17 @@ def test_a_recipe_with_an_unknown_technique_is_one_line(tmp_path):
     recipe.write_text(RECIPE.format(data=data).replace("technique: lowrank", "technique: low-rank"))
     assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "out"), "unknown technique 'low-rank'")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_recipe_asking_for_robustness_gets_the_worst_corruption_per_row(tmp_path):
+    data = write_npz(tmp_path / "tiny.npz", counts=(128, 64, 64))
+    recipe = tmp_path / "recipe.yaml"
+    head = RECIPE.split("techniques:")[0].format(data=data)
+    head = head.replace("validation: {resamples: 1000, margin: 0.05}",
+                        "validation: {resamples: 1000, robustness: 'pixelate,contrast_down'}")
+    recipe.write_text(head + "techniques:\n  - {technique: quantize}\n")
+    result = invoke("compare", recipe, "--out", tmp_path / "out", "--no-progress")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "out" / "comparison.json").read_text())["rows"]
+    assert rows[1]["worst_corruption"] in ("pixelate", "contrast_down") and "robustness_verdict" in rows[1]
+    assert "worst corruption" in (tmp_path / "out" / "comparison.md").read_text()

@@ -20,6 +20,15 @@ from medprune.validation.protocol import Protocol
 from medprune.validation.validate import software_versions, validate
 
 
+def _robustness_cells(verdict: dict[str, Any]) -> dict[str, Any]:
+    """The row's robustness on corrupted images, when the recipe asked for it."""
+    if "robustness" not in verdict:
+        return {}
+    rob = verdict["robustness"]
+    return {"robustness_verdict": rob["verdict"], "worst_corruption": rob["worst_corruption"],
+            "worst_corruption_delta": rob["worst_delta"]}
+
+
 def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
             data_dir: Path | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run, measure and validate every technique of `recipe` into `out`; returns `comparison.json`'s record.
@@ -45,7 +54,8 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     log("validating non-inferiority")
     protocol = Protocol(metric=v.metric, margin=v.margin, endpoints=tuple(v.endpoints) if v.endpoints else None,
                         margins=dict(v.margins), alpha=v.alpha, n_resamples=v.resamples,
-                        min_cases_per_class=v.min_cases_per_class, candidate_threshold=v.candidate_threshold)
+                        min_cases_per_class=v.min_cases_per_class, candidate_threshold=v.candidate_threshold,
+                        robustness=v.robustness)
     report = validate(reference, [models[r.name] for r in results], dataset, protocol)
     report.save(out / "validation")
     validation = report.record
@@ -55,7 +65,8 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
                      "wall_time_s": result.wall_time_s, "reused": result.reused, "model_path": result.model_path,
                      **figures[result.name],
                      **{k: verdict[k] for k in ("verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low",
-                                                "ci_high", "p_adjusted") if k in verdict}})
+                                                "ci_high", "p_adjusted") if k in verdict},
+                     **_robustness_cells(verdict)})
     for row in rows:
         row["fastest_b32_ms"] = min(t["batch32"] for t in row["latency_ms"].values() if t)
     base = rows[0]["latency_ms"]["pytorch"]["batch32"]

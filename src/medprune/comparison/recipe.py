@@ -71,6 +71,7 @@ class ValidationSettings(_Strict):
     margins: dict[str, float] = Field(default_factory=dict)  # by endpoint; sensitivity / specificity default 0.05
     min_cases_per_class: int = Field(default=MIN_CASES_PER_CLASS, ge=1)
     candidate_threshold: Literal["reference", "match-sensitivity"] = "reference"
+    robustness: str | None = None  # "all" or "name,name": every row also judged on corrupted test images
 
     _known = field_validator("metric")(lambda v: checked(PAIRED_METRICS.get, v))
     _known_endpoints = field_validator("endpoints")(

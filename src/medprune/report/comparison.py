@@ -10,12 +10,19 @@ from medprune.report.plots import pareto_plot
 from medprune.report.summary import fmt_bytes, fmt_value
 
 COLUMNS = ["technique", "params", "MACs", "size", "gzip", "PyTorch b1 ms", "PyTorch b32 ms", "ORT b1 ms",
-           "ORT b32 ms", "AUROC (CI)", "sens", "spec", "ECE", "verdict", "wall time"]
+           "ORT b32 ms", "AUROC (CI)", "sens", "spec", "ECE", "verdict", "worst corruption (mean AUROC delta)",
+           "wall time"]
 
 
 def _ms(latency: dict[str, Any], runtime: str, batch: int) -> str:
     value = (latency.get(runtime) or {}).get(f"batch{batch}")
     return "—" if value is None else f"{value:.2f}"
+
+
+def _worst_corruption(row: dict[str, Any]) -> str:
+    if "worst_corruption" not in row:
+        return "—"
+    return f"{row['worst_corruption']} {row['worst_corruption_delta']:+.4f} ({row['robustness_verdict']})"
 
 
 def table_cells(row: dict[str, Any]) -> list[str]:
@@ -25,7 +32,7 @@ def table_cells(row: dict[str, Any]) -> list[str]:
             fmt_bytes(row["size_gzip_bytes"]), _ms(lat, "pytorch", 1), _ms(lat, "pytorch", 32),
             _ms(lat, "onnxruntime", 1), _ms(lat, "onnxruntime", 32),
             f"{row['auroc']:.4f} ({ci[0]:.4f}–{ci[1]:.4f})", fmt_value(row["sensitivity"]), fmt_value(row["specificity"]),
-            fmt_value(row["ece"]), verdict_cell(row),
+            fmt_value(row["ece"]), verdict_cell(row), _worst_corruption(row),
             _seconds(row.get("wall_time_s"))]
 
 
