@@ -23,6 +23,7 @@ _EXPORTS = {
     "choose_threshold": "medprune.evaluation.metrics",
     "validate_predictions": "medprune.validation.given_predictions",
     "ValidationReport": "medprune.validation.validate",
+    "judge_robustness": "medprune.validation.robustness",
 }
 __all__ = ["__version__", *_EXPORTS]
 

@@ -13,12 +13,14 @@ otherwise: an intersection-union test, so no multiplicity correction across corr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from medprune.data.corruptions import SEVERITIES, Corruption, choose, corrupt, kind_of
 from medprune.data.dataset import Split
+from medprune.errors import ConfigError
 from medprune.evaluation.bootstrap import percentile_ci, stratified_counts
 from medprune.evaluation.paired_proportions import compute_paired_proportion_difference
 from medprune.evaluation.predict import check_finite, predict_proba
@@ -75,6 +77,30 @@ def audit_robustness(reference: Model, candidates: list[Model], test: Split, pre
             "severities": list(SEVERITIES), "seed": seed, "margin": margin, "method": METHOD,
             "conditions": conditions,
             "candidates": [_endpoint(c.name, chosen, conditions, deltas[c.name], margin, alpha) for c in candidates]}
+
+
+def judge_robustness(reference: Any, candidates: dict[str, Any], images: np.ndarray, labels: np.ndarray, *,
+                     threshold: float | None = None, corruptions: str = "all", margin: float = 0.01,
+                     alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0,
+                     preprocessing: dict | None = None) -> dict[str, Any]:
+    """The robustness audit for your own models (any `nn.Module` returning class logits) on your own test images.
+
+    Args:
+        images: uint8 (N, C, H, W) images or (N, 1, D, H, W) volumes; labels: class indices (N,).
+        threshold: the decision threshold on P(class 1) of a binary task, for the operating-point deltas.
+        preprocessing: how uint8 becomes the model's input, {"scale", "mean", "std"} (default MedMNIST's:
+            x / 255, then (x - 0.5) / 0.5).
+    Returns:
+        The same record as `validation.json["robustness"]`: per condition and per corruption, with verdicts.
+    """
+    images, labels = np.asarray(images), np.asarray(labels).reshape(-1).astype(np.int64)
+    if images.dtype != np.uint8 or images.ndim not in (4, 5) or len(images) != len(labels):
+        raise ConfigError("images must be uint8 (N, C, H, W) or (N, 1, D, H, W), one label per image")
+    wrap = lambda name, net: Model(name, SimpleNamespace(model=net), threshold)  # noqa: E731
+    pre = preprocessing or {"scale": 1 / 255, "mean": 0.5, "std": 0.5}
+    return audit_robustness(wrap("reference", reference), [wrap(n, m) for n, m in candidates.items()],
+                            Split(images, labels), pre, input_shape=images.shape[1:], corruptions=corruptions,
+                            margin=margin, alpha=alpha, n_resamples=n_resamples, seed=seed)
 
 
 def _predictions(model: Model, x: np.ndarray, y: np.ndarray, preprocessing: dict) -> Predictions:

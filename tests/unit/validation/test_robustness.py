@@ -57,3 +57,13 @@ def test_the_same_model_is_non_inferior_under_every_corruption():
     result = _audit(CentreScore("mean"))["candidates"][0]
     assert result["verdict"] == "non-inferior"
     assert all(e["delta"] == 0 and e["ci_low"] == 0 for e in result["per_corruption"].values())
+
+
+def test_the_python_api_takes_plain_modules_and_arrays():
+    import medprune
+
+    split = _test_split()
+    record = medprune.judge_robustness(CentreScore("mean"), {"max": CentreScore("max")}, split.x, split.y,
+                                       threshold=0.5, corruptions="impulse_noise", margin=0.05, n_resamples=1000,
+                                       preprocessing={"scale": 1 / 255, "mean": 0.0, "std": 1.0})
+    assert record["candidates"][0]["verdict"] == "inferior" and len(record["conditions"]) == 5
