@@ -17,8 +17,11 @@ from medprune.models import Checkpoint, save_checkpoint
 from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
 from medprune.pruning.unstructured import make_permanent
 from medprune.report import render_pruning_summary
-from medprune.runs import (STATE_FILE, check_trainable, evaluate_model, import_model, load_data_for, load_model,
-                           metrics_record, prepare_out, train)
+from medprune.results import RunResult, returns_result
+from medprune.runs import STATE_FILE, check_trainable, load_data_for, load_model, metrics_record, prepare_out
+from medprune.runs import evaluate_model as _evaluate_model
+from medprune.runs import import_model as _import_model
+from medprune.runs import train as _train
 from medprune.validation import read_subgroup_file
 from medprune.validation import validate as run_validation
 # Settings and registries the CLI and recipes name, re-exported so the CLI reaches everything through here.
@@ -29,29 +32,40 @@ from medprune.data.corruptions import CORRUPTIONS
 from medprune.data.images import parse_window
 from medprune.data.audit import audit as run_audit
 from medprune.data.positive import check_positive_applies
-from medprune.datapruning import SCORES, ProxySettings, Selection, prune_data
+from medprune.datapruning import SCORES, ProxySettings, Selection
+from medprune.datapruning import prune_data as _prune_data
 from medprune.export import export
-from medprune.prediction import predict
+from medprune.prediction import predict as _predict
 from medprune.models import MODELS
 from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
 from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
-from medprune.search import LEARNERS, RunOptions, SearchConfig, search
+from medprune.search import LEARNERS, RunOptions, SearchConfig
+from medprune.search import search as _search
 from medprune.training import TrainConfig
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.protocol import Protocol, build_protocol
 
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
-           "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol", "check_positive_applies",
-           "check_trainable", "compare", "evaluate_model", "export", "import_model", "load_data", "load_data_for",
-           "load_model", "network_to_import", "parse_window", "predict", "prune", "prune_data", "search", "terminal_cells",
-           "train", "validate", "write_json_atomic"]
+           "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
+           "check_positive_applies", "check_trainable", "compare", "evaluate_model", "export", "import_model", "load_data",
+           "load_data_for", "load_model", "network_to_import", "parse_window", "predict", "prune", "prune_data", "search",
+           "terminal_cells", "train", "validate", "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
 
+# Every run-directory verb returns a RunResult: its JSON record, read-only, with to_dict().
+train = returns_result(_train)
+evaluate_model = returns_result(_evaluate_model)
+import_model = returns_result(_import_model)
+predict = returns_result(_predict)
+prune_data = returns_result(_prune_data)
+search = returns_result(_search)
 
+
+@returns_result
 def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *, resume: bool = False,
           overwrite: bool = False, progress: bool = True, log: Any = None, latency_repeats: int = 10) -> dict[str, Any]:
     """Prune a trained model into the run directory `out`; returns its metrics record.
@@ -89,6 +103,7 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
     return record
 
 
+@returns_result
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Any,
              out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
     """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
@@ -101,6 +116,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     return report.record
 
 
+@returns_result
 def compare(recipe: str | Path | Recipe, out: str | Path, *, resume: bool = False, overwrite: bool = False,
             progress: bool = True, data_dir: Path | None = None, log: Any = print) -> dict[str, Any]:
     """Run every technique of a recipe (a YAML file, or a loaded one) against its reference; returns the
@@ -110,6 +126,7 @@ def compare(recipe: str | Path | Recipe, out: str | Path, *, resume: bool = Fals
                        log=log)
 
 
+@returns_result
 def audit_data(dataset: Dataset, settings: AuditSettings, *, model: Checkpoint | None = None,
                json_out: Path | None = None, html: Path | None = None) -> dict[str, Any]:
     """Duplicates, leakage and redundancy of a dataset (optionally in a model's feature space); writes the

@@ -31,5 +31,5 @@ def evaluate(
                                 latency_repeats=repeats)
     show_metrics(record, f"{checkpoint.name} on {dataset.name}: {split} split")
     if json_path is not None:
-        api.write_json_atomic(json_path, record)
+        api.write_json_atomic(json_path, record.to_dict())
         console.print(f"metrics written to {json_path}")
