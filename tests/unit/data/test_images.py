@@ -140,3 +140,15 @@ def test_a_file_failing_in_a_reader_worker_is_the_same_one_line_error(tmp_path):
     with pytest.raises(DataError, match=r"^\S*2.dcm: pixel data .* cannot be decoded") as caught:
         list(read_batches(images, [np.array([0, 1]), np.array([2, 3])]))
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_an_rle_compressed_dicom_reads_exactly(tmp_path):
+    from pydicom import dcmread
+    from pydicom.uid import RLELossless
+
+    write_dicom(tmp_path / "r.dcm", PIXELS)
+    ds = dcmread(tmp_path / "r.dcm")
+    ds.compress(RLELossless, PIXELS)
+    ds.save_as(tmp_path / "r.dcm")
+    assert dcmread(tmp_path / "r.dcm").file_meta.TransferSyntaxUID == RLELossless
+    assert np.array_equal(read_image(tmp_path / "r.dcm", ImageReading(), 28)[0], PIXELS)
