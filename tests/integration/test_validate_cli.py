@@ -135,6 +135,7 @@ def test_match_sensitivity_gives_each_candidate_its_own_validation_threshold(mod
 
     target = val_sensitivity(reference, record["threshold"])
     assert val_sensitivity(damaged, cand["threshold"]) >= target
+    assert "at the reference threshold" not in cand["verdict_reason"]  # each candidate had its own threshold
 
 
 def test_mismatched_inputs(models, tmp_path):

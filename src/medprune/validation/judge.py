@@ -40,7 +40,8 @@ def judge(y: np.ndarray, reference: Predictions, candidates: dict[str, Predictio
     too_few = too_few_cases(y, class_names, protocol.min_cases_per_class)
     endpoint_results = [{name: compute_endpoint(name, y, reference, cand, counts, margin=protocol.margin_for(name),
                                                 alpha=protocol.alpha) for name in protocol.judged} for cand in cands]
-    decided = decide(endpoint_results, primary=protocol.metric, alpha=protocol.alpha, too_few=too_few)
+    decided = decide(endpoint_results, primary=protocol.metric, alpha=protocol.alpha, too_few=too_few,
+                     own_thresholds=protocol.candidate_threshold != "reference")
     operating = [m for m in OPERATING_METRICS if len(class_names) == 2 or m not in BINARY_ONLY]
     entries = []
     for name, cand, verdict in zip(names, cands, decided):

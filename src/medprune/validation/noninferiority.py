@@ -57,7 +57,7 @@ def holm_adjust(p_values: list[float]) -> list[float]:
 
 
 def decide(candidates: list[dict[str, EndpointResult]], *, primary: str, alpha: float,
-           too_few: str = "") -> list[NonInferiority]:
+           too_few: str = "", own_thresholds: bool = False) -> list[NonInferiority]:
     """Verdicts of all candidates together.
 
     Args:
@@ -65,6 +65,7 @@ def decide(candidates: list[dict[str, EndpointResult]], *, primary: str, alpha: 
         primary: the endpoint whose numbers are reported at the top level.
         alpha: two-sided error rate; each one-sided test is at alpha / 2.
         too_few: why the test set is too small to judge (empty when it is large enough).
+        own_thresholds: each candidate was judged at its own pre-specified threshold, not the reference's.
     """
     iut_p = [max((e.p_noninferiority if np.isfinite(e.p_noninferiority) else 1.0) for e in ends.values())
              for ends in candidates]
@@ -77,12 +78,12 @@ def decide(candidates: list[dict[str, EndpointResult]], *, primary: str, alpha: 
             verdict, reason, failed = "inconclusive", too_few, unproven
         elif inferior:
             verdict, failed = "inferior", inferior
-            reason = "; ".join(f"{_label(n)}: {ends[n].reason}" for n in inferior)
+            reason = "; ".join(f"{_label(n, own_thresholds)}: {ends[n].reason}" for n in inferior)
         elif not unproven and p_adj < alpha / 2:
             verdict, failed, reason = "non-inferior", [], "every endpoint's lower bound is above its margin"
         elif unproven:
             verdict, failed = "inconclusive", unproven
-            reason = "; ".join(f"{_label(n)}: {ends[n].reason}" for n in unproven)
+            reason = "; ".join(f"{_label(n, own_thresholds)}: {ends[n].reason}" for n in unproven)
         else:
             verdict, failed = "inconclusive", []
             reason = f"Holm-adjusted p {p_adj:.3g} across candidates is not below alpha/2 = {alpha / 2:g}"
@@ -93,8 +94,10 @@ def decide(candidates: list[dict[str, EndpointResult]], *, primary: str, alpha: 
     return decided
 
 
-def _label(endpoint: str) -> str:
-    return f"{endpoint} at the reference threshold" if endpoint in ("sensitivity", "specificity") else endpoint
+def _label(endpoint: str, own_thresholds: bool) -> str:
+    if endpoint not in ("sensitivity", "specificity"):
+        return endpoint
+    return f"{endpoint} at {'its own matched' if own_thresholds else 'the reference'} threshold"
 
 
 def too_few_cases(y: np.ndarray, class_names: list[str], minimum: int) -> str:

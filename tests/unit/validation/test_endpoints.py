@@ -170,3 +170,14 @@ def test_subgroup_flags_are_judged_on_the_interval_not_the_point_estimate():
     assert not small["worse_than_margin"] and small["harm_not_excluded"]
     assert "too few cases to judge" in small["reason"]
     assert not rows["large"]["worse_than_margin"] and rows["large"]["delta"] == 0
+
+
+def test_the_reason_names_whose_threshold_the_operating_point_was_judged_at():
+    from medprune.validation.endpoints import EndpointResult
+
+    worse = EndpointResult("sensitivity", 0.05, 0.9, 0.7, -0.2, -0.3, -0.1, 0.9, "Tango", "inferior", "worse")
+    fine = EndpointResult("auroc", 0.01, 0.9, 0.9, 0.0, -0.005, 0.005, 0.001, "DeLong", "non-inferior", "fine")
+    ends = {"auroc": fine, "sensitivity": worse}
+    assert "sensitivity at the reference threshold" in decide([ends], primary="auroc", alpha=0.05)[0].verdict_reason
+    own = decide([ends], primary="auroc", alpha=0.05, own_thresholds=True)[0]
+    assert own.verdict == "inferior" and "sensitivity at its own matched threshold" in own.verdict_reason
