@@ -77,8 +77,7 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
             raise ConfigError("--image-column reads a CSV manifest: pass --data path/to/labels.csv")
         source = {"data": str(data), "target": target, "image_column": image_column, "split_column": split_column,
                   "group_column": group_column, "allow_group_overlap": allow_group_overlap,
-                  "subgroups": list(subgroups or []), "channels": reading.channels, "window": window,
-                  "skip_unreadable": skip_unreadable, "seed": seed, "cache": str(cache) if cache else None}
+                  "subgroups": list(subgroups or []), "seed": seed, **_reading_source(reading, streaming)}
         dataset = load_manifest(Path(data), image_column=image_column, target=target, split_column=split_column,
                                 group_column=group_column, allow_group_overlap=allow_group_overlap,
                                 subgroups=[*(subgroups or []), *(extra_meta or [])], reading=reading,
@@ -94,6 +93,13 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     return dataset
 
 
+def _reading_source(reading: ImageReading, streaming: dict) -> dict:
+    """How image files were read, as recorded in `source` for every later verb (the size is added on load)."""
+    return {"channels": reading.channels, "window": list(reading.window) if reading.window else None,
+            "skip_unreadable": reading.skip_unreadable,
+            "cache": str(streaming["cache"]) if streaming["cache"] else None}
+
+
 def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
           extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
@@ -105,9 +111,7 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
         if any(not n.startswith("dicom:") for n in names):
             raise ConfigError("an image folder carries no subgroup columns: use a manifest CSV with the columns, or "
                               "DICOM header fields such as --subgroup dicom:Manufacturer")
-        source = {"data": text, "channels": reading.channels, "window": list(reading.window or []) or None,
-                  "skip_unreadable": reading.skip_unreadable, "subgroups": list(subgroups or []), "seed": seed,
-                  "cache": str(streaming["cache"]) if streaming["cache"] else None}
+        source = {"data": text, "subgroups": list(subgroups or []), "seed": seed, **_reading_source(reading, streaming)}
         folder = load_image_folder(Path(text), reading=reading, seed=seed, subgroups=names, source=source, **streaming)
         return orient_positive(folder, positive_class)
     if suffix == ".json":  # a subset written by `medprune data prune`
