@@ -109,8 +109,7 @@ def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = N
             continue
         kept.append(i)
         sizes.setdefault(shape, f)
-        dims = {len(shape) for shape in sizes}
-        if len(dims) > 1:
+        if len({len(seen) for seen in sizes}) > 1:
             raise DataError(f"the files mix 2D images and 3D volumes ({next(iter(sizes.values())).name}, {f.name}): "
                             "give one kind")
         if reading.size is None and len(sizes) > 1:
