@@ -7,7 +7,8 @@ set. Volumes get the grey set's intensity and noise corruptions and a 3D blur an
 definitions are written here with numpy, scipy and Pillow (the MedMNIST-C package needs torchvision):
 
 - pixelate: downsample by the factor with box filtering, upsample back (box); the small side is rounded
-  (MedMNIST-C truncates it, which makes severity 3 milder than 2 at 28 px).
+  (MedMNIST-C truncates it: at 28 px severity 3 then gives 16 px and severity 4 gives 14 px, which divides 28
+  evenly, so severity 4 came out closer to the original than severity 3).
 - jpeg_compression: encode as JPEG at the quality, decode.
 - gaussian_noise: x + N(0, sigma) on [0, 1]; speckle_noise: x + x * N(0, sigma); shot_noise:
   Poisson(x * lam) / lam; impulse_noise: that share of pixels set to 0 or 1 (salt and pepper, even odds).
@@ -91,8 +92,7 @@ def _pixelate(x, factor, rng):
     from scipy import ndimage
 
     sides = x.shape[2:]
-    small = [max(1, round(n * factor)) for n in sides]  # rounded, not truncated: severity 3 (0.6) of 28 px
-    # would otherwise alias less than severity 4 (0.5, 14 px) and look closer to the original
+    small = [max(1, round(n * factor)) for n in sides]  # rounded, not truncated (see the module docstring)
     if len(sides) == 2:  # Pillow's box filter both ways, as MedMNIST-C
         from PIL import Image
 
