@@ -38,11 +38,10 @@ class CostModel:
     """MACs of `model` after removing `removed[g]` channels from each group of `plans`."""
 
     def __init__(self, model: nn.Module, example: torch.Tensor, plans: list[GroupPlan]) -> None:
-        self.plans = plans
         self.layers = _layers(model, example)
         self.out_group, self.in_group = _groups_of_layers(model, example, plans)
-        self.macs_now = count_macs(model, tuple(example.shape[1:]))
-        self._other_macs = self.macs_now - self.macs([0] * len(plans), include_other=False)  # non-conv ops
+        counted = count_macs(model, tuple(example.shape[1:]))
+        self._other_macs = counted - self.macs([0] * len(plans), include_other=False)  # non-conv ops
 
     def layer_widths(self, removed: list[int]) -> list[tuple[Layer, int, int]]:
         """(layer, input width, output width) of every conv / linear layer after removing channels."""
