@@ -44,7 +44,7 @@ class Model:
 
 def audit_robustness(reference: Model, candidates: list[Model], test: Split, preprocessing: dict, *,
                      input_shape: tuple[int, ...], corruptions: str | None, margin: float, alpha: float,
-                     n_resamples: int, seed: int, progress=None) -> dict[str, Any]:
+                     n_resamples: int, seed: int) -> dict[str, Any]:
     """The `robustness` record of validation.json (see the module docstring)."""
     chosen = choose(kind_of(input_shape), corruptions)
     y = test.y
@@ -71,8 +71,6 @@ def audit_robustness(reference: Model, candidates: list[Model], test: Split, pre
                     entry.update(_operating_point(y, ref, pred, alpha))
                 row["candidates"][cand.name] = entry
             conditions.append(row)
-            if progress is not None:
-                progress()
     return {"kind": kind_of(input_shape), "corruptions": [_describe(c) for c in chosen],
             "severities": list(SEVERITIES), "seed": seed, "margin": margin, "method": METHOD,
             "conditions": conditions,
