@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medprune import augmentation
 from medprune._atomic import write_atomic
+from medprune.budget import BUDGETS, earliest_stop, patience
 from medprune.data.batches import read_batches, to_tensor
 from medprune.data.corruptions import corrupt_randomly, kind_of
 from medprune.data.dataset import Dataset, Split
@@ -25,28 +27,43 @@ from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.predict import positive_or_all, predict_proba
 
 
-AUGMENTATIONS = ("none", "light", "corruptions")
+AUGMENTATIONS = augmentation.MODES
+CLASS_WEIGHTING = ("auto", "on", "off")
+# `--class-weighting auto` weights the loss when the largest training class outnumbers the smallest by more.
+IMBALANCE_RATIO = 3.0
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run."""
+    """Hyper-parameters of one training run.
 
-    epochs: int = 10
+    `epochs=None` takes the number of passes from the step budget named by `budget` (see medprune.budget)
+    and stops early when validation AUROC has not improved for `patience` epochs (None: a quarter of the
+    budget; 0: never). Given `epochs` are run in full unless `patience` is given too.
+    """
+
+    epochs: int | None = None
+    budget: Literal["training", "finetuning"] = "training"
+    patience: int | None = None
+    time_budget_s: float | None = None  # no epoch is begun that would end past this many seconds
     batch_size: int = 128
     lr: float = 1e-3
     optimizer: Literal["adam", "sgd"] = "adam"
     schedule: Literal["cosine", "step", "none"] = "cosine"
     weight_decay: float = 1e-4
-    # Images only: "light" random shifts of up to 2 px (and flips for volumes); "corruptions" also gives half
-    # of each batch a random MedMNIST-C corruption at a random severity (robustness to degraded images).
-    augment: str = "light"
-    class_weighting: bool = False  # weight the loss by inverse class frequency
+    augment: str = "auto"  # see medprune.augmentation
+    class_weighting: str = "auto"  # on: inverse class frequency; auto: on beyond IMBALANCE_RATIO
     seed: int = 0
 
     def check(self) -> TrainConfig:
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
+        if self.budget not in BUDGETS:
+            raise ConfigError(f"budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
+        if self.patience is not None and self.patience < 0:
+            raise ConfigError(f"patience must be >= 0 epochs (0: no early stopping), got {self.patience}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ConfigError(f"time budget must be > 0 seconds, got {self.time_budget_s}")
         if self.batch_size < 2:
             raise ConfigError(f"batch size must be >= 2, got {self.batch_size}: BatchNorm needs 2 cases")
         if not 0 < self.lr < 10:
@@ -57,10 +74,53 @@ class TrainConfig:
             raise ConfigError(f"schedule must be cosine, step or none, got '{self.schedule}'")
         if self.augment not in AUGMENTATIONS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
+        if self.class_weighting not in CLASS_WEIGHTING:
+            raise ConfigError(f"class weighting must be one of {', '.join(CLASS_WEIGHTING)}, "
+                              f"got '{self.class_weighting}'")
         return self
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run does once the automatic choices of its TrainConfig are made for the data."""
+
+    epochs: int
+    steps_per_epoch: int | None
+    patience: int  # 0: no early stopping
+    earliest_stop: int  # no early stop before this epoch
+    augment: str
+    class_weighting: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan(config: TrainConfig, dataset: Dataset) -> Plan:
+    """Resolve `config`'s automatic choices (epochs, patience, augmentation, class weighting) for `dataset`."""
+    y = dataset.split("train").y
+    n = len(y)
+    epochs = config.epochs or BUDGETS[config.budget].epochs(n, config.batch_size)
+    counts = np.bincount(y, minlength=dataset.n_classes)
+    present = counts[counts > 0]
+    imbalanced = bool(len(present) > 1 and present.max() / present.min() > IMBALANCE_RATIO)
+    return Plan(epochs=epochs, steps_per_epoch=math.ceil(n / config.batch_size),
+                patience=_patience(config, epochs), earliest_stop=_earliest_stop(config, epochs),
+                augment=augmentation.choose(config.augment, modality=dataset.modality, n_train=n),
+                class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced))
+
+
+def _patience(config: TrainConfig, epochs: int) -> int:
+    if config.patience is not None:
+        return config.patience
+    return patience(epochs) if config.epochs is None else 0
+
+
+def _earliest_stop(config: TrainConfig, epochs: int) -> int:
+    """Automatic budgets wait for half their epochs; a patience the user gives applies from the start."""
+    return earliest_stop(epochs) if config.epochs is None and config.patience is None else 0
 
 
 @dataclass(frozen=True)
@@ -96,6 +156,8 @@ class TrainResult:
     wall_time_s: float
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
+    stopped: str = ""  # why training ended, in words
+    plan: dict[str, Any] = field(default_factory=dict)  # the Plan the run followed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,31 +170,13 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
+               epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
     if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
     if config.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, config.epochs // 3), gamma=0.1)
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, epochs // 3), gamma=0.1)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-
-
-def _shift_augment(x: torch.Tensor, rng: np.random.Generator, max_shift: int = 2) -> torch.Tensor:
-    """Random translation by up to `max_shift` px (reflect padding), one offset per image or volume.
-
-    Volumes are also flipped along each axis with probability 1/2: shape masks and CT crops have no
-    preferred orientation at this scale (left and right glands look alike mirrored).
-    """
-    dims = x.dim() - 2
-    padded = F.pad(x, [max_shift] * (2 * dims), mode="reflect")
-    sizes = x.shape[2:]
-    offsets = rng.integers(0, 2 * max_shift + 1, size=(len(x), dims))
-    shifted = torch.stack([padded[(i, slice(None), *(slice(o, o + n) for o, n in zip(offset, sizes)))]
-                           for i, offset in enumerate(offsets)])
-    if dims < 3:
-        return shifted
-    flips = rng.random((len(x), dims)) < 0.5
-    return torch.stack([v.flip([1 + a for a in range(dims) if f[a]]) if f.any() else v
-                        for v, f in zip(shifted, flips)])
 
 
 def _class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -153,13 +197,15 @@ class _State:
     def __init__(self, model, optimizer, scheduler, rng, config):
         self.model, self.optimizer, self.scheduler, self.rng, self.config = model, optimizer, scheduler, rng, config
         self.epoch = 0
+        self.elapsed_s = 0.0  # training time of earlier sessions of a resumed run
         self.best_state = copy.deepcopy(model.state_dict())
         self.best_score, self.best_epoch, self.best_auroc = -math.inf, 0, float("nan")
         self.history: list[dict[str, float]] = []
 
     def save(self, path: Path) -> None:
         payload = {
-            "epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch, "elapsed_s": self.elapsed_s, "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "best_state": self.best_state,
             "best": json.dumps([self.best_score, self.best_epoch, self.best_auroc]),
             "history": json.dumps(self.history), "config": json.dumps(self.config.to_dict()),
@@ -183,6 +229,7 @@ class _State:
         self.best_score, self.best_epoch, self.best_auroc = json.loads(payload["best"])
         self.history = json.loads(payload["history"])
         self.epoch = int(payload["epoch"])
+        self.elapsed_s = float(payload.get("elapsed_s", 0.0))
         torch.set_rng_state(payload["torch_rng"])
         self.rng.bit_generator.state = json.loads(payload["numpy_rng"])
 
@@ -209,9 +256,16 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     Raises:
         ConfigError: bad settings, or resuming with different settings.
     """
+    config.check()
     train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
-    augment = config.augment if dataset.modality == "image" else "none"
-    kind = kind_of(dataset.input_shape) if augment == "corruptions" else None
+    the_plan = plan(config, dataset)
+    kind = kind_of(dataset.input_shape) if the_plan.augment == "corruptions" else None
+    mirror = augmentation.mirror_safe(dataset.name)
+
+    def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        if the_plan.augment == "none":
+            return x
+        return augmentation.strong(x, rng, mirror=mirror) if the_plan.augment == "strong" else augmentation.shift(x, rng)
 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(train))
@@ -219,17 +273,17 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         batches = [order[start:start + config.batch_size] for start in range(0, len(order), config.batch_size)]
         for idx, stored in zip(batches, read_batches(train.x, batches)):
             x = to_tensor(corrupt_randomly(stored, kind, rng) if kind else stored, pre)
-            yield (_shift_augment(x, rng) if augment != "none" else x), torch.from_numpy(train.y[idx])
+            yield augment(x, rng), torch.from_numpy(train.y[idx])
 
-    loop = _Loop(epoch_batches, math.ceil(len(train) / config.batch_size), lambda m: _val_score(m, val, pre),
-                 _class_weights(train.y, dataset.n_classes) if config.class_weighting else None)
-    return _run(model, config, loop, state_path=state_path, resume=resume, progress=progress, distill=distill,
+    loop = _Loop(epoch_batches, lambda m: _val_score(m, val, pre),
+                 _class_weights(train.y, dataset.n_classes) if the_plan.class_weighting else None)
+    return _run(model, config, the_plan, loop, state_path=state_path, resume=resume, progress=progress, distill=distill,
                 keep_start=keep_start, on_epoch_end=on_epoch_end, penalty=penalty, last_epoch=last_epoch,
                 selection_score=selection_score)
 
 
 def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]],
-             val: Iterable[tuple[torch.Tensor, torch.Tensor]], *, epochs: int, lr: float = 5e-4,
+             val: Iterable[tuple[torch.Tensor, torch.Tensor]], *, epochs: int | None = None, lr: float = 5e-4,
              teacher: nn.Module | None = None, temperature: float = 4.0, distill_weight: float = 0.5,
              optimizer: Literal["adam", "sgd"] = "adam", weight_decay: float = 1e-4, seed: int = 0,
              progress: bool = True) -> TrainResult:
@@ -241,14 +295,21 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
 
     Args:
         train, val: re-iterable sources of (inputs, labels) batches, such as torch DataLoaders.
+        epochs: passes over `train`; None takes them from the fine-tuning step budget (medprune.budget) and
+            stops early when validation AUROC stops improving.
     Raises:
         ConfigError: bad settings, or an empty training source.
     """
-    config = TrainConfig(epochs=epochs, lr=lr, optimizer=optimizer, weight_decay=weight_decay, augment="none",
-                         seed=seed, schedule="cosine").check()
+    config = TrainConfig(epochs=epochs, budget="finetuning", lr=lr, optimizer=optimizer, weight_decay=weight_decay,
+                         augment="none", class_weighting="off", seed=seed, schedule="cosine").check()
     steps = len(train) if hasattr(train, "__len__") else None
     if steps == 0:
         raise ConfigError("the training source yields no batches: pass a DataLoader over your training cases")
+    if epochs is None and steps is None:
+        raise ConfigError("the training source has no length to size a step budget by: pass epochs=N")
+    n_epochs = epochs or BUDGETS["finetuning"].epochs_for(steps)
+    the_plan = Plan(epochs=n_epochs, steps_per_epoch=steps, patience=_patience(config, n_epochs),
+                    earliest_stop=_earliest_stop(config, n_epochs), augment="none", class_weighting=False)
 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return ((torch.as_tensor(x).float(), torch.as_tensor(y).long().reshape(-1)) for x, y in train)
@@ -262,7 +323,7 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
         return compute_auroc(y, positive_or_all(probs)), loss
 
     distill = Distillation(teacher, temperature, distill_weight) if teacher is not None else None
-    return _run(model, config, _Loop(epoch_batches, steps, val_score, None), progress=progress, distill=distill,
+    return _run(model, config, the_plan, _Loop(epoch_batches, val_score, None), progress=progress, distill=distill,
                 keep_start=True)
 
 
@@ -271,12 +332,26 @@ class _Loop:
     """Where a training run gets its batches and its validation score from."""
 
     epoch_batches: Callable[[np.random.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
-    steps_per_epoch: int | None
     val_score: Callable[[nn.Module], tuple[float, float]]  # (validation AUROC, validation loss)
     class_weight: torch.Tensor | None
 
 
-def _run(model: nn.Module, config: TrainConfig, loop: _Loop, *, state_path: Path | None = None,
+def _stop_reason(state: _State, plan: Plan, config: TrainConfig, elapsed_s: float) -> str:
+    """Why the run must not start another epoch, or "" to go on."""
+    done = state.epoch
+    if done >= plan.epochs:
+        steps = f" ({done * plan.steps_per_epoch} optimizer steps)" if plan.steps_per_epoch else ""
+        return f"the budget of {plan.epochs} epochs{steps} ran out"
+    if plan.patience and done >= plan.earliest_stop and done - state.best_epoch >= plan.patience:
+        return (f"early stopping: validation AUROC was not better than {state.best_auroc:.4f} (epoch "
+                f"{state.best_epoch}) for {plan.patience} epochs")
+    if config.time_budget_s is not None and done > 0 and elapsed_s + elapsed_s / done > config.time_budget_s:
+        return (f"time budget: {elapsed_s:.0f} s of {config.time_budget_s:.0f} s used, another epoch "
+                f"(about {elapsed_s / done:.0f} s) would pass it")
+    return ""
+
+
+def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, state_path: Path | None = None,
          resume: bool = False, progress: bool = True, distill: Distillation | None = None, keep_start: bool = False,
          on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
          penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False,
@@ -289,7 +364,7 @@ def _run(model: nn.Module, config: TrainConfig, loop: _Loop, *, state_path: Path
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = _optimizer(model, config)
-    state = _State(model, optimizer, _scheduler(optimizer, config), rng, config)
+    state = _State(model, optimizer, _scheduler(optimizer, config, plan.epochs), rng, config)
     if resume and state_path is not None and Path(state_path).is_file():
         state.load(Path(state_path))
     start_epoch = state.epoch
@@ -305,12 +380,14 @@ def _run(model: nn.Module, config: TrainConfig, loop: _Loop, *, state_path: Path
         state.best_auroc = val_auroc
     weight = loop.class_weight
     began = time.perf_counter()
-    total = (config.epochs - start_epoch) * loop.steps_per_epoch if loop.steps_per_epoch else None
+    steps = plan.steps_per_epoch
+    total = (plan.epochs - start_epoch) * steps if steps else None
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
     with Progress(*columns, disable=not progress, transient=False) as bar:
         task = bar.add_task("training", total=total, status="")
-        for epoch in range(start_epoch + 1, config.epochs + 1):
+        while not (stopped := _stop_reason(state, plan, config, state.elapsed_s + time.perf_counter() - began)):
+            epoch = state.epoch + 1
             model.train()
             total_loss, seen = 0.0, 0
             for x, y in loop.epoch_batches(rng):
@@ -323,7 +400,7 @@ def _run(model: nn.Module, config: TrainConfig, loop: _Loop, *, state_path: Path
                 optimizer.step()
                 total_loss += loss.item() * len(y)
                 seen += len(y)
-                bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
+                bar.update(task, advance=1, description=f"epoch {epoch}/{plan.epochs}")
             state.scheduler.step()
             val_auroc, val_loss = loop.val_score(model)
             score = select_by(val_auroc, val_loss)
@@ -335,13 +412,16 @@ def _run(model: nn.Module, config: TrainConfig, loop: _Loop, *, state_path: Path
             state.history.append(record)
             state.epoch = epoch
             if state_path is not None:
+                state.elapsed_s, began = state.elapsed_s + time.perf_counter() - began, time.perf_counter()
                 state.save(Path(state_path))
             bar.update(task, status=f"val AUROC {val_auroc:.4f} (best {state.best_auroc:.4f} @ {state.best_epoch})")
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
+        if total is not None:
+            bar.update(task, total=(state.epoch - start_epoch) * steps)
     if not last_epoch:
         model.load_state_dict(state.best_state)
     model.eval()
     return TrainResult(best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
-                       epochs_run=config.epochs - start_epoch, wall_time_s=time.perf_counter() - began,
-                       history=state.history, resumed_from_epoch=start_epoch)
+                       epochs_run=state.epoch - start_epoch, wall_time_s=state.elapsed_s + time.perf_counter() - began,
+                       history=state.history, resumed_from_epoch=start_epoch, stopped=stopped, plan=plan.to_dict())

@@ -139,4 +139,4 @@ def test_fine_tuning_with_corruption_augmentation(dense, tmp_path):
     metrics = json.loads((tmp_path / "p" / "metrics.json").read_text())
     assert metrics["pruning"]["settings"]["augment"] == "corruptions"
     result = invoke("prune", "--model", dense / "dense", "--augment", "heavy", "--out", tmp_path / "q")
-    assert result.exit_code == 2 and "augment must be one of none, light, corruptions" in result.output
+    assert result.exit_code == 2 and "augment must be one of auto, none, light, strong, corruptions" in result.output

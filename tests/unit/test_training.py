@@ -5,7 +5,8 @@ from medprune.data import load_data
 from medprune.errors import ConfigError
 from medprune.evaluation import compute_auroc, predict_proba
 from medprune.models import create_model
-from medprune.training import TrainConfig, fit
+from medprune.budget import BUDGETS, StepBudget, parse_duration
+from medprune.training import TrainConfig, fit, plan
 
 CONFIG = TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=5)
 
@@ -82,7 +83,7 @@ def test_bad_settings(config, match):
 
 def test_sgd_step_schedule_and_class_weights_run(tiny_npz):
     data = load_data(tiny_npz)
-    config = TrainConfig(epochs=2, batch_size=16, optimizer="sgd", schedule="step", class_weighting=True, lr=0.01)
+    config = TrainConfig(epochs=2, batch_size=16, optimizer="sgd", schedule="step", class_weighting="on", lr=0.01)
     assert fit(_model(), data, config, progress=False).epochs_run == 2
 
 
@@ -124,3 +125,88 @@ def test_finetune_on_dataloaders_never_returns_a_model_worse_on_validation():
     assert val_auroc(model) >= start
     with pytest.raises(ConfigError, match="yields no batches"):
         medprune.finetune(model, [], val, epochs=1, progress=False)
+
+
+def test_an_automatic_budget_stops_early_and_says_why(tiny_npz):
+    data = load_data(tiny_npz)
+    config = TrainConfig(batch_size=16, lr=3e-3, patience=2)
+    result = fit(_model(), data, config, progress=False)
+    epochs = [r["epoch"] for r in result.history]
+    assert result.plan["epochs"] == BUDGETS["training"].epochs(len(data.split("train")), 16)
+    if result.stopped.startswith("early stopping"):
+        assert epochs[-1] - result.best_epoch == 2 and len(epochs) < result.plan["epochs"]
+    else:  # every epoch improved on the last but two: the budget ran out instead
+        assert len(epochs) == result.plan["epochs"] and "ran out" in result.stopped
+
+
+def test_early_stopping_follows_the_validation_curve(tiny_npz, monkeypatch):
+    import medprune.training as training
+
+    data = load_data(tiny_npz)
+    scores = iter([0.6, 0.8, 0.7, 0.75, 0.9, 0.5, 0.85, 0.9, 0.95])  # a better epoch after two worse ones
+    monkeypatch.setattr(training, "_val_score", lambda *a: (next(scores), 0.1))  # resets the count
+    result = fit(_model(), data, TrainConfig(epochs=20, patience=3, batch_size=16), progress=False)
+    assert len(result.history) == 8 and result.best_epoch == 5 and result.best_val_auroc == 0.9
+    assert result.stopped == ("early stopping: validation AUROC was not better than 0.9000 (epoch 5) for 3 epochs")
+
+
+def test_given_epochs_run_in_full_without_early_stopping(tiny_npz):
+    config = TrainConfig(epochs=3, batch_size=16)
+    result = fit(_model(), load_data(tiny_npz), config, progress=False)
+    assert len(result.history) == 3 and result.plan["patience"] == 0 and "budget of 3 epochs" in result.stopped
+
+
+def test_a_time_budget_begins_no_epoch_that_would_end_past_it(tiny_npz, monkeypatch):
+    import medprune.training as training
+
+    clock = iter(range(0, 10_000, 10))  # every reading of the clock is 10 s later
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
+    result = fit(_model(), load_data(tiny_npz), TrainConfig(epochs=50, batch_size=16, time_budget_s=45),
+                 progress=False)
+    assert 1 <= len(result.history) < 50 and result.stopped.startswith("time budget")
+
+
+@pytest.mark.parametrize("counts, setting, weighted", [
+    ((50, 50), "auto", False), ((50, 10), "auto", True), ((50, 20), "auto", False), ((50, 10), "off", False),
+    ((50, 50), "on", True),
+])
+def test_class_weighting_auto_applies_beyond_the_stated_ratio(counts, setting, weighted, tmp_path):
+    import numpy as np
+
+    from tests.conftest import write_npz
+
+    path = write_npz(tmp_path / "d.npz", counts=(sum(counts), 32, 32), train_labels=np.repeat([0, 1], counts))
+    assert plan(TrainConfig(class_weighting=setting), load_data(path)).class_weighting is weighted
+
+
+def test_plan_scales_the_budget_to_the_data_size():
+    budget = BUDGETS["training"]
+    assert budget.epochs(546, 128) == 100 and budget.epochs(4708, 128) == 14
+    assert budget.epochs(100_000, 128) == 10 and budget.epochs(20, 128) == 150
+    assert BUDGETS["finetuning"].epochs(546, 128) == 30 and BUDGETS["finetuning"].epochs(4708, 128) == 5
+
+
+@pytest.mark.parametrize("text, seconds", [("300", 300), ("300s", 300), ("5m", 300), ("5min", 300), ("1.5h", 5400),
+                                           (None, None), (120, 120)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["five minutes", "-3m", "0", "3d"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ConfigError, match="time budget"):
+        parse_duration(text)
+
+
+def test_an_automatic_budget_never_stops_before_half_its_epochs(tiny_npz, monkeypatch):
+    import medprune.training as training
+
+    data = load_data(tiny_npz)
+    scores = iter([0.9] + [0.5] * 200)  # the best epoch is the first: only the earliest stop holds the run
+    monkeypatch.setattr(training, "_val_score", lambda *a: (next(scores), 0.1))
+    monkeypatch.setitem(training.BUDGETS, "training", StepBudget(min_steps=80, min_epochs=3, max_epochs=50))
+    result = fit(_model(), data, TrainConfig(batch_size=16), progress=False)
+    epochs, plan = len(result.history), result.plan
+    assert plan["epochs"] == 20  # 64 cases in batches of 16: 4 steps an epoch
+    assert plan["earliest_stop"] == (plan["epochs"] + 1) // 2 and plan["patience"] < plan["earliest_stop"]
+    assert epochs == plan["earliest_stop"] and result.stopped.startswith("early stopping")

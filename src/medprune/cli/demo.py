@@ -8,7 +8,7 @@ shipped int8 file are non-inferior to the dense one, in a report a clinician can
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -21,7 +21,8 @@ from medprune.cli.options import DataDirOpt, ProgressOpt
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
     model: Annotated[str, typer.Option("--model", help="Architecture to train.")] = "smallcnn",
-    epochs: Annotated[int, typer.Option(help="Training epochs of the dense model.")] = 10,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Training epochs of the dense model (default: the training step budget, with early stopping).")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (3 "
                                                       "moved the operating point by 6 points of specificity).")] = 6,
     margin: Annotated[float, typer.Option(help="Non-inferiority margin on test AUROC.")] = 0.01,

@@ -29,7 +29,9 @@ def prune(
         help="No layer loses more than this share of its channels (default 0.9) or weights (default 0.98).")] = None,
     pattern: Annotated[Optional[str], typer.Option(help="N:M sparsity pattern such as 2:4 (unstructured).")] = None,
     calibration_batches: Annotated[int, typer.Option(help="Training batches used by gradient criteria.")] = 4,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after the last step.")] = 3,
+    finetune_epochs: Annotated[Optional[int], typer.Option(
+        help="Fine-tuning epochs after the last step (default: at least 150 optimizer steps and 3 epochs, at most 50, "
+             "with early stopping on validation AUROC).")] = None,
     step_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after each earlier step.")] = 1,
     lr: Annotated[float, typer.Option(help="Fine-tuning learning rate.")] = 5e-4,
     batch_size: Annotated[int, typer.Option(help="Fine-tuning batch size.")] = 128,
@@ -37,7 +39,7 @@ def prune(
                                                            "dense model.")] = False,
     temperature: Annotated[float, typer.Option(help="Distillation temperature.")] = 4.0,
     distill_weight: Annotated[float, typer.Option(help="Weight of the distillation loss (0..1).")] = 0.5,
-    augment: AugmentOpt = "light",
+    augment: AugmentOpt = "auto",
     tolerance: Annotated[float, typer.Option(help="until-tolerance: largest allowed drop in validation "
                                                   "AUROC.")] = 0.01,
     step_fraction: Annotated[float, typer.Option("--step", help="until-tolerance: share of the remaining cost "

@@ -40,7 +40,9 @@ def search(
     warm_start: Annotated[Optional[Path], typer.Option(help="Seed the search with the best candidates of an "
                                                             "earlier search folder.")] = None,
     finetune_top: Annotated[int, typer.Option(help="Top candidates given a short fine-tune before choosing.")] = 3,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs of the chosen candidate.")] = 3,
+    finetune_epochs: Annotated[Optional[int], typer.Option(
+        help="Fine-tuning epochs of the chosen candidate (default: the fine-tuning step budget, with early "
+             "stopping).")] = None,
     bn_batches: Annotated[int, typer.Option(help="Training batches for BatchNorm recalibration per trial.")] = 8,
     seed: Annotated[int, typer.Option(help="Seed of the learner and the data batches.")] = 0,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the study in --out (e.g. after a kill).")] = False,

@@ -13,6 +13,7 @@ from medprune.cli.options import (AllowGroupOverlapOpt, AugmentOpt, CacheOpt, Ch
                                   ProgressOpt, SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt,
                                   SubgroupOpt, TargetOpt, TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt,
                                   image_reading)
+from medprune.budget import parse_duration
 from medprune.cli.show import show_metrics
 
 
@@ -21,15 +22,24 @@ def train(
     data: DataOpt,
     out: OutOpt,
     model: Annotated[str, typer.Option("--model", help="Architecture (see `medprune list models`).")] = "smallcnn",
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 10,
+    epochs: Annotated[Optional[int], typer.Option(
+        help="Training epochs, run in full (default: at least 500 optimizer steps and 10 epochs, at most 150 epochs, "
+             "with early stopping).")] = None,
+    patience: Annotated[Optional[int], typer.Option(
+        help="Stop after this many epochs without a better validation AUROC; 0: never (default: a quarter of the "
+             "automatic budget; none with --epochs).")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(
+        "--time-budget", help="Begin no epoch that would end past this wall time, e.g. 300s, 5m, 1h.")] = None,
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     optimizer: Annotated[str, typer.Option(help="adam (AdamW) or sgd (Nesterov momentum).")] = "adam",
     schedule: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
     weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
-    augment: AugmentOpt = "light",
+    augment: AugmentOpt = "auto",
     no_augment: Annotated[bool, typer.Option("--no-augment", help="The same as --augment none.")] = False,
-    class_weighting: Annotated[bool, typer.Option(help="Weight the loss by inverse class frequency.")] = False,
+    class_weighting: Annotated[str, typer.Option(
+        "--class-weighting", help="Weight the loss by inverse class frequency: on, off, or auto (on when the largest "
+                                  "training class outnumbers the smallest more than 3 to 1).")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
@@ -61,7 +71,8 @@ def train(
     progress: ProgressOpt = True,
 ) -> None:
     """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md."""
-    config = api.TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
+    config = api.TrainConfig(epochs=epochs, patience=patience, time_budget_s=parse_duration(time_budget),
+                             batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                              weight_decay=weight_decay, augment="none" if no_augment else augment,
                              class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
@@ -77,4 +88,8 @@ def train(
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)
     show_metrics(record, f"{model} on {dataset.name}: test split")
+    result = record["training"]["result"]
+    console.print(f"trained {result['epochs_run']} epochs in {result['wall_time_s']:.0f} s (best validation AUROC "
+                  f"{result['best_val_auroc']:.4f} at epoch {result['best_epoch']}); stopped: {result['stopped']}",
+                  markup=False, highlight=False)
     console.print(f"run written to {out} (model.pt, metrics.json, summary.md)")

@@ -31,7 +31,7 @@ class _Strict(BaseModel):
 class ReferenceTraining(_Strict):
     model: str = "resnet18"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    epochs: int = Field(default=12, ge=1)
+    epochs: int | None = Field(default=None, ge=1)  # None: the training step budget, with early stopping
     lr: float = Field(default=1e-3, gt=0)
     batch_size: int = Field(default=128, ge=2)
     seed: int = 0
@@ -53,7 +53,7 @@ class Reference(_Strict):
 
 
 class BudgetSettings(_Strict):
-    epochs: int = Field(default=3, ge=0)
+    epochs: int | None = Field(default=None, ge=0)  # None: the fine-tuning step budget, with early stopping
     lr: float = Field(default=5e-4, gt=0, lt=10)
     batch_size: int = Field(default=128, ge=2)
     seed: int = 0

@@ -18,8 +18,7 @@ from torch import nn
 
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, MedpruneError
-from medprune.models.checkpoint import Checkpoint
-from medprune.models.onnx_model import is_onnx_model
+from medprune.models.checkpoint import Checkpoint, runtime_of
 from medprune.registry import Registry
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
 
@@ -28,7 +27,7 @@ from medprune.training import Distillation, TrainConfig, TrainResult, fit
 class Budget:
     """The fine-tuning every technique gets, so the comparison is fair."""
 
-    epochs: int = 3
+    epochs: int | None = None  # None: the fine-tuning step budget (medprune.budget), with early stopping
     lr: float = 5e-4
     batch_size: int = 128
     seed: int = 0
@@ -56,7 +55,7 @@ class Context:
         if epochs == 0:
             return None
         b = self.budget
-        config = TrainConfig(epochs=epochs, lr=b.lr, batch_size=b.batch_size, seed=b.seed)
+        config = TrainConfig(epochs=epochs, budget="finetuning", lr=b.lr, batch_size=b.batch_size, seed=b.seed)
         teacher = Distillation(self.reference.model, temperature, weight) if distill else None
         return fit(model, self.dataset, config, progress=self.progress, distill=teacher, keep_start=keep_start,
                    penalty=penalty)
@@ -118,5 +117,5 @@ def compressed_spec(model: Checkpoint, ctx: Context, step: Technique) -> dict[st
 
 
 def require_pytorch(model: Checkpoint, step: str) -> None:
-    if is_onnx_model(model.model):
-        raise ConfigError(f"{step} needs a PyTorch model but got an ONNX one: put quantize last in the chain")
+    if runtime_of(model.model) != "pytorch":
+        raise ConfigError(f"{step} needs a PyTorch model but got an exported one: put quantize last in the chain")

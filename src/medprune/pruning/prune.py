@@ -41,14 +41,14 @@ class PruneSettings:
     pattern: str | None = None  # N:M, e.g. "2:4" (unstructured only)
     calibration_batches: int = 4
     calibration_batch_size: int = 64
-    finetune_epochs: int = 3  # after the last step
+    finetune_epochs: int | None = None  # after the last step; None: the fine-tuning step budget
     step_epochs: int = 1  # after each earlier step
     lr: float = 5e-4
     batch_size: int = 128
     distill: bool = False
     temperature: float = 4.0
     distill_weight: float = 0.5
-    augment: str = "light"  # fine-tuning augmentation: none, light or corruptions (see TrainConfig)
+    augment: str = "auto"  # fine-tuning augmentation (see medprune.augmentation)
     tolerance: float = 0.01  # until-tolerance: largest allowed drop in validation AUROC
     step_fraction: float = 0.2  # until-tolerance: share of the remaining cost removed per step
     seed: int = 0
@@ -70,7 +70,7 @@ class PruneSettings:
         TrainConfig(augment=self.augment).check()
         if self.calibration_batches < 1:
             raise ConfigError(f"calibration batches must be >= 1, got {self.calibration_batches}")
-        if self.finetune_epochs < 0 or self.step_epochs < 0:
+        if (self.finetune_epochs or 0) < 0 or self.step_epochs < 0:
             raise ConfigError("fine-tuning epochs must be >= 0")
         if not 0 < self.tolerance < 1 or not 0 < self.step_fraction < 1:
             raise ConfigError(f"tolerance and step fraction must be in (0, 1), got {self.tolerance} and "
@@ -128,13 +128,16 @@ class PruningRun:
             scores = self.criterion.weight_scores(self.model, self.data)
             apply_masks(compute_masks(scores, layers, sparsity, scope=s.scope, max_layer_ratio=s.layer_cap))
 
-    def finetune(self, epochs: int) -> None:
+    def finetune(self, epochs: int | None) -> None:
         if epochs == 0:
             return
         s = self.settings
-        config = TrainConfig(epochs=epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed, augment=s.augment)
+        config = TrainConfig(epochs=epochs, budget="finetuning", lr=s.lr, batch_size=s.batch_size, seed=s.seed,
+                             augment=s.augment)
         distill = Distillation(self.teacher, s.temperature, s.distill_weight) if s.distill else None
-        fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True)
+        result = fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True)
+        self.log(f"fine-tuned {result.epochs_run} epochs (best validation AUROC {result.best_val_auroc:.4f} at epoch "
+                 f"{result.best_epoch}); stopped: {result.stopped}")
 
     def val_auroc(self, model: nn.Module | None = None) -> float:
         return validation_auroc(model or self.model, self.dataset)

@@ -62,9 +62,13 @@ def render_run_summary(metrics: dict[str, Any]) -> str:
         f"- Decision rule: {decision}",
     ]
     if training:
-        parts.append(f"- Training: {training['config']['epochs']} epochs, best validation AUROC "
-                     f"{fmt_value(training['result']['best_val_auroc'], 4)} at epoch {training['result']['best_epoch']}, "
-                     f"{training['result']['wall_time_s']:.0f} s")
+        result = training["result"]
+        plan = result.get("plan") or {}
+        recipe = (f" (augmentation {plan['augment']}, class weighting {'on' if plan['class_weighting'] else 'off'})"
+                  if plan else "")
+        parts.append(f"- Training: {len(result['history'])} epochs{recipe}, best validation AUROC "
+                     f"{fmt_value(result['best_val_auroc'], 4)} at epoch {result['best_epoch']}, "
+                     f"{result['wall_time_s']:.0f} s; stopped: {result.get('stopped') or 'the epochs ran out'}")
     parts += ["", f"## Test results ({metrics['n']} cases)", "", render_metrics_table(metrics)]
     if metrics.get("per_class"):
         parts += ["", "| Class | Sensitivity | Specificity | AUROC |", "|---|---|---|---|"]

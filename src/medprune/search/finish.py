@@ -20,14 +20,14 @@ from medprune.training import TrainConfig, fit
 OPERATING_POINT_TOLERANCE = 0.05  # validation sensitivity / specificity lost at the reference threshold
 
 
-def _finetune(model, evaluator, options, epochs: int):
+def _finetune(model, evaluator, options, epochs: int | None):
     """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
     starting model competes, so a candidate that met them is never traded for one that does not."""
     def score(m) -> float:
         figures = validation_figures(m, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
         return figures["objective"] - (0.0 if all(r.met(figures) for r in evaluator.requirements) else 1.0)
 
-    config = TrainConfig(epochs=epochs, lr=options.lr, batch_size=options.train_batch_size)
+    config = TrainConfig(epochs=epochs, budget="finetuning", lr=options.lr, batch_size=options.train_batch_size)
     fit(model, evaluator.dataset, config, progress=options.progress, keep_start=True, selection_score=score)
     return model
 
@@ -82,7 +82,9 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         ok = all(r.met(figures) for r in evaluator.requirements)
         short.append((ok, figures["objective"], p, model, figures))
     ok, _, chosen, model, _ = max(short, key=lambda s: (s[0], s[1]))
-    if options.finetune_epochs > options.short_epochs:
+    if options.finetune_epochs is None:
+        _finetune(model, evaluator, options, None)  # the fine-tuning step budget, with early stopping
+    elif options.finetune_epochs > options.short_epochs:
         _finetune(model, evaluator, options, options.finetune_epochs - options.short_epochs)
     final_val = validation_figures(model, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
     met = all(r.met(final_val) for r in evaluator.requirements)

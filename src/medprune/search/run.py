@@ -30,7 +30,7 @@ class RunOptions:
     address: str | None = None  # Ray cluster address; None starts a local Ray
     finetune_top: int = 3  # candidates given a short fine-tune before the final choice
     short_epochs: int = 1
-    finetune_epochs: int = 3  # total for the chosen candidate
+    finetune_epochs: int | None = None  # total for the chosen candidate; None: short, then the fine-tuning budget
     lr: float = 5e-4
     train_batch_size: int = 128
     warm_start: str | None = None  # an earlier search folder (or its search.json)
@@ -42,7 +42,7 @@ class RunOptions:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if self.backend not in ("local", "ray"):
             raise ConfigError(f"backend must be local or ray, got '{self.backend}'")
-        if self.finetune_top < 1 or self.finetune_epochs < self.short_epochs:
+        if self.finetune_top < 1 or (self.finetune_epochs is not None and self.finetune_epochs < self.short_epochs):
             raise ConfigError("--finetune-top must be >= 1 and --finetune-epochs at least the short fine-tune")
         return self
 
