@@ -1,4 +1,5 @@
-"""Export a model to ONNX (fp32, or int8 static QDQ) or TorchScript, verified on real test inputs."""
+"""Export a model to ONNX (fp32, or int8 static QDQ), OpenVINO IR (fp32, or int8 by NNCF) or TorchScript,
+verified on real test inputs."""
 
 from __future__ import annotations
 
@@ -126,26 +127,40 @@ def _quantize(fp32: Path, out: Path, batches: list[np.ndarray], dynamic: bool = 
     onnx.save(proto, str(out))
 
 
+FORMATS = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".pt"}
+
+
 def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, *, fmt: str = "onnx", int8: bool = False,
-           calibration_batches: int = 8, n_check: int = 256, dynamic: bool = False) -> ExportResult:
+           calibration_batches: int = 8, n_check: int = 256, dynamic: bool = False,
+           max_drop: float | None = None) -> ExportResult:
     """Export and verify: fp32 must match PyTorch within 1e-4; int8 reports agreement and AUROC delta.
 
-    `dynamic` quantises activations at run time (no calibration) instead of static QDQ.
+    `dynamic` quantises activations at run time (no calibration) instead of static QDQ (ONNX only).
+    `max_drop` (OpenVINO int8 only): NNCF's accuracy-controlled quantization keeps in higher precision the
+    layers whose quantization would cost more than this much validation AUROC.
 
     Raises:
-        ExportError: an operator ONNX cannot express, or an export that does not reproduce the model.
-        ConfigError: an unknown format, or int8 requested for TorchScript.
+        ExportError: an operator the format cannot express, or an export that does not reproduce the model.
+        ConfigError: an unknown format, a file name that does not fit it, or int8 requested for TorchScript.
     """
     out = Path(out)
-    if fmt not in ("onnx", "torchscript"):
-        raise ConfigError(f"format must be onnx or torchscript, got '{fmt}'")
-    if int8 and fmt != "onnx":
-        raise ConfigError("--int8 needs --format onnx (int8 runs in ONNX Runtime)")
+    if fmt not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got '{fmt}'")
+    if out.suffix != FORMATS[fmt] and fmt != "torchscript":
+        raise ConfigError(f"--format {fmt} writes a {FORMATS[fmt]} file: name --out like model{FORMATS[fmt]}")
+    if int8 and fmt == "torchscript":
+        raise ConfigError("--int8 needs --format onnx or openvino (int8 runs in ONNX Runtime or OpenVINO)")
+    if dynamic and fmt != "onnx":
+        raise ConfigError("--dynamic is ONNX Runtime's dynamic quantization: use it with --format onnx")
     if calibration_batches < 1:
         raise ConfigError(f"calibration batches must be >= 1, got {calibration_batches}")
     check_model_matches_data(checkpoint, dataset)  # calibration and check inputs must fit the model
     model = checkpoint.model.eval()
     x, y = _test_inputs(dataset, n_check)
+    if fmt == "openvino":
+        return _export_openvino(checkpoint, dataset, out, x, int8, calibration_batches, max_drop)
+    if max_drop is not None:
+        raise ConfigError("--max-drop is NNCF's accuracy-controlled quantization: use it with --format openvino")
     with torch.no_grad():
         expected = model(x)
     if fmt == "torchscript":
@@ -209,9 +224,28 @@ def export_onnx(model: torch.nn.Module, example_inputs: torch.Tensor, path: str 
                         agreement=float((p32.argmax(1) == p8.argmax(1)).float().mean()), n_checked=len(x))
 
 
+def _export_openvino(checkpoint: Checkpoint, dataset: Dataset, out: Path, x: torch.Tensor, int8: bool,
+                     calibration_batches: int, max_drop: float | None) -> ExportResult:
+    from medprune.openvino_export import export_openvino
+
+    def checked(diff: float) -> None:
+        _checked(ExportResult(str(out), "openvino", 0, max_abs_diff=diff))
+
+    val = dataset.split("val")
+    figures = export_openvino(
+        checkpoint.model, checkpoint.spec, out, check_x=x, int8=int8, max_drop=max_drop, checked=checked,
+        calibration=_training_batches(dataset, calibration_batches) if int8 else None,
+        validation=(to_tensor(val.x, dataset.preprocessing).numpy(), val.y) if int8 else None,
+        test=_test_inputs(dataset, len(dataset.split("test"))) if int8 else None)
+    size = out.stat().st_size + out.with_suffix(".bin").stat().st_size
+    return ExportResult(str(out), "openvino-int8" if int8 else "openvino", size, **figures)
+
+
 def _checked(result: ExportResult) -> ExportResult:
     if not result.max_abs_diff < FP32_TOLERANCE:
         Path(result.path).unlink(missing_ok=True)
+        if result.path.endswith(".xml"):
+            Path(result.path).with_suffix(".bin").unlink(missing_ok=True)
         raise ExportError(f"the exported model differs from PyTorch by {result.max_abs_diff:.2e} (limit "
                           f"{FP32_TOLERANCE:g}) on real test inputs: the export is not faithful; nothing was written")
     return result

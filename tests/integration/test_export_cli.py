@@ -58,7 +58,7 @@ def test_torchscript_export(trained):
 
 def test_bad_export_requests(trained, tmp_path):
     base = ["export", "--model", trained / "run"]
-    assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "tflite"), "format must be onnx")
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "tflite"), "must be one of onnx, openvino")
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--format", "torchscript", "--int8"), "--int8 needs")
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a", "--dynamic"), "add --int8")
     other = write_npz(tmp_path / "big.npz", size=24)

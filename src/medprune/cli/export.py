@@ -1,9 +1,9 @@
-"""`medprune export`: ONNX (fp32 or int8) or TorchScript, verified against PyTorch on real test inputs."""
+"""`medprune export`: ONNX or OpenVINO (fp32 or int8) or TorchScript, verified on real test inputs."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -16,10 +16,16 @@ from medprune.errors import ConfigError
 @command("export", outputs={"out": "file"})
 def export(
     model: ModelDirOpt,
-    out: Annotated[Path, typer.Option("--out", help="File to write (.onnx or .pt for TorchScript).")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx or torchscript.")] = "onnx",
-    int8: Annotated[bool, typer.Option("--int8", help="Static int8 quantisation (QDQ, per-channel, unsigned "
-                                                      "activations), calibrated on training images.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="File to write (.onnx; .xml for OpenVINO, with its .bin "
+                                                     "beside it; .pt for TorchScript).")],
+    fmt: Annotated[str, typer.Option("--format", help="onnx (ONNX Runtime), openvino (OpenVINO IR) or "
+                                                      "torchscript.")] = "onnx",
+    int8: Annotated[bool, typer.Option("--int8", help="Post-training int8, calibrated on training images: static "
+                                                      "QDQ (per-channel, unsigned activations) for onnx, NNCF for "
+                                                      "openvino.")] = False,
+    max_drop: Annotated[Optional[float], typer.Option(
+        "--max-drop", help="openvino --int8: NNCF accuracy-controlled quantization; layers whose quantization "
+                           "costs more than this validation AUROC stay in higher precision (e.g. 0.005).")] = None,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="With --int8: quantise activations at run time "
                                                             "(no calibration; slower than static here).")] = False,
     calibration_batches: Annotated[int, typer.Option(help="Training batches for int8 calibration.")] = 8,
@@ -32,12 +38,13 @@ def export(
     if dynamic and not int8:
         raise ConfigError("--dynamic is a kind of int8 quantisation: add --int8")
     result = api.export(checkpoint, dataset, out, fmt=fmt, int8=int8, calibration_batches=calibration_batches,
-                        dynamic=dynamic)
+                        dynamic=dynamic, max_drop=max_drop)
     if result.max_abs_diff is not None:
         console.print(f"{result.format} written to {out} ({result.size_bytes:,} bytes); max |difference| from "
                       f"PyTorch on {result.n_checked} test inputs: {result.max_abs_diff:.2e}")
     else:
-        console.print(f"{'dynamic ' if dynamic else ''}int8 ONNX written to {out} ({result.size_bytes:,} bytes); "
+        kind = "int8 OpenVINO (NNCF)" if fmt == "openvino" else f"{'dynamic ' if dynamic else ''}int8 ONNX"
+        console.print(f"{kind} written to {out} ({result.size_bytes:,} bytes); "
                       "agreement with fp32 on "
                       f"{result.n_checked} test cases: {result.agreement:.4f}; AUROC {result.auroc_fp32:.4f} -> "
                       f"{result.auroc_int8:.4f} ({result.auroc_delta:+.4f})")

@@ -18,15 +18,19 @@ from medprune.evaluation.efficiency import measure_latency_interleaved, model_co
 from medprune.evaluation.evaluate import compute_classification_metrics
 from medprune.evaluation.predict import positive_or_all, predict_proba
 from medprune.export import export
-from medprune.models.checkpoint import Checkpoint, load_checkpoint
-from medprune.models.onnx_model import is_onnx_model
+from medprune.models.checkpoint import Checkpoint, load_checkpoint, runtime_of
 
 
-def onnx_twin(checkpoint: Checkpoint, dataset: Dataset, folder: Path) -> Checkpoint:
-    """The fp32 ONNX export of a PyTorch model (verified against it), to time it in ONNX Runtime."""
-    path = folder / "model-fp32.onnx"
-    export(checkpoint, dataset, path)
-    return load_checkpoint(path)
+RUNTIMES = ("pytorch", "onnxruntime", "openvino")
+
+
+def exported_twins(checkpoint: Checkpoint, dataset: Dataset, folder: Path) -> dict[str, Checkpoint]:
+    """The fp32 ONNX and OpenVINO exports of a PyTorch model (each verified against it), to time it in ONNX
+    Runtime and OpenVINO."""
+    export(checkpoint, dataset, folder / "model-fp32.onnx")
+    export(checkpoint, dataset, folder / "model-fp32.xml", fmt="openvino")
+    return {"onnxruntime": load_checkpoint(folder / "model-fp32.onnx"),
+            "openvino": load_checkpoint(folder / "model-fp32.xml")}
 
 
 def latencies(models: dict[str, dict[str, Checkpoint]], input_shape: tuple[int, ...], repeats: int) -> dict:
@@ -54,19 +58,19 @@ def clinical_figures(checkpoint: Checkpoint, dataset: Dataset, threshold: float 
 
 def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float | None, *, repeats: int,
                  resamples: int, alpha: float, onnx_dir: Path, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Size, cost, latency (PyTorch and ONNX Runtime, batch 1 and 32, and 8 for volumes) and clinical figures of
-    every row.
+    """Size, cost, latency (PyTorch, ONNX Runtime and OpenVINO, batch 1 and 32, and 8 for volumes) and clinical
+    figures of every row.
 
-    The fp32 ONNX twins are written under `onnx_dir` (inside the comparison's output), never beside the
-    user's own models.
+    The fp32 ONNX and OpenVINO twins of PyTorch rows are written under `onnx_dir` (inside the comparison's
+    output), never beside the user's own models; an exported row runs in its own runtime only.
     """
     shape = tuple(dataset.input_shape)
     runnable: dict[str, dict[str, Checkpoint]] = {}
     for name, ckpt in rows.items():
-        if is_onnx_model(ckpt.model):
-            runnable[name] = {"onnxruntime": ckpt}
-        else:
-            runnable[name] = {"pytorch": ckpt, "onnxruntime": onnx_twin(ckpt, dataset, _mkdir(onnx_dir / name))}
+        runtime = runtime_of(ckpt.model)
+        runnable[name] = {runtime: ckpt}
+        if runtime == "pytorch":
+            runnable[name].update(exported_twins(ckpt, dataset, _mkdir(onnx_dir / name)))
     timing = latencies(runnable, shape, repeats)
     counts = stratified_counts(dataset.split("test").y, resamples, seed)
     out = {}
@@ -74,10 +78,15 @@ def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float
         params, nonzero, macs = model_counts(ckpt.model, shape)
         size, size_gz = serialized_sizes(ckpt.model, ckpt.path)
         out[name] = {"params": params, "nonzero_params": nonzero, "macs": macs, "size_bytes": size,
-                     "size_gzip_bytes": size_gz, "format": "onnx-int8" if is_onnx_model(ckpt.model) else "pytorch",
-                     "latency_ms": {rt: timing[name].get(rt) for rt in ("pytorch", "onnxruntime")},
+                     "size_gzip_bytes": size_gz, "format": _format(ckpt),
+                     "latency_ms": {rt: timing[name].get(rt) for rt in RUNTIMES},
                      **clinical_figures(ckpt, dataset, threshold, counts, alpha)}
     return out
+
+
+def _format(checkpoint: Checkpoint) -> str:
+    runtime = runtime_of(checkpoint.model)
+    return {"onnxruntime": "onnx-int8", "openvino": "openvino-int8"}.get(runtime, runtime)
 
 
 def _mkdir(folder: Path) -> Path:

@@ -22,8 +22,7 @@ from medprune.data.dataset import Dataset
 from medprune.runs import train
 from medprune.training import TrainConfig
 from medprune.errors import ConfigError
-from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
-from medprune.models.onnx_model import is_onnx_model
+from medprune.models.checkpoint import Checkpoint, load_checkpoint, runtime_of, save_checkpoint
 
 
 @dataclass(frozen=True)
@@ -85,9 +84,10 @@ def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Rec
                   log=lambda text: log(f"{entry.label}: {text}"))
     began = time.perf_counter()
     model, steps = run_chain(list(entry.chain), reference, ctx)
-    if not is_onnx_model(model.model):
+    if runtime_of(model.model) == "pytorch":
         model_path = save_checkpoint(folder / "model.pt", model.model, model.spec)
-        (folder / "model.onnx").unlink(missing_ok=True)
+        for exported in ("model.onnx", "model.xml", "model.bin"):
+            (folder / exported).unlink(missing_ok=True)
     else:
         model_path = model.path
         (folder / "model.pt").unlink(missing_ok=True)

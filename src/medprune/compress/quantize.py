@@ -1,4 +1,5 @@
-"""`quantize`: post-training int8 in ONNX Runtime, static QDQ (calibrated on training images) or dynamic."""
+"""`quantize`: post-training int8 in ONNX Runtime (static QDQ calibrated on training images, or dynamic) or in
+OpenVINO (NNCF, optionally accuracy-controlled)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,32 @@ from pydantic import Field
 from medprune.compress.technique import (Context, StepOptions, Technique, compressed_spec, register_technique,
                                          require_pytorch)
 from medprune.export import export
-from medprune.models.checkpoint import Checkpoint
-from medprune.models.onnx_model import OnnxModel
+from medprune.models.checkpoint import Checkpoint, load_checkpoint
 
 
 @register_technique
 class Quantize(Technique):
-    """Post-training int8 in ONNX Runtime: static QDQ (calibrated) or dynamic."""
+    """Post-training int8: ONNX Runtime static QDQ (calibrated) or dynamic, or OpenVINO through NNCF."""
 
     name = "quantize"
     produces_onnx = True
 
     class Options(StepOptions):
         technique: Literal["quantize"] = "quantize"
-        mode: Literal["static", "dynamic"] = "static"
+        backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
+        mode: Literal["static", "dynamic"] = "static"  # onnxruntime only
         calibration_batches: int = Field(default=8, ge=1)
+        max_drop: float | None = Field(default=None, gt=0, lt=1)  # openvino: NNCF accuracy control (AUROC)
 
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, "quantize")
         spec = compressed_spec(model, ctx, self)  # written into the ONNX metadata by the export
-        path = ctx.workdir / "model.onnx"
-        result = export(Checkpoint(model.model, spec), ctx.dataset, path, int8=True,
-                        calibration_batches=self.options.calibration_batches, dynamic=self.options.mode == "dynamic")
+        o = self.options
+        openvino = o.backend == "openvino"
+        path = ctx.workdir / ("model.xml" if openvino else "model.onnx")
+        result = export(Checkpoint(model.model, spec), ctx.dataset, path, fmt=o.backend if openvino else "onnx",
+                        int8=True, calibration_batches=o.calibration_batches, dynamic=o.mode == "dynamic",
+                        max_drop=o.max_drop)
         self.details.update(agreement_with_fp32=result.agreement, auroc_fp32=result.auroc_fp32,
                             auroc_int8=result.auroc_int8)
-        return Checkpoint(model=OnnxModel(path), spec=spec, path=path)
+        return load_checkpoint(path)

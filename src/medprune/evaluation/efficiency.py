@@ -52,9 +52,12 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
 
 def serialized_sizes(model: nn.Module, path: Path | None = None) -> tuple[int, int]:
-    """(bytes, gzip bytes) of the saved model file, or of its state_dict if no file is given."""
+    """(bytes, gzip bytes) of the saved model file (an OpenVINO .xml with its .bin), or of its state_dict if no
+    file is given."""
     if path is not None and Path(path).is_file():
         data = Path(path).read_bytes()
+        if Path(path).suffix == ".xml" and Path(path).with_suffix(".bin").is_file():
+            data += Path(path).with_suffix(".bin").read_bytes()
     else:
         buffer = io.BytesIO()
         torch.save(model.state_dict(), buffer)
@@ -116,10 +119,14 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, 
 
 @torch.no_grad()
 def measure_latency_interleaved(models: dict[str, nn.Module], input_shape: tuple[int, ...], batch: int, *,
-                                warmup: int = 3, repeats: int = 15) -> dict[str, float]:
-    """Median ms per forward pass of several models, run in turn within each repeat.
+                                warmup: int = 3, repeats: int = 15, rounds: int = 3) -> dict[str, float]:
+    """Median ms per forward pass of several models, timed in alternating blocks of consecutive calls.
 
-    Interleaving spreads machine noise over all models alike, so their ratios stay meaningful.
+    Each model runs `repeats` timed calls split into `rounds` blocks, the blocks of all models taking turns,
+    so machine noise falls on every model alike and their ratios stay meaningful. Blocks, not single calls:
+    runtimes whose thread pools spin after a call (OpenMP, TBB, ONNX Runtime) slow whichever runtime is
+    called next, which per-call interleaving would charge to the wrong model. Each block begins with one
+    untimed call.
     """
     x = torch.randn(batch, *input_shape)
     times: dict[str, list[float]] = {k: [] for k in models}
@@ -127,11 +134,14 @@ def measure_latency_interleaved(models: dict[str, nn.Module], input_shape: tuple
         m.eval()
         for _ in range(warmup):
             m(x)
-    for _ in range(repeats):
+    block = max(1, -(-repeats // rounds))
+    for r in range(rounds):
         for key, m in models.items():
-            start = time.perf_counter()
             m(x)
-            times[key].append((time.perf_counter() - start) * 1e3)
+            for _ in range(min(block, repeats - r * block)):
+                start = time.perf_counter()
+                m(x)
+                times[key].append((time.perf_counter() - start) * 1e3)
     return {k: float(statistics.median(v)) for k, v in times.items()}
 
 
@@ -155,6 +165,17 @@ def model_counts(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, i
     return (*count_params(model), count_macs(model, input_shape))
 
 
+def exported_runtime(model: nn.Module) -> str:
+    """The runtime and version that runs an exported model, in words."""
+    if hasattr(model, "compiled"):  # OpenVinoModel
+        import openvino
+
+        return f"openvino {openvino.__version__} CPU, f32 inference precision, float32 input"
+    import onnxruntime
+
+    return f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, float32 input"
+
+
 def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: Path | None = None,
                        warmup: int = 3, repeats: int = 10) -> Efficiency:
     """Every efficiency figure of one model, measured now on this machine."""
@@ -163,12 +184,10 @@ def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: 
     latency = {f"batch{b}": measure_latency(model, input_shape, b, warmup=warmup, repeats=repeats)
                for b in ((1, 8, 32) if len(input_shape) == 4 else (1, 32))}  # volumes: also batch 8
     conditions = measurement_conditions(warmup, repeats)
-    if hasattr(model, "counts"):
-        import onnxruntime
-
-        conditions["runtime"] = f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, float32 input"
-        peak = -1  # ONNX Runtime allocates outside PyTorch: not measured here
-        conditions["peak_memory"] = "not measured for ONNX Runtime (-1)"
+    if hasattr(model, "counts"):  # an exported model: its runtime allocates outside PyTorch, not measured here
+        conditions["runtime"] = exported_runtime(model)
+        peak = -1
+        conditions["peak_memory"] = "not measured for ONNX Runtime or OpenVINO (-1)"
     else:
         peak = measure_peak_memory(model, input_shape)
     return Efficiency(params=params, nonzero_params=nonzero, macs=macs, size_bytes=size, size_gzip_bytes=size_gz,

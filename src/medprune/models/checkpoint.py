@@ -142,9 +142,19 @@ def _read(path: Path) -> dict[str, Any]:
     return payload
 
 
+def runtime_of(model: nn.Module) -> str:
+    """Which runtime runs a model: pytorch, onnxruntime (an exported .onnx) or openvino (an exported .xml)."""
+    from medprune.models.onnx_model import OnnxModel
+    from medprune.models.openvino_model import OpenVinoModel
+
+    if isinstance(model, OnnxModel):
+        return "onnxruntime"
+    return "openvino" if isinstance(model, OpenVinoModel) else "pytorch"
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Rebuild a model from a run directory, a `model.pt` (safely: no pickled code runs) or an exported
-    `.onnx` file (run by ONNX Runtime).
+    """Rebuild a model from a run directory, a `model.pt` (safely: no pickled code runs), an exported
+    `.onnx` file (run by ONNX Runtime) or an OpenVINO `.xml` (run by the OpenVINO runtime).
 
     Raises:
         CheckpointError: unreadable file, unknown format, or weights that do not fit the architecture.
@@ -158,6 +168,13 @@ def load_checkpoint(path: Path) -> Checkpoint:
         if not path.is_file():
             raise CheckpointError(f"{path} does not exist: pass the .onnx file written by medprune export")
         return Checkpoint(model=OnnxModel(path), spec=read_onnx_spec(path), path=path)
+    if path.suffix == ".xml":
+        from medprune.models.openvino_model import OpenVinoModel, read_openvino_spec
+
+        if not path.is_file() or not path.with_suffix(".bin").is_file():
+            raise CheckpointError(f"{path} or its .bin does not exist: pass the .xml written by medprune export "
+                                  "--format openvino, with its .bin beside it")
+        return Checkpoint(model=OpenVinoModel(path), spec=read_openvino_spec(path), path=path)
     payload = _read(path)
     try:
         spec = json.loads(payload["spec"])

@@ -57,11 +57,6 @@ class OnnxModel(nn.Module):
                 int(meta.get(MACS_KEY, 0)))
 
 
-def is_onnx_model(model: nn.Module) -> bool:
-    """Whether a checkpoint's model runs in ONNX Runtime (an exported file) rather than PyTorch."""
-    return isinstance(model, OnnxModel)
-
-
 def read_onnx_spec(path: Path) -> dict:
     import onnx
 

@@ -10,7 +10,8 @@ from medprune.report.plots import pareto_plot
 from medprune.report.summary import fmt_bytes, fmt_value
 
 COLUMNS = ["technique", "params", "MACs", "size", "gzip", "PyTorch b1 ms", "PyTorch b32 ms", "ORT b1 ms",
-           "ORT b32 ms", "AUROC (CI)", "sens", "spec", "ECE", "verdict", "worst corruption (mean AUROC delta)",
+           "ORT b32 ms", "OpenVINO b1 ms", "OpenVINO b32 ms", "AUROC (CI)", "sens", "spec", "ECE", "verdict",
+           "worst corruption (mean AUROC delta)",
            "wall time"]
 
 
@@ -30,7 +31,7 @@ def table_cells(row: dict[str, Any]) -> list[str]:
     ci = row["auroc_ci"]
     return [row["name"], f"{row['params'] / 1e6:.2f} M", f"{row['macs'] / 1e6:.1f} M", fmt_bytes(row["size_bytes"]),
             fmt_bytes(row["size_gzip_bytes"]), _ms(lat, "pytorch", 1), _ms(lat, "pytorch", 32),
-            _ms(lat, "onnxruntime", 1), _ms(lat, "onnxruntime", 32),
+            _ms(lat, "onnxruntime", 1), _ms(lat, "onnxruntime", 32), _ms(lat, "openvino", 1), _ms(lat, "openvino", 32),
             f"{row['auroc']:.4f} ({ci[0]:.4f}–{ci[1]:.4f})", fmt_value(row["sensitivity"]), fmt_value(row["specificity"]),
             fmt_value(row["ece"]), verdict_cell(row), _worst_corruption(row),
             _seconds(row.get("wall_time_s"))]
@@ -61,17 +62,24 @@ def terminal_cells(row: dict[str, Any]) -> list[str]:
             full["verdict"], full["wall time"]]
 
 
+def budget_words(budget: dict[str, Any]) -> str:
+    """The fine-tuning budget in words: fixed epochs, or the step budget with early stopping."""
+    if budget.get("epochs") is None:
+        return "the fine-tuning step budget (at least 150 steps, early stopping)"
+    return f"{budget['epochs']} epochs"
+
+
 def render_comparison_markdown(record: dict[str, Any]) -> str:
     v = record["validation"]
     lines = [f"# Compression techniques compared on {record['data']['name']}", "",
              f"Reference: `{record['reference']['path']}` ({record['reference']['architecture']}). Fine-tuning budget: "
-             f"{record['budget']['epochs']} epochs at lr {record['budget']['lr']:g}. Sensitivity and specificity at "
+             f"{budget_words(record['budget'])} at lr {record['budget']['lr']:g}. Sensitivity and specificity at "
              f"the reference threshold {fmt_value(record['threshold'], 4)}; verdict: non-inferiority on "
              f"{', '.join(f'{name} (margin {m:g})' for name, m in v['margins'].items())}, all co-primary, Holm-adjusted "
              "across rows; a failed endpoint is named beside the verdict. "
              f"Latency: median of {record['measure']['latency_repeats']} "
-             f"interleaved runs, {record['measure']['threads']} threads; ORT = ONNX Runtime (fp32 export of PyTorch "
-             "models, or the int8 model itself).", "",
+             f"runs timed in alternating blocks, {record['measure']['threads']} threads; ORT = ONNX Runtime; ORT and "
+             "OpenVINO run the fp32 exports of PyTorch models, or an int8 model in its own runtime.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(table_cells(row)) + " |" for row in record["rows"]]
     return "\n".join(lines) + "\n"
@@ -84,7 +92,8 @@ def render_comparison_html(record: dict[str, Any]) -> str:
                       autoescape=select_autoescape(["html", "j2"]))
     plot = pareto_plot(record["rows"], record["rows"][0]["name"])
     return env.get_template("comparison.html.j2").render(
-        r=record, columns=COLUMNS, cells=[table_cells(row) for row in record["rows"]], plot=plot)
+        r=record, columns=COLUMNS, cells=[table_cells(row) for row in record["rows"]], plot=plot,
+        budget_words=budget_words(record["budget"]))
 
 
 def write_comparison_reports(record: dict[str, Any], out: Path) -> None:

@@ -179,10 +179,12 @@ def software_versions() -> dict[str, str]:
     """The versions a result depends on, recorded beside it."""
     import numpy
     import onnxruntime
+    import openvino
     import scipy
     import sklearn
     import torch
 
     return {"medprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
+            "onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__.split("-")[0],
+            "numpy": numpy.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "platform": platform.platform()}
