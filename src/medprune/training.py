@@ -30,7 +30,10 @@ from medprune.evaluation.predict import positive_or_all, predict_proba
 AUGMENTATIONS = augmentation.MODES
 CLASS_WEIGHTING = ("auto", "on", "off")
 # `--class-weighting auto` weights the loss when the largest training class outnumbers the smallest by more.
-IMBALANCE_RATIO = 3.0
+# Thresholds are chosen on validation and AUROC ignores class priors, so weighting earns its keep only where a
+# class is rare enough to starve of gradient: on RetinaMNIST (7.4 to 1) it lowered resnet18's validation AUROC
+# from 0.849 to 0.836 and test AUROC from 0.750 to 0.745.
+IMBALANCE_RATIO = 10.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     augment: str = "auto"  # see medprune.augmentation
     class_weighting: str = "auto"  # on: inverse class frequency; auto: on beyond IMBALANCE_RATIO
+    # "ema": validate and keep an exponential moving average of the weights (horizon about two epochs) instead
+    # of the weights of the last step, which swing with a high learning rate on small sets.
+    average: str = "ema"
     seed: int = 0
 
     def check(self) -> TrainConfig:
@@ -74,6 +80,8 @@ class TrainConfig:
             raise ConfigError(f"schedule must be cosine, step or none, got '{self.schedule}'")
         if self.augment not in AUGMENTATIONS:
             raise ConfigError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
+        if self.average not in ("ema", "none"):
+            raise ConfigError(f"average must be ema or none, got '{self.average}'")
         if self.class_weighting not in CLASS_WEIGHTING:
             raise ConfigError(f"class weighting must be one of {', '.join(CLASS_WEIGHTING)}, "
                               f"got '{self.class_weighting}'")
@@ -93,9 +101,17 @@ class Plan:
     earliest_stop: int  # no early stop before this epoch
     augment: str
     class_weighting: bool
+    average_decay: float  # per optimizer step; 0: no weight averaging
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def average_decay(config: TrainConfig, steps_per_epoch: int | None) -> float:
+    """EMA decay whose horizon (1 / (1 - decay) steps) is about two epochs, within [0.9, 0.999]."""
+    if config.average == "none":
+        return 0.0
+    return 0.99 if not steps_per_epoch else float(np.clip(1 - 1 / (2 * steps_per_epoch), 0.9, 0.999))
 
 
 def plan(config: TrainConfig, dataset: Dataset) -> Plan:
@@ -106,7 +122,8 @@ def plan(config: TrainConfig, dataset: Dataset) -> Plan:
     counts = np.bincount(y, minlength=dataset.n_classes)
     present = counts[counts > 0]
     imbalanced = bool(len(present) > 1 and present.max() / present.min() > IMBALANCE_RATIO)
-    return Plan(epochs=epochs, steps_per_epoch=math.ceil(n / config.batch_size),
+    steps = math.ceil(n / config.batch_size)
+    return Plan(epochs=epochs, steps_per_epoch=steps, average_decay=average_decay(config, steps),
                 patience=_patience(config, epochs), earliest_stop=_earliest_stop(config, epochs),
                 augment=augmentation.choose(config.augment, modality=dataset.modality, n_train=n),
                 class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced))
@@ -191,11 +208,27 @@ def _val_score(model: nn.Module, val: Split, preprocessing: dict) -> tuple[float
     return compute_auroc(val.y, positive_or_all(probs)), loss
 
 
+class _Average:
+    """An exponential moving average of a model's weights and buffers (Polyak averaging), kept in a copy."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model, self.decay = copy.deepcopy(model), decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for average, live in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if average.dtype.is_floating_point:
+                average.mul_(self.decay).add_(live, alpha=1 - self.decay)
+            else:
+                average.copy_(live)
+
+
 class _State:
     """Everything needed to continue a run exactly where it stopped."""
 
-    def __init__(self, model, optimizer, scheduler, rng, config):
+    def __init__(self, model, optimizer, scheduler, rng, config, average: _Average | None):
         self.model, self.optimizer, self.scheduler, self.rng, self.config = model, optimizer, scheduler, rng, config
+        self.average = average
         self.epoch = 0
         self.elapsed_s = 0.0  # training time of earlier sessions of a resumed run
         self.best_state = copy.deepcopy(model.state_dict())
@@ -211,6 +244,8 @@ class _State:
             "history": json.dumps(self.history), "config": json.dumps(self.config.to_dict()),
             "torch_rng": torch.get_rng_state(), "numpy_rng": json.dumps(self.rng.bit_generator.state),
         }
+        if self.average is not None:
+            payload["average"] = self.average.model.state_dict()
         write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
     def load(self, path: Path) -> None:
@@ -223,6 +258,8 @@ class _State:
             raise ConfigError(f"{path} was written with other training settings: resume with the same "
                               "options, or start a new run without --resume")
         self.model.load_state_dict(payload["model"])
+        if self.average is not None:
+            self.average.model.load_state_dict(payload["average"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.best_state = payload["best_state"]
@@ -309,7 +346,8 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
         raise ConfigError("the training source has no length to size a step budget by: pass epochs=N")
     n_epochs = epochs or BUDGETS["finetuning"].epochs_for(steps)
     the_plan = Plan(epochs=n_epochs, steps_per_epoch=steps, patience=_patience(config, n_epochs),
-                    earliest_stop=_earliest_stop(config, n_epochs), augment="none", class_weighting=False)
+                    earliest_stop=_earliest_stop(config, n_epochs), augment="none", class_weighting=False,
+                    average_decay=average_decay(config, steps))
 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return ((torch.as_tensor(x).float(), torch.as_tensor(y).long().reshape(-1)) for x, y in train)
@@ -364,18 +402,20 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     optimizer = _optimizer(model, config)
-    state = _State(model, optimizer, _scheduler(optimizer, config, plan.epochs), rng, config)
+    average = _Average(model, plan.average_decay) if plan.average_decay else None
+    evaluated = average.model if average else model  # what is validated, selected and kept
+    state = _State(model, optimizer, _scheduler(optimizer, config, plan.epochs), rng, config, average)
     if resume and state_path is not None and Path(state_path).is_file():
         state.load(Path(state_path))
     start_epoch = state.epoch
 
     def select_by(val_auroc: float, val_loss: float) -> float:
         if selection_score is not None:
-            return selection_score(model)
+            return selection_score(evaluated)
         return val_auroc if math.isfinite(val_auroc) else -val_loss
 
     if keep_start and start_epoch == 0:
-        val_auroc, val_loss = loop.val_score(model)
+        val_auroc, val_loss = loop.val_score(evaluated)
         state.best_score = select_by(val_auroc, val_loss)
         state.best_auroc = val_auroc
     weight = loop.class_weight
@@ -398,15 +438,17 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if average is not None:
+                    average.update(model)
                 total_loss += loss.item() * len(y)
                 seen += len(y)
                 bar.update(task, advance=1, description=f"epoch {epoch}/{plan.epochs}")
             state.scheduler.step()
-            val_auroc, val_loss = loop.val_score(model)
+            val_auroc, val_loss = loop.val_score(evaluated)
             score = select_by(val_auroc, val_loss)
             if score > state.best_score:
                 state.best_score, state.best_epoch, state.best_auroc = score, epoch, val_auroc
-                state.best_state = copy.deepcopy(model.state_dict())
+                state.best_state = copy.deepcopy(evaluated.state_dict())
             record = {"epoch": epoch, "train_loss": total_loss / max(seen, 1), "val_loss": val_loss,
                       "val_auroc": val_auroc, "lr": optimizer.param_groups[0]["lr"]}
             state.history.append(record)
@@ -421,6 +463,8 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
             bar.update(task, total=(state.epoch - start_epoch) * steps)
     if not last_epoch:
         model.load_state_dict(state.best_state)
+    elif average is not None:
+        model.load_state_dict(average.model.state_dict())
     model.eval()
     return TrainResult(best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
                        epochs_run=state.epoch - start_epoch, wall_time_s=state.elapsed_s + time.perf_counter() - began,

@@ -41,10 +41,10 @@ def train_proxy(dataset: Dataset, settings: ProxySettings, run: int,
     torch.manual_seed(seed)
     model = create_model(settings.model, input_shape=dataset.input_shape, n_classes=dataset.n_classes,
                          modality=dataset.modality)
-    # Scores describe training after a fixed number of epochs: no early stopping, and the augmentation that
-    # benchmarks/data_pruning.py measured them with.
+    # Scores describe training after a fixed number of epochs: no early stopping or weight averaging, and the
+    # augmentation that benchmarks/data_pruning.py measured them with.
     config = TrainConfig(epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-                         augment="light", class_weighting="off")
+                         augment="light", class_weighting="off", average="none")
     hook = (lambda epoch, _record: on_epoch_end(model, epoch)) if on_epoch_end else None
     fit(model, dataset, config, progress=settings.progress, on_epoch_end=hook, last_epoch=True)
     return model
