@@ -25,11 +25,13 @@ from medprune import api
 from medprune.evaluation import evaluate
 from medprune.evaluation.efficiency import measure_latency_interleaved, model_counts
 from medprune.export import export
-from medprune.models import load_checkpoint
+from medprune.inference import for_cpu_inference
+from medprune.models import Checkpoint, load_checkpoint
 from medprune.validation import Protocol
 
 VARIANTS = {  # name: (format, int8)
     "PyTorch fp32": None,
+    "PyTorch fp32 folded": "folded",  # BatchNorm folded into the convolutions, channels-last
     "ORT fp32": ("onnx", False),
     "ORT int8": ("onnx", True),
     "OpenVINO fp32": ("openvino", False),
@@ -45,6 +47,10 @@ def artefacts(name: str, run: Path, dataset, out: Path) -> dict[str, object]:
     for variant, how in VARIANTS.items():
         if how is None:
             rows[f"{name} {variant}"] = load_checkpoint(run)
+            continue
+        if how == "folded":
+            plain = load_checkpoint(run)
+            rows[f"{name} {variant}"] = Checkpoint(for_cpu_inference(plain.model), plain.spec, plain.path)
             continue
         fmt, int8 = how
         suffix = ".xml" if fmt == "openvino" else ".onnx"
@@ -101,8 +107,8 @@ def main() -> None:
         if name == "dense":
             continue
         ratio = dense_macs / model_counts(models[f"{name} PyTorch fp32"].model, shape)[2]
-        shares = {rt: (lat[32][f"dense {rt} fp32"] / lat[32][f"{name} {rt} fp32"]) / ratio
-                  for rt in ("PyTorch", "ORT", "OpenVINO")}
+        shares = {rt: (lat[32][f"dense {rt}"] / lat[32][f"{name} {rt}"]) / ratio
+                  for rt in ("PyTorch fp32", "PyTorch fp32 folded", "ORT fp32", "OpenVINO fp32")}
         print(f"  {name} ({names[name]}): MACs reduced {ratio:.2f}x; " +
               ", ".join(f"{rt} {share:.2f}" for rt, share in shares.items()))
     fastest = min((r for r in rows if r["verdict"] == "non-inferior"), key=lambda r: r["b32"], default=None)

@@ -209,16 +209,22 @@ def _val_score(model: nn.Module, val: Split, preprocessing: dict) -> tuple[float
 
 
 class _Average:
-    """An exponential moving average of a model's weights and buffers (Polyak averaging), kept in a copy."""
+    """An exponential moving average of a model's weights and buffers (Polyak averaging), kept in a copy.
+
+    The decay warms up as (1 + t) / (10 + t) over the first steps, so a short run averages its own recent
+    steps instead of dragging the starting weights along.
+    """
 
     def __init__(self, model: nn.Module, decay: float) -> None:
-        self.model, self.decay = copy.deepcopy(model), decay
+        self.model, self.decay, self.steps = copy.deepcopy(model), decay, 0
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        self.steps += 1
         for average, live in zip(self.model.state_dict().values(), model.state_dict().values()):
             if average.dtype.is_floating_point:
-                average.mul_(self.decay).add_(live, alpha=1 - self.decay)
+                average.mul_(decay).add_(live, alpha=1 - decay)
             else:
                 average.copy_(live)
 
@@ -246,6 +252,7 @@ class _State:
         }
         if self.average is not None:
             payload["average"] = self.average.model.state_dict()
+            payload["average_steps"] = self.average.steps
         write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
     def load(self, path: Path) -> None:
@@ -260,6 +267,7 @@ class _State:
         self.model.load_state_dict(payload["model"])
         if self.average is not None:
             self.average.model.load_state_dict(payload["average"])
+            self.average.steps = int(payload["average_steps"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.best_state = payload["best_state"]

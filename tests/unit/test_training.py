@@ -225,7 +225,8 @@ def test_the_weight_average_follows_its_formula():
     average.update(model)
     for key, value in average.model.state_dict().items():
         live = model.state_dict()[key]
-        expected = live if not value.dtype.is_floating_point else 0.9 * before[key] + 0.1 * live
+        # The first step's decay is the warm-up's 1 / 10, not 0.9.
+        expected = live if not value.dtype.is_floating_point else 0.1 * before[key] + 0.9 * live
         assert torch.allclose(value, expected), key
 
 
@@ -239,3 +240,22 @@ def test_averaged_training_keeps_the_averaged_weights_it_validated(tiny_npz):
     assert 0.9 <= result.plan["average_decay"] < 1
     assert compute_auroc(val.y, predict_proba(model, val, data.preprocessing)[:, 1]) == pytest.approx(
         result.best_val_auroc)
+
+
+def test_the_average_decay_warms_up_then_holds():
+    from medprune.training import _Average
+
+    model = torch.nn.Linear(1, 1, bias=False)
+    average = _Average(model, decay=0.95)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+        average.model.weight.fill_(0.0)
+    decays = []
+    for step in range(200):
+        with torch.no_grad():
+            before = average.model.weight.item()
+            model.weight.fill_(1.0 + before)  # live - average == 1, so the change is 1 - decay
+        average.update(model)
+        decays.append(1 - (average.model.weight.item() - before))
+    assert decays[0] == pytest.approx(0.1) and decays[10] == pytest.approx(11 / 20)
+    assert decays[-1] == pytest.approx(0.95) and max(decays) == pytest.approx(0.95)
