@@ -95,7 +95,7 @@ def main() -> None:
         macs = model_counts(ckpt.model, shape)[2]
         verdict = verdicts.get(key)
         why = "" if verdict is None else verdict["verdict"] + (
-            "" if verdict["verdict"] == "non-inferior" else f" ({', '.join(verdict.get('failed_endpoints') or [])})")
+            "" if verdict["verdict"] == "non-inferior" else f" ({', '.join(verdict.get('failed_endpoints') or ['Holm'])})")
         row = {"model": key, "macs_ratio": macs / dense_macs, "auroc": auroc, "b1": lat[1][key], "b32": lat[32][key],
                "size": size, "verdict": verdict["verdict"] if verdict else "reference"}
         rows.append(row)

@@ -38,11 +38,25 @@ def read_batches(x: np.ndarray | ImageFiles, batches: list[np.ndarray]) -> Itera
     # Its own generator: seeding the workers must not draw from the global RNG, or reading in workers
     # would change the dropout masks of training and the run would not repeat.
     loader = torch.utils.data.DataLoader(_IndexedBatches(x, batches), batch_size=None, num_workers=x.workers,
-                                         collate_fn=_as_is, prefetch_factor=2, generator=torch.Generator())
+                                         collate_fn=_as_is, prefetch_factor=2, generator=torch.Generator(),
+                                         multiprocessing_context=_worker_context())
     for batch in loader:
         if isinstance(batch, str):  # a file failed in a worker: its one-line message, not a worker traceback
             raise DataError(batch)
         yield batch
+
+
+def _worker_context():
+    """Workers started from a fork server (which has imported the readers once), not forked from this process:
+    a fork copies the thread pools of runtimes already running here (OpenVINO's, ONNX Runtime's), and a
+    process that had run an OpenVINO model crashed when training forked its readers."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return None
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["medprune.data.batches"])
+    return context
 
 
 class _IndexedBatches(torch.utils.data.Dataset):
