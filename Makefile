@@ -23,7 +23,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not openvino"
+	$(BIN)/python -m pytest tests -m openvino
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/foundation.py

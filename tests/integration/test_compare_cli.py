@@ -10,6 +10,8 @@ from tests.conftest import write_npz
 from tests.integration.test_validate_cli import assert_verdict_follows_the_endpoints
 from tests.integration.test_cli import assert_one_line_error, invoke
 
+pytestmark = pytest.mark.openvino  # compare times OpenVINO twins of every row in the test process
+
 RECIPE = """\
 data: {data}
 reference:

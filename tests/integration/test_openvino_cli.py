@@ -8,6 +8,10 @@ import pytest
 from tests.conftest import train_tiny
 from tests.integration.test_cli import assert_one_line_error, invoke
 
+# OpenVINO's thread pools live on in the test process; after them a later in-process search crashed the whole
+# suite (segmentation fault), so these tests run in a process of their own (see the Makefile).
+pytestmark = pytest.mark.openvino
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from typer.testing import CliRunner
 
 from medprune.cli import app
@@ -10,6 +12,7 @@ from tests.conftest import needs_shared_data, shared_data_dir
 runner = CliRunner()
 
 
+@pytest.mark.openvino  # the demo times its OpenVINO int8 export
 @needs_shared_data
 def test_demo_runs_on_pneumoniamnist(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--finetune-epochs", "1",

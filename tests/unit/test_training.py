@@ -223,7 +223,7 @@ def test_the_weight_average_follows_its_formula():
             p.add_(1.0)
     model[1].num_batches_tracked += 5
     average.update(model)
-    for key, value in average.model.state_dict().items():
+    for key, value in average.state.items():
         live = model.state_dict()[key]
         # The first step's decay is the warm-up's 1 / 10, not 0.9.
         expected = live if not value.dtype.is_floating_point else 0.1 * before[key] + 0.9 * live
@@ -249,13 +249,13 @@ def test_the_average_decay_warms_up_then_holds():
     average = _Average(model, decay=0.95)
     with torch.no_grad():
         model.weight.fill_(0.0)
-        average.model.weight.fill_(0.0)
+        average.state["weight"].fill_(0.0)
     decays = []
     for step in range(200):
         with torch.no_grad():
-            before = average.model.weight.item()
+            before = average.state["weight"].item()
             model.weight.fill_(1.0 + before)  # live - average == 1, so the change is 1 - decay
         average.update(model)
-        decays.append(1 - (average.model.weight.item() - before))
+        decays.append(1 - (average.state["weight"].item() - before))
     assert decays[0] == pytest.approx(0.1) and decays[10] == pytest.approx(11 / 20)
     assert decays[-1] == pytest.approx(0.95) and max(decays) == pytest.approx(0.95)

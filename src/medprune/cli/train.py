@@ -40,9 +40,6 @@ def train(
     class_weighting: Annotated[str, typer.Option(
         "--class-weighting", help="Weight the loss by inverse class frequency: on, off, or auto (on when the largest "
                                   "training class outnumbers the smallest more than 10 to 1).")] = "auto",
-    average: Annotated[str, typer.Option(
-        help="ema: validate and keep a moving average of the weights (horizon about two epochs); none: the weights "
-             "of each epoch's last step.")] = "ema",
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
@@ -77,7 +74,7 @@ def train(
     config = api.TrainConfig(epochs=epochs, patience=patience, time_budget_s=parse_duration(time_budget),
                              batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                              weight_decay=weight_decay, augment="none" if no_augment else augment,
-                             class_weighting=class_weighting, average=average, seed=seed).check()
+                             class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction,

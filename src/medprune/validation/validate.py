@@ -177,14 +177,15 @@ def _efficiency(checkpoint: Checkpoint, dataset: Dataset) -> dict[str, Any]:
 
 def software_versions() -> dict[str, str]:
     """The versions a result depends on, recorded beside it."""
+    from importlib.metadata import version
+
     import numpy
     import onnxruntime
-    import openvino
     import scipy
     import sklearn
     import torch
 
     return {"medprune": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__.split("-")[0],
+            "onnxruntime": onnxruntime.__version__, "openvino": version("openvino"),  # read, not imported
             "numpy": numpy.__version__, "scipy": scipy.__version__,
             "scikit-learn": sklearn.__version__, "platform": platform.platform()}
