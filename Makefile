@@ -23,8 +23,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest tests -m "not openvino"
-	$(BIN)/python -m pytest tests -m openvino
+	$(BIN)/python -m pytest tests/contract tests/unit
+	$(BIN)/python -m pytest tests/integration -m "not openvino and not ray"
+	$(BIN)/python -m pytest tests/integration -m openvino
+	$(BIN)/python -m pytest tests/integration -m ray
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/foundation.py

@@ -101,6 +101,7 @@ def test_two_local_workers_share_one_study(dense, tmp_path):
     assert json.loads((out / "search.json").read_text())["trials"] == 6 == _complete(out / "study.db")
 
 
+@pytest.mark.ray  # Ray's threads live on in the process: its own pytest process (see the Makefile)
 def test_ray_backend_runs_a_small_study(dense, tmp_path):
     ray = pytest.importorskip("ray")
     out = tmp_path / "s"

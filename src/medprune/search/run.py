@@ -122,14 +122,19 @@ def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label
             return
         if options.backend == "ray":
             ray = _check_ray()
-            if not ray.is_initialized():
+            started = not ray.is_initialized()
+            if started:
                 ray.init(address=options.address, num_cpus=None if options.address else options.workers,
                          include_dashboard=False, log_to_driver=False)
-            task_fn = ray.remote(num_cpus=1)(worker_process)
-            pending = [task_fn.remote(config, w, threads) for w in range(options.workers)]
-            while pending:
-                _, pending = ray.wait(pending, timeout=2.0)
-                refresh()
+            try:
+                task_fn = ray.remote(num_cpus=1)(worker_process)
+                pending = [task_fn.remote(config, w, threads) for w in range(options.workers)]
+                while pending:
+                    _, pending = ray.wait(pending, timeout=2.0)
+                    refresh()
+            finally:
+                if started:  # a Ray started here ends here: its threads must not outlive the search
+                    ray.shutdown()
             return
         # Workers 1..N-1 are processes; worker 0 runs here. Where fork exists the children inherit the
         # evaluator already built (no second import and setup); elsewhere they are spawned and build their own.
