@@ -124,11 +124,16 @@ def plan(config: TrainConfig, dataset: Dataset) -> Plan:
     counts = np.bincount(y, minlength=dataset.n_classes)
     present = counts[counts > 0]
     imbalanced = bool(len(present) > 1 and present.max() / present.min() > IMBALANCE_RATIO)
-    steps = math.ceil(n / config.batch_size)
-    return Plan(epochs=epochs, steps_per_epoch=steps, average_decay=average_decay(config, steps),
-                patience=_patience(config, epochs), earliest_stop=_earliest_stop(config, epochs),
-                augment=augmentation.choose(config.augment, modality=dataset.modality, n_train=n),
-                class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced))
+    return _plan(config, epochs, math.ceil(n / config.batch_size),
+                 augment=augmentation.choose(config.augment, modality=dataset.modality, n_train=n),
+                 class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced))
+
+
+def _plan(config: TrainConfig, epochs: int, steps: int | None, *, augment: str, class_weighting: bool) -> Plan:
+    """The Plan of `epochs` passes of `steps` batches: patience, earliest stop and averaging follow from them."""
+    return Plan(epochs=epochs, steps_per_epoch=steps, patience=_patience(config, epochs),
+                earliest_stop=_earliest_stop(config, epochs), augment=augment, class_weighting=class_weighting,
+                average_decay=average_decay(config, steps))
 
 
 def _patience(config: TrainConfig, epochs: int) -> int:
@@ -371,10 +376,8 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
         raise ConfigError("the training source yields no batches: pass a DataLoader over your training cases")
     if epochs is None and steps is None:
         raise ConfigError("the training source has no length to size a step budget by: pass epochs=N")
-    n_epochs = epochs or BUDGETS["finetuning"].epochs_for(steps)
-    the_plan = Plan(epochs=n_epochs, steps_per_epoch=steps, patience=_patience(config, n_epochs),
-                    earliest_stop=_earliest_stop(config, n_epochs), augment="none", class_weighting=False,
-                    average_decay=average_decay(config, steps))
+    the_plan = _plan(config, epochs or BUDGETS["finetuning"].epochs_for(steps), steps, augment="none",
+                     class_weighting=False)
 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return ((torch.as_tensor(x).float(), torch.as_tensor(y).long().reshape(-1)) for x, y in train)
@@ -423,7 +426,6 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
          selection_score: Callable[[nn.Module], float] | None = None) -> TrainResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    config.check()
     if distill is not None:
         distill.check().teacher.eval()
     torch.manual_seed(config.seed)

@@ -18,6 +18,8 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from medprune.models.checkpoint import runtime_of
+
 
 @dataclass(frozen=True)
 class Efficiency:
@@ -167,7 +169,7 @@ def model_counts(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, i
 
 def exported_runtime(model: nn.Module) -> str:
     """The runtime and version that runs an exported model, in words."""
-    if hasattr(model, "compiled"):  # OpenVinoModel
+    if runtime_of(model) == "openvino":
         import openvino
 
         return f"openvino {openvino.__version__} CPU, f32 inference precision, float32 input"
