@@ -1,13 +1,14 @@
 """Deployment: every runtime medprune ships to, dense and pruned, side by side in one run.
 
-For the dense model and each pruned one: PyTorch eager fp32, ONNX Runtime fp32 and int8 (static QDQ), and
-OpenVINO fp32 and int8 (NNCF post-training quantization). The NNCF int8 dense model on OpenVINO is the anchor
-row: what a team would deploy without medprune. Timing: batch 1 and 32, all runtimes in one process with
-the torch / ONNX Runtime / OpenVINO defaults for this machine's cores, timed in alternating blocks of
-consecutive calls (never one call each in turn: thread pools that spin after a call slow the next runtime);
-median per model. Every row is validated against the dense PyTorch model on every co-primary endpoint
-(AUROC margin 0.01, sensitivity and specificity at the dense threshold, margin 0.05; Holm across rows).
-Also prints how much of each pruned model's MACs reduction each fp32 runtime turns into speed.
+For the dense model and each pruned one: PyTorch eager fp32 (as trained, and with BatchNorm folded and channels-
+last), the TorchScript export (folded, frozen, optimized for inference when loaded), ONNX Runtime fp32 and int8
+(static QDQ), and OpenVINO fp32 and int8 (NNCF post-training quantization). The NNCF int8 dense model on
+OpenVINO is the anchor row: what a team would deploy without medprune. Timing: batch 1 and 32, all runtimes in
+one process with the torch / ONNX Runtime / OpenVINO defaults for this machine's cores, timed in alternating
+blocks of consecutive calls (never one call each in turn: thread pools that spin after a call slow the next
+runtime); median per model. Every row is validated against the dense PyTorch model on every co-primary endpoint
+(AUROC margin 0.01, sensitivity and specificity at the dense threshold, margin 0.05; Holm across rows). Also
+prints how much of each pruned model's MACs reduction each fp32 runtime turns into speed.
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/deployment.py --dense runs/bench/pneumonia-resnet18 \
         --pruned runs/bench-pruning/pneumoniamnist-resnet18/taylor_structured_macs0.25 [--out runs/deployment]
@@ -32,6 +33,7 @@ from medprune.validation import Protocol
 VARIANTS = {  # name: (format, int8)
     "PyTorch fp32": None,
     "PyTorch fp32 folded": "folded",  # BatchNorm folded into the convolutions, channels-last
+    "PyTorch TorchScript": ("torchscript", False),  # folded, frozen, optimize_for_inference when loaded
     "ORT fp32": ("onnx", False),
     "ORT int8": ("onnx", True),
     "OpenVINO fp32": ("openvino", False),
@@ -53,7 +55,7 @@ def artefacts(name: str, run: Path, dataset, out: Path) -> dict[str, object]:
             rows[f"{name} {variant}"] = Checkpoint(for_cpu_inference(plain.model), plain.spec, plain.path)
             continue
         fmt, int8 = how
-        suffix = ".xml" if fmt == "openvino" else ".onnx"
+        suffix = {"openvino": ".xml", "onnx": ".onnx", "torchscript": ".pt"}[fmt]
         path = out / f"{name}-{variant.split()[0].lower()}-{'int8' if int8 else 'fp32'}{suffix}"
         export(load_checkpoint(run), dataset, path, fmt=fmt, int8=int8)
         rows[f"{name} {variant}"] = load_checkpoint(path)
@@ -108,7 +110,7 @@ def main() -> None:
             continue
         ratio = dense_macs / model_counts(models[f"{name} PyTorch fp32"].model, shape)[2]
         shares = {rt: (lat[32][f"dense {rt}"] / lat[32][f"{name} {rt}"]) / ratio
-                  for rt in ("PyTorch fp32", "PyTorch fp32 folded", "ORT fp32", "OpenVINO fp32")}
+                  for rt in ("PyTorch fp32", "PyTorch fp32 folded", "PyTorch TorchScript", "ORT fp32", "OpenVINO fp32")}
         print(f"  {name} ({names[name]}): MACs reduced {ratio:.2f}x; " +
               ", ".join(f"{rt} {share:.2f}" for rt, share in shares.items()))
     fastest = min((r for r in rows if r["verdict"] == "non-inferior"), key=lambda r: r["b32"], default=None)

@@ -18,11 +18,13 @@ from medprune._atomic import write_atomic
 from medprune.data.batches import to_tensor
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, MedpruneError
-from medprune.evaluation.efficiency import count_macs
+from medprune.evaluation.efficiency import count_macs, model_counts
 from medprune.evaluation.evaluate import check_model_matches_data
 from medprune.evaluation.metrics import compute_auroc
 from medprune.models.checkpoint import Checkpoint
+from medprune.inference import for_cpu_inference
 from medprune.models.onnx_model import MACS_KEY, SPEC_KEY, OnnxModel
+from medprune.models.torchscript_model import TorchScriptModel, save_torchscript
 
 FP32_TOLERANCE = 1e-4
 OPSET = 17
@@ -164,12 +166,7 @@ def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, *, fmt: str = "o
     with torch.no_grad():
         expected = model(x)
     if fmt == "torchscript":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            traced = torch.jit.trace(model, x[:1])
-        write_atomic(out, lambda tmp: traced.save(str(tmp)))
-        diff = float((torch.jit.load(str(out))(x) - expected).abs().max())
-        return _checked(ExportResult(str(out), "torchscript", out.stat().st_size, max_abs_diff=diff, n_checked=len(x)))
+        return _export_torchscript(checkpoint, out, x, expected)
     if not int8:
         _export_fp32(model, checkpoint.spec, checkpoint.name, out, x[:1])
         diff = float((OnnxModel(out)(x) - expected).abs().max())
@@ -239,6 +236,19 @@ def _export_openvino(checkpoint: Checkpoint, dataset: Dataset, out: Path, x: tor
         test=_test_inputs(dataset, len(dataset.split("test"))) if int8 else None)
     size = out.stat().st_size + out.with_suffix(".bin").stat().st_size
     return ExportResult(str(out), "openvino-int8" if int8 else "openvino", size, **figures)
+
+
+def _export_torchscript(checkpoint: Checkpoint, out: Path, x: torch.Tensor, expected: torch.Tensor) -> ExportResult:
+    """BatchNorm folded into the convolutions, traced and frozen: the graph PyTorch optimizes for inference when
+    it is loaded (see medprune.models.torchscript_model), checked as loaded against the model."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer chatter
+        frozen = torch.jit.freeze(torch.jit.trace(for_cpu_inference(checkpoint.model, channels_last=False), x[:1]))
+    counts = model_counts(checkpoint.model, tuple(x.shape[1:]))
+    write_atomic(out, lambda tmp: save_torchscript(frozen, checkpoint.spec, counts, tmp))
+    with torch.no_grad():
+        diff = float((TorchScriptModel(out)(x) - expected).abs().max())
+    return _checked(ExportResult(str(out), "torchscript", out.stat().st_size, max_abs_diff=diff, n_checked=len(x)))
 
 
 def _checked(result: ExportResult) -> ExportResult:

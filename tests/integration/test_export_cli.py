@@ -1,6 +1,7 @@
 """`medprune export` and ONNX models in evaluate / validate."""
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -50,10 +51,25 @@ def test_int8_reports_agreement_and_validates_against_the_reference(trained):
         assert sens["ci_low"] == pytest.approx(-0.1072, abs=1e-3) and cand["verdict"] != "non-inferior"
 
 
-def test_torchscript_export(trained):
-    result = invoke("export", "--model", trained / "run", "--out", trained / "model.ts", "--format", "torchscript")
+def test_torchscript_export_is_folded_frozen_and_a_model(trained, tmp_path):
+    out = trained / "model.ts"
+    result = invoke("export", "--model", trained / "run", "--out", out, "--format", "torchscript")
     assert result.exit_code == 0, result.output
-    assert torch.jit.load(str(trained / "model.ts"))(torch.zeros(2, 1, 16, 16)).shape == (2, 2)
+    scripted = torch.jit.load(str(out))
+    assert scripted(torch.zeros(2, 1, 16, 16)).shape == (2, 2)
+    assert "batch_norm" not in str(scripted.graph)  # folded into the convolutions
+    report = trained / "ts.json"
+    assert invoke("evaluate", "--model", out, "--json", report, "--repeats", "1").exit_code == 0
+    figures = json.loads(report.read_text())
+    torch_metrics = json.loads((trained / "run" / "metrics.json").read_text())
+    assert figures["auroc"] == pytest.approx(torch_metrics["auroc"], abs=1e-6)
+    assert figures["efficiency"]["params"] == torch_metrics["efficiency"]["params"]
+    assert "TorchScript" in figures["efficiency"]["conditions"]["runtime"]
+    bare = tmp_path / "bare.ts"  # TorchScript without medprune's metadata: not guessed at
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(scripted, str(bare))
+    assert_one_line_error(invoke("evaluate", "--model", bare), "has no medprune metadata")
 
 
 def test_bad_export_requests(trained, tmp_path):

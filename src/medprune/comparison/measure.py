@@ -68,7 +68,7 @@ def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float
     runnable: dict[str, dict[str, Checkpoint]] = {}
     for name, ckpt in rows.items():
         runtime = runtime_of(ckpt.model)
-        runnable[name] = {runtime: ckpt}
+        runnable[name] = {"pytorch" if runtime == "torchscript" else runtime: ckpt}  # TorchScript runs in PyTorch
         if runtime == "pytorch":
             runnable[name].update(exported_twins(ckpt, dataset, _mkdir(onnx_dir / name)))
     timing = latencies(runnable, shape, repeats)

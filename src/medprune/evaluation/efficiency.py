@@ -169,6 +169,8 @@ def model_counts(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, i
 
 def exported_runtime(model: nn.Module) -> str:
     """The runtime and version that runs an exported model, in words."""
+    if runtime_of(model) == "torchscript":
+        return f"pytorch {torch.__version__} TorchScript, frozen, optimize_for_inference (oneDNN), float32 input"
     if runtime_of(model) == "openvino":
         import openvino
 
@@ -189,7 +191,7 @@ def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: 
     if hasattr(model, "counts"):  # an exported model: its runtime allocates outside PyTorch, not measured here
         conditions["runtime"] = exported_runtime(model)
         peak = -1
-        conditions["peak_memory"] = "not measured for ONNX Runtime or OpenVINO (-1)"
+        conditions["peak_memory"] = "not measured for ONNX Runtime, OpenVINO or TorchScript (-1)"
     else:
         peak = measure_peak_memory(model, input_shape)
     return Efficiency(params=params, nonzero_params=nonzero, macs=macs, size_bytes=size, size_gzip_bytes=size_gz,

@@ -24,6 +24,7 @@ from medprune.models._sparse import pack, should_pack, unpack
 from medprune.models.conv import CONV_LAYERS
 from medprune.models.factorized import apply_factorized_structure
 from medprune.models.registry import create_model
+from medprune.models.torchscript_model import TorchScriptModel, is_torchscript
 
 FORMAT = "medprune-checkpoint"
 FORMAT_VERSION = 1
@@ -143,18 +144,22 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def runtime_of(model: nn.Module) -> str:
-    """Which runtime runs a model: pytorch, onnxruntime (an exported .onnx) or openvino (an exported .xml)."""
+    """Which runtime runs a model: pytorch, onnxruntime (an exported .onnx), openvino (an exported .xml) or
+    torchscript (a TorchScript export, run by PyTorch's JIT)."""
     from medprune.models.onnx_model import OnnxModel
     from medprune.models.openvino_model import OpenVinoModel
 
     if isinstance(model, OnnxModel):
         return "onnxruntime"
+    if isinstance(model, TorchScriptModel):
+        return "torchscript"
     return "openvino" if isinstance(model, OpenVinoModel) else "pytorch"
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
     """Rebuild a model from a run directory, a `model.pt` (safely: no pickled code runs), an exported
-    `.onnx` file (run by ONNX Runtime) or an OpenVINO `.xml` (run by the OpenVINO runtime).
+    `.onnx` file (run by ONNX Runtime), an OpenVINO `.xml` (run by the OpenVINO runtime) or a TorchScript
+    export (run by PyTorch's JIT).
 
     Raises:
         CheckpointError: unreadable file, unknown format, or weights that do not fit the architecture.
@@ -175,6 +180,9 @@ def load_checkpoint(path: Path) -> Checkpoint:
             raise CheckpointError(f"{path} or its .bin does not exist: pass the .xml written by medprune export "
                                   "--format openvino, with its .bin beside it")
         return Checkpoint(model=OpenVinoModel(path), spec=read_openvino_spec(path), path=path)
+    if path.is_file() and is_torchscript(path):
+        model = TorchScriptModel(path)
+        return Checkpoint(model=model, spec=model.spec, path=path)
     payload = _read(path)
     try:
         spec = json.loads(payload["spec"])
