@@ -94,3 +94,15 @@ def test_bad_openvino_requests(trained, tmp_path):
     (tmp_path / "lonely.xml").write_text("<net/>")
     assert_one_line_error(invoke("evaluate", "--model", tmp_path / "lonely.xml"), "its .bin does not exist")
     assert not list(tmp_path.glob("a.*")) and not list(tmp_path.glob("b.*"))
+
+
+def test_a_layer_timed_in_openvino_computes_what_pytorch_computes():
+    import torch
+
+    from medprune.search.latency import in_runtime
+
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1).eval()
+    x = torch.randn(32, 8, 14, 14)
+    with torch.no_grad():
+        assert float((in_runtime(conv, (8, 14, 14), "openvino")(x) - conv(x)).abs().max()) < 1e-4
+        assert float((in_runtime(conv, (8, 14, 14), "onnxruntime")(x) - conv(x)).abs().max()) < 1e-4

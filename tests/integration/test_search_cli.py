@@ -142,6 +142,22 @@ def test_a_latency_budget_uses_the_per_layer_table(dense, tmp_path):
     assert table and all(ms > 0 for ms in table.values())
 
 
+def test_a_latency_budget_is_measured_in_the_named_runtime(dense, tmp_path):
+    out = tmp_path / "s"
+    result = invoke("search", "--model", dense, "--out", out, "--sampler", "random", "--trials", "2",
+                    "--target", "latency=0.7", "--runtime", "onnxruntime", *FAST)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "search.json").read_text())
+    assert all(h["cost_ratio"] <= 0.7 + 1e-9 for h in record["history"])
+    assert record["best"]["runtime"] == "onnxruntime" and "in onnxruntime" in result.output
+    table = json.loads((out / "latency_table.json").read_text())
+    assert table and all(key.startswith("onnxruntime:") and ms > 0 for key, ms in table.items())
+    base = ["search", "--model", dense, "--out", tmp_path / "t", *FAST]
+    assert_one_line_error(invoke(*base, "--runtime", "openvino"), "use it with --target latency=X")
+    assert_one_line_error(invoke(*base, "--runtime", "tflite", "--target", "latency=0.5"),
+                          "--runtime must be one of torch, onnxruntime, openvino")
+
+
 def test_warm_start_seeds_a_new_search_with_earlier_best_vectors(dense, tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     assert invoke("search", "--model", dense, "--out", first, "--sampler", "random", "--trials", "3", *FAST).exit_code == 0

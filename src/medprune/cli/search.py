@@ -21,7 +21,9 @@ def search(
     criterion: Annotated[str, typer.Option(
         help="Channel ranking inside each layer (see `medprune list criteria`).")] = "taylor",
     target: Annotated[str, typer.Option(help="Budget: macs=0.25 (analytic) or latency=0.4 (per-layer latency "
-                                             "table measured on this machine).")] = "macs=0.25",
+                                             "table measured on this machine in --runtime).")] = "macs=0.25",
+    runtime: Annotated[str, typer.Option(help="Where latency targets are measured: torch, onnxruntime or "
+                                              "openvino (the runtime that will serve the model).")] = "torch",
     sampler: Annotated[str, typer.Option(help="Learner: tpe, gp, pso, evolution or random.")] = "tpe",
     trials: Annotated[int, typer.Option(help="Finished trials the study should hold.")] = 60,
     objective: Annotated[str, typer.Option(help="Validation objective: auroc or sens@spec=0.9.")] = "auroc",
@@ -53,6 +55,7 @@ def search(
     """Search per-layer keep ratios (Bayesian, particle swarm, evolution) scored by adaptive BN on validation."""
     config = api.SearchConfig(model=str(model), storage=storage or "", data=data,
                           data_dir=str(data_dir) if data_dir else None, criterion=criterion, target=target,
+                          runtime=runtime,
                           sampler=sampler, trials=trials, objective=objective, require=tuple(require or ()),
                           operating_margin=operating_margin,
                           max_layer_ratio=max_layer_ratio, bn_batches=bn_batches, budget_policy=budget_policy, seed=seed)
@@ -66,7 +69,8 @@ def search(
                   f"in {record['wall_time_s']:.0f} s")
     console.print(f"best: trial {best['trial']}, validation {record['objective']} {best['objective']:.4f} -> "
                   f"{best['objective_after_finetune']:.4f} after fine-tuning, MACs x{best['macs_ratio']:.3f}, "
-                  f"{best['latency_ms']:.1f} ms at batch 32 (dense {best['dense_latency_ms']:.1f}); test AUROC "
+                  f"{best['latency_ms']:.1f} ms at batch 32 in {best['runtime']} (dense {best['dense_latency_ms']:.1f}); "
+                  "test AUROC "
                   f"{best['test']['auroc']:.4f}")
     for metric, values in best["operating_point_shift"].items():
         warnings.warn(f"at the reference threshold the searched model's validation {metric} is {values['searched']:.3f} "

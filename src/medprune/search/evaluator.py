@@ -18,7 +18,7 @@ from medprune.models.checkpoint import Checkpoint, load_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData
 from medprune.pruning.target import Target
 from medprune.runs import load_data_for
-from medprune.search.latency import LatencyTable
+from medprune.search.latency import RUNTIMES, LatencyTable
 from medprune.search.scoring import Objective, Requirement, recalibrate_batchnorm, validation_figures
 from medprune.search.space import SearchSpace
 
@@ -67,6 +67,11 @@ class Evaluator:
         target = Target.parse(config.target)
         if target.kind not in ("macs", "latency"):
             raise ConfigError(f"search targets macs= or latency= (a share of the dense model), got {target}")
+        if config.runtime not in RUNTIMES:
+            raise ConfigError(f"--runtime must be one of {', '.join(RUNTIMES)}, got '{config.runtime}'")
+        if config.runtime != "torch" and target.kind != "latency":
+            raise ConfigError(f"--runtime {config.runtime} names where latency is measured: use it with "
+                              "--target latency=X")
         criterion = CRITERIA.get(config.criterion)()
         dense, dataset = load_inputs(config)
         binary = dataset.n_classes == 2
@@ -80,7 +85,8 @@ class Evaluator:
         latency = None
         cost = space.macs_ratio
         if target.kind == "latency":
-            latency = LatencyTable(space, Path(config.latency_table) if config.latency_table else None)
+            latency = LatencyTable(space, Path(config.latency_table) if config.latency_table else None,
+                                   config.runtime)
             cost = latency.ratio
         smallest = cost(space.floors)
         if smallest > target.value:

@@ -8,11 +8,12 @@ from typing import Any
 
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.errors import ConfigError
-from medprune.evaluation.efficiency import measure_latency
+from medprune.evaluation.efficiency import measure_latency_interleaved
 from medprune.evaluation.evaluate import evaluate
 from medprune.models.checkpoint import Checkpoint, save_checkpoint
 from medprune.report.search import render_search_report
 from medprune.search.history import best_so_far, pareto_front, trial_points
+from medprune.search.latency import in_runtime
 from medprune.search.scoring import recalibrate_batchnorm, validation_figures
 from medprune.training import TrainConfig, fit
 
@@ -104,12 +105,14 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     test = evaluate(pruned, dataset, threshold=threshold).to_dict()
     reference = evaluate(dense, dataset, threshold=threshold).to_dict()
     shape = tuple(dataset.input_shape)
+    timed = measure_latency_interleaved({"best": in_runtime(model, shape, config.runtime),
+                                         "dense": in_runtime(dense.model, shape, config.runtime)}, shape, 32)
     record["best"] = {
         "trial": chosen["number"], "ratios": _ratios(evaluator, chosen["keep"]), "objective": chosen["objective"],
         "objective_after_finetune": final_val["objective"], "validation_after_finetune": final_val,
         "requirements_met_on_validation": met, "macs_ratio": evaluator.space.macs_ratio(chosen["keep"]),
-        "cost_ratio": evaluator.cost(chosen["keep"]), "latency_ms": measure_latency(model, shape, 32),
-        "dense_latency_ms": measure_latency(dense.model, shape, 32), "test": test, "dir": str(best_dir),
+        "cost_ratio": evaluator.cost(chosen["keep"]), "latency_ms": timed["best"],
+        "dense_latency_ms": timed["dense"], "runtime": config.runtime, "test": test, "dir": str(best_dir),
         "short_finetune": [{"trial": s[2]["number"], "objective": s[1], "requirements_met": s[0]} for s in short],
         "operating_point_shift": shifted}
     metrics = {**test, "data": dataset.describe(), "model": spec["model"], "reference": reference,

@@ -46,6 +46,7 @@ class SearchConfig:
     seed: int = 0
     sampler_options: dict[str, Any] = field(default_factory=dict)
     latency_table: str | None = None  # JSON cache of per-layer latencies (latency targets)
+    runtime: str = "torch"  # where latency targets are measured: torch, onnxruntime or openvino
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
