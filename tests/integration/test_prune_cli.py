@@ -40,6 +40,17 @@ def test_structured_prune_writes_the_contract(dense, tmp_path):
     assert evaluated.exit_code == 0, evaluated.output
 
 
+def test_structured_widths_are_multiples_of_round_to(dense, tmp_path):
+    out = tmp_path / "pruned"
+    result = invoke("prune", "--model", dense / "dense", "--criterion", "magnitude", "--structured", "--target",
+                    "macs=0.5", "--round-to", "16", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    pruning = json.loads((out / "metrics.json").read_text())["pruning"]
+    layers = {name: w for name, w in pruning["achieved"]["layers"].items() if w["kept"] < w["dense"]}
+    assert layers and all(w["kept"] % 16 == 0 for w in layers.values()), layers
+    assert pruning["settings"]["round_to"] == 16
+
+
 def test_unstructured_prune_says_masks_give_no_speedup(dense, tmp_path):
     out = tmp_path / "sparse"
     result = invoke("prune", "--model", dense / "dense", "--criterion", "magnitude", "--target", "sparsity=0.8",
@@ -97,6 +108,7 @@ def test_interrupted_prune_resumes_after_the_last_finished_step(dense, tmp_path)
     (["--target", "macs=0.5"], "needs --structured"),
     (["--structured", "--target", "sparsity=0.5"], "removes channels"),
     (["--schedule", "iterative"], "iterative:K"),
+    (["--structured", "--target", "macs=0.5", "--round-to", "0"], "round_to must be at least 1"),
 ])
 def test_bad_prune_options(dense, tmp_path, args, match):
     result = invoke("prune", "--model", dense / "dense", "--out", tmp_path / "bad", *FAST, *args)

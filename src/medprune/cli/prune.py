@@ -28,6 +28,8 @@ def prune(
     max_layer_ratio: Annotated[Optional[float], typer.Option(
         help="No layer loses more than this share of its channels (default 0.9) or weights (default 0.98).")] = None,
     pattern: Annotated[Optional[str], typer.Option(help="N:M sparsity pattern such as 2:4 (unstructured).")] = None,
+    round_to: Annotated[int, typer.Option(help="--structured: kept channel counts are multiples of this (CPU "
+                                               "kernels vectorise by 8 or 16 floats; 1: no rounding).")] = 8,
     calibration_batches: Annotated[int, typer.Option(help="Training batches used by gradient criteria.")] = 4,
     finetune_epochs: Annotated[Optional[int], typer.Option(
         help="Fine-tuning epochs after the last step (default: at least 150 optimizer steps and 3 epochs, at most 50, "
@@ -53,7 +55,7 @@ def prune(
     """Prune a trained model, fine-tune it, and compare it with the dense model at the same threshold."""
     settings = api.PruneSettings(
         criterion=criterion, structured=structured, target=target, schedule=schedule, scope=scope,
-        max_layer_ratio=max_layer_ratio, pattern=pattern, calibration_batches=calibration_batches,
+        max_layer_ratio=max_layer_ratio, pattern=pattern, round_to=round_to, calibration_batches=calibration_batches,
         finetune_epochs=finetune_epochs, step_epochs=step_epochs, lr=lr, batch_size=batch_size, distill=distill,
         temperature=temperature, distill_weight=distill_weight, tolerance=tolerance, step_fraction=step_fraction,
         augment=augment,

@@ -23,6 +23,8 @@ from medprune.errors import CheckpointError
 from medprune.models._sparse import pack, should_pack, unpack
 from medprune.models.conv import CONV_LAYERS
 from medprune.models.factorized import apply_factorized_structure
+from medprune.models.onnx_model import OnnxModel, read_onnx_spec
+from medprune.models.openvino_model import OpenVinoModel, read_openvino_spec
 from medprune.models.registry import create_model
 from medprune.models.torchscript_model import TorchScriptModel, is_torchscript
 
@@ -146,9 +148,6 @@ def _read(path: Path) -> dict[str, Any]:
 def runtime_of(model: nn.Module) -> str:
     """Which runtime runs a model: pytorch, onnxruntime (an exported .onnx), openvino (an exported .xml) or
     torchscript (a TorchScript export, run by PyTorch's JIT)."""
-    from medprune.models.onnx_model import OnnxModel
-    from medprune.models.openvino_model import OpenVinoModel
-
     if isinstance(model, OnnxModel):
         return "onnxruntime"
     if isinstance(model, TorchScriptModel):
@@ -168,14 +167,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
     if path.is_dir():
         path = path / "model.pt"
     if path.suffix == ".onnx":
-        from medprune.models.onnx_model import OnnxModel, read_onnx_spec
-
         if not path.is_file():
             raise CheckpointError(f"{path} does not exist: pass the .onnx file written by medprune export")
         return Checkpoint(model=OnnxModel(path), spec=read_onnx_spec(path), path=path)
     if path.suffix == ".xml":
-        from medprune.models.openvino_model import OpenVinoModel, read_openvino_spec
-
         if not path.is_file() or not path.with_suffix(".bin").is_file():
             raise CheckpointError(f"{path} or its .bin does not exist: pass the .xml written by medprune export "
                                   "--format openvino, with its .bin beside it")

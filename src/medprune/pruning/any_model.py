@@ -14,7 +14,7 @@ from torch import nn
 from medprune.errors import ConfigError
 from medprune.pruning.criterion import CRITERIA, CalibrationData
 from medprune.pruning.groups import output_shape
-from medprune.pruning.structured import DenseFigures, channel_widths, cost_ratio, prune_channels
+from medprune.pruning.structured import DenseFigures, channel_widths, check_round_to, cost_ratio, prune_channels
 from medprune.pruning.target import Target
 from medprune.pruning.unstructured import (apply_masks, compute_masks, make_permanent, prunable_layers,
                                            zero_fraction)
@@ -61,8 +61,7 @@ def prune(model: nn.Module, example_inputs: torch.Tensor, *, criterion: str = "t
     example = torch.as_tensor(example_inputs)[:1]
     if example.dim() < 2:
         raise ConfigError(f"example_inputs has shape {tuple(example.shape)}: give a batch, e.g. torch.zeros(1, 1, 28, 28)")
-    if round_to < 1:
-        raise ConfigError(f"round_to must be at least 1, got {round_to}: 8 suits CPU kernels, 1 turns rounding off")
+    check_round_to(round_to)
     if structured == (spec.kind == "sparsity"):
         raise ConfigError(f"target {target} does not fit {'structured' if structured else 'unstructured'} pruning: "
                           "channels are removed to macs=, params= or latency=; weights are zeroed to sparsity=")

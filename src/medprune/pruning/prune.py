@@ -16,7 +16,7 @@ from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.any_model import TARGET_WARNING_DISTANCE, achieved_figures
-from medprune.pruning.structured import DenseFigures, cost_ratio, prune_channels
+from medprune.pruning.structured import DenseFigures, check_round_to, cost_ratio, prune_channels
 from medprune.pruning.target import Schedule, Target
 from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, copy_model, make_permanent,
                                            parse_pattern, prunable_layers, zero_fraction)
@@ -39,6 +39,7 @@ class PruneSettings:
     # (unstructured, default 0.98: a cap at the target sparsity itself would force uniform pruning).
     max_layer_ratio: float | None = None
     pattern: str | None = None  # N:M, e.g. "2:4" (unstructured only)
+    round_to: int = 8  # structured: kept widths are multiples of this (the CPU's vector lanes)
     calibration_batches: int = 4
     calibration_batch_size: int = 64
     finetune_epochs: int | None = None  # after the last step; None: the fine-tuning step budget
@@ -67,6 +68,7 @@ class PruneSettings:
                               "use --target sparsity=... for unstructured pruning")
         if self.pattern:
             parse_pattern(self.pattern)
+        check_round_to(self.round_to)
         TrainConfig(augment=self.augment).check()
         if self.calibration_batches < 1:
             raise ConfigError(f"calibration batches must be >= 1, got {self.calibration_batches}")
@@ -111,10 +113,10 @@ class PruningRun:
         if s.structured:
             self.model, reached = prune_channels(self.model, self.criterion, self.data, target, dense=self.figures,
                                                  n_classes=self.dataset.n_classes, global_ranking=s.scope == "global",
-                                                 max_layer_ratio=s.layer_cap)
+                                                 max_layer_ratio=s.layer_cap, channel_multiple=s.round_to)
             if abs(reached - target.value) > TARGET_WARNING_DISTANCE:
                 self.log(f"target {target} reached {reached:.3f}: the per-layer floor (max layer ratio {s.layer_cap}) "
-                         "or rounding kept channels to multiples of 8 moved it")
+                         f"or rounding kept channels to multiples of {s.round_to} moved it")
             return
         layers = prunable_layers(self.model)
         if s.pattern:

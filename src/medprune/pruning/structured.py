@@ -54,6 +54,11 @@ def cost_ratio(model: nn.Module, input_shape: tuple[int, ...], kind: str, dense:
     return measure_latency(model, input_shape, 32, repeats=5) / dense.latency_ms
 
 
+def check_round_to(round_to: int) -> None:
+    if round_to < 1:
+        raise ConfigError(f"round_to must be at least 1, got {round_to}: 8 suits CPU kernels, 1 turns rounding off")
+
+
 def prune_channels(model: nn.Module, criterion: Criterion, data: CalibrationData, target: Target, *,
                    dense: DenseFigures, n_classes: int, global_ranking: bool = True,
                    max_layer_ratio: float = 0.9, channel_multiple: int = 8,

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from medprune.models.conv import CONV_LAYERS
+from medprune.models.onnx_model import OnnxModel
+from medprune.models.openvino_model import OpenVinoModel
 from medprune._atomic import write_json_atomic
 from medprune.evaluation.efficiency import measure_latency
 from medprune.pruning.cost_model import Layer
@@ -34,15 +36,11 @@ def in_runtime(module: nn.Module, input_shape: tuple[int, ...], runtime: str) ->
     with tempfile.TemporaryDirectory(prefix="medprune-latency-") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter
         if runtime == "onnxruntime":
-            from medprune.models.onnx_model import OnnxModel
-
             path = Path(tmp) / "model.onnx"
             torch.onnx.export(module.eval(), (example,), str(path), input_names=["input"], opset_version=17,
                               dynamic_axes={"input": {0: "batch"}}, dynamo=False)
             return OnnxModel(path)  # the session holds the graph: the file may go
-        import openvino as ov
-
-        from medprune.models.openvino_model import OpenVinoModel
+        import openvino as ov  # heavy: only when OpenVINO is the target
 
         path = Path(tmp) / "model.xml"
         ov.save_model(ov.convert_model(module.eval(), example_input=example), str(path), compress_to_fp16=False)
