@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
@@ -49,6 +49,7 @@ class Prune(Technique):
         target: str = "macs=0.5"
         schedule: str = "oneshot"
         distill: bool = False
+        round_to: int = Field(default=8, ge=1)  # structured: kept widths are multiples of this
 
         _criterion = field_validator("criterion")(lambda v: checked(CRITERIA.get, v))
         _target = field_validator("target")(lambda v: checked(Target.parse, v))
@@ -59,6 +60,6 @@ class Prune(Technique):
         o, b = self.options, ctx.budget
         settings = PruneSettings(criterion=o.criterion, structured=o.structured, target=o.target, schedule=o.schedule,
                                  finetune_epochs=b.epochs if o.epochs is None else o.epochs, lr=b.lr,
-                                 batch_size=b.batch_size, distill=o.distill, seed=b.seed)
+                                 batch_size=b.batch_size, distill=o.distill, round_to=o.round_to, seed=b.seed)
         pruned, self.details["achieved"] = prune_model(model, ctx, settings)
         return Checkpoint(model=pruned.model, spec=compressed_spec(model, ctx, self))
