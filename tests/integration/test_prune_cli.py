@@ -5,6 +5,7 @@ import json
 import pytest
 
 from medprune import api
+from medprune.errors import ConfigError
 from medprune.pruning import PruneSettings
 from tests.conftest import train_tiny
 from tests.integration.test_cli import assert_one_line_error, invoke
@@ -80,6 +81,27 @@ def test_until_tolerance_stays_within_tolerance(dense, tmp_path):
     dense_val = max(json.loads(line)["val_auroc"] for line in (dense / "dense" / "train_log.jsonl").open())
     assert all(s["val_auroc"] >= dense_val - 0.02 for s in kept)
     assert steps[-1].get("rolled_back") or steps[-1]["macs_ratio"] <= 0.15
+
+
+def test_batchnorm_statistics_are_re_estimated_after_channels_are_removed(dense, tmp_path):
+    import torch
+
+    from medprune.pruning.adaptive_bn import recalibrate_batchnorm
+    from medprune.pruning.criterion import CalibrationData
+    from medprune.pruning.unstructured import copy_model
+
+    checkpoint = api.load_model(dense / "dense")
+    dataset = api.load_data_for(checkpoint)
+    settings = PruneSettings(criterion="magnitude", structured=True, target="macs=0.5", finetune_epochs=0,
+                             calibration_batches=1, bn_batches=2)
+    api.prune(checkpoint, dataset, settings, tmp_path / "p", progress=False)
+    pruned = api.load_model(tmp_path / "p").model
+    data = CalibrationData.from_dataset(dataset, 2, settings.calibration_batch_size, settings.seed + 1)
+    expected = recalibrate_batchnorm(copy_model(pruned), [x for x, _ in data])
+    norms = [(a, b) for a, b in zip(pruned.modules(), expected.modules()) if isinstance(a, torch.nn.BatchNorm2d)]
+    assert norms and all(torch.allclose(a.running_var, b.running_var, atol=1e-6) for a, b in norms)
+    with pytest.raises(ConfigError, match="BatchNorm batches must be >= 0"):
+        PruneSettings(bn_batches=-1).check()
 
 
 def test_interrupted_prune_resumes_after_the_last_finished_step(dense, tmp_path):

@@ -16,6 +16,7 @@ from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.any_model import TARGET_WARNING_DISTANCE, achieved_figures
+from medprune.pruning.adaptive_bn import recalibrate_batchnorm
 from medprune.pruning.structured import DenseFigures, check_round_to, cost_ratio, prune_channels
 from medprune.pruning.target import Schedule, Target
 from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, copy_model, make_permanent,
@@ -40,6 +41,7 @@ class PruneSettings:
     max_layer_ratio: float | None = None
     pattern: str | None = None  # N:M, e.g. "2:4" (unstructured only)
     round_to: int = 8  # structured: kept widths are multiples of this (the CPU's vector lanes)
+    bn_batches: int = 8  # training batches that re-estimate BatchNorm statistics after each step (0: off)
     calibration_batches: int = 4
     calibration_batch_size: int = 64
     finetune_epochs: int | None = None  # after the last step; None: the fine-tuning step budget
@@ -70,6 +72,9 @@ class PruneSettings:
             parse_pattern(self.pattern)
         check_round_to(self.round_to)
         TrainConfig(augment=self.augment).check()
+        if self.bn_batches < 0:
+            raise ConfigError(f"BatchNorm batches must be >= 0, got {self.bn_batches}: 8 is the default, 0 turns "
+                              "the re-estimation off")
         if self.calibration_batches < 1:
             raise ConfigError(f"calibration batches must be >= 1, got {self.calibration_batches}")
         if (self.finetune_epochs or 0) < 0 or self.step_epochs < 0:
@@ -109,6 +114,13 @@ class PruningRun:
         self.figures = DenseFigures.measure(dense.model, self.input_shape, with_latency=kind == "latency")
 
     def shrink(self, target: Target) -> None:
+        self._remove(target)
+        s = self.settings
+        if s.bn_batches:  # adaptive BatchNorm: statistics of the pruned model's own activations
+            data = CalibrationData.from_dataset(self.dataset, s.bn_batches, s.calibration_batch_size, s.seed + 1)
+            recalibrate_batchnorm(self.model, [x for x, _ in data])
+
+    def _remove(self, target: Target) -> None:
         s = self.settings
         if s.structured:
             self.model, reached = prune_channels(self.model, self.criterion, self.data, target, dense=self.figures,

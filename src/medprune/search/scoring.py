@@ -72,21 +72,6 @@ class Requirement:
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, batches: list[torch.Tensor]) -> nn.Module:
-    """Re-estimate BatchNorm statistics of a pruned model (cumulative average over the batches)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None
-    model.train()
-    for x in batches:
-        model(x)
-    for m in norms:
-        m.momentum = 0.1
-    return model.eval()
-
-
-@torch.no_grad()
 def validation_figures(model: nn.Module, x: torch.Tensor, y: np.ndarray, threshold: float | None,
                        objective: Objective) -> dict[str, Any]:
     model.eval()

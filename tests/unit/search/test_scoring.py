@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from medprune.errors import ConfigError
-from medprune.search.scoring import Objective, Requirement, recalibrate_batchnorm
+from medprune.pruning.adaptive_bn import recalibrate_batchnorm
+from medprune.search.scoring import Objective, Requirement
 
 
 def test_sensitivity_at_specificity():
