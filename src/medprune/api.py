@@ -50,7 +50,7 @@ from medprune.validation.protocol import Protocol, build_protocol
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
-           "check_positive_applies", "check_trainable", "compare", "evaluate_model", "export", "fastest_int8",
+           "check_positive_applies", "check_trainable", "compare", "evaluate_model", "export", "int8_exports",
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_window", "predict",
            "prune", "prune_data", "search", "terminal_cells", "train", "validate", "write_json_atomic"]
 
@@ -141,10 +141,11 @@ def audit_data(dataset: Dataset, settings: AuditSettings, *, model: Checkpoint |
     return record
 
 
-def fastest_int8(model: Checkpoint, dataset: Dataset, stem: str | Path, *,
-                 repeats: int = 30) -> tuple[Path, dict[str, Any], dict[str, float]]:
+def int8_exports(model: Checkpoint, dataset: Dataset, stem: str | Path, *,
+                 repeats: int = 30) -> tuple[dict[str, Path], dict[str, Any], dict[str, float]]:
     """Quantize `model` to int8 for ONNX Runtime (`stem.onnx`) and OpenVINO (`stem.xml`), time both at batch 32
-    in alternating blocks on this CPU, and return (the faster file, {runtime: ExportResult}, {runtime: ms})."""
+    in alternating blocks on this CPU, and return ({runtime: file}, {runtime: ExportResult}, {runtime: ms}),
+    fastest first."""
     from medprune.evaluation.efficiency import measure_latency_interleaved
     from medprune.models import load_checkpoint
 
@@ -154,7 +155,7 @@ def fastest_int8(model: Checkpoint, dataset: Dataset, stem: str | Path, *,
                for runtime, path in paths.items()}
     latency = measure_latency_interleaved({r: load_checkpoint(p).model for r, p in paths.items()},
                                           tuple(dataset.input_shape), 32, repeats=repeats)
-    return paths[min(latency, key=latency.get)], exports, latency
+    return {r: paths[r] for r in sorted(paths, key=latency.get)}, exports, latency
 
 
 def network_to_import(*, monai: str | None, factory: str | None, bundle: Path | None,

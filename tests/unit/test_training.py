@@ -242,6 +242,23 @@ def test_averaged_training_keeps_the_averaged_weights_it_validated(tiny_npz):
         result.best_val_auroc)
 
 
+def test_an_averaged_model_has_batchnorm_statistics_of_its_own_activations(tiny_npz):
+    data = load_data(tiny_npz)
+    torch.manual_seed(0)
+    model = _model()
+    fit(model, data, TrainConfig(epochs=3, batch_size=16, average="ema", augment="none"), progress=False)
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen = []
+    hook = norm.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    train = data.split("train")
+    predict_proba(model, train, data.preprocessing)
+    hook.remove()
+    activations = torch.cat(seen)
+    # Re-estimated on 8 training batches of 16 (of 64 cases): close to the statistics of the whole split, which
+    # the averaged buffers (a blend of every step's running statistics) are not in general.
+    assert torch.allclose(norm.running_mean, activations.mean(dim=(0, 2, 3)), atol=0.05 + 0.1 * activations.std())
+
+
 def test_the_average_decay_warms_up_then_holds():
     from medprune.training import _Average
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from medprune.errors import ConfigError
-from medprune.pruning.adaptive_bn import recalibrate_batchnorm
+from medprune.batchnorm import recalibrate_batchnorm
 from medprune.search.scoring import Objective, Requirement
 
 
