@@ -10,13 +10,13 @@ from typing import Any
 
 from torch import nn
 
+from medprune.batchnorm import recalibrate_batchnorm
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.any_model import TARGET_WARNING_DISTANCE, achieved_figures
-from medprune.batchnorm import recalibrate_batchnorm
 from medprune.pruning.structured import DenseFigures, check_round_to, cost_ratio, prune_channels
 from medprune.pruning.target import Schedule, Target
 from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, copy_model, make_permanent,
