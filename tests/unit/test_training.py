@@ -254,7 +254,7 @@ def test_an_averaged_model_has_batchnorm_statistics_of_its_own_activations(tiny_
     predict_proba(model, train, data.preprocessing)
     hook.remove()
     activations = torch.cat(seen)
-    # Re-estimated on 8 training batches of 16 (of 64 cases): close to the statistics of the whole split, which
+    # Re-estimated on 2 training batches of 16 (of 64 cases): close to the statistics of the whole split, which
     # the averaged buffers (a blend of every step's running statistics) are not in general.
     assert torch.allclose(norm.running_mean, activations.mean(dim=(0, 2, 3)), atol=0.05 + 0.1 * activations.std())
 
