@@ -110,15 +110,16 @@ class PruningRun:
         self.data = CalibrationData.from_dataset(dataset, settings.calibration_batches,
                                                  settings.calibration_batch_size, settings.seed)
         self.input_shape = tuple(dataset.input_shape)
+        bn = CalibrationData.from_dataset(dataset, settings.bn_batches, settings.calibration_batch_size,
+                                          settings.seed + 1) if settings.bn_batches else []
+        self.bn_inputs = [x for x, _ in bn]  # drawn once, used after every step
         kind = Target.parse(settings.target).kind
         self.figures = DenseFigures.measure(dense.model, self.input_shape, with_latency=kind == "latency")
 
     def shrink(self, target: Target) -> None:
         self._remove(target)
-        s = self.settings
-        if s.bn_batches:  # adaptive BatchNorm: statistics of the pruned model's own activations
-            data = CalibrationData.from_dataset(self.dataset, s.bn_batches, s.calibration_batch_size, s.seed + 1)
-            recalibrate_batchnorm(self.model, [x for x, _ in data])
+        if self.bn_inputs:  # adaptive BatchNorm: statistics of the pruned model's own activations
+            recalibrate_batchnorm(self.model, self.bn_inputs)
 
     def _remove(self, target: Target) -> None:
         s = self.settings
