@@ -65,6 +65,10 @@ def test_mistakes_are_one_clear_error():
         medprune.prune(net, X[:1], criterion="magnitude", target="sparsity=0.5")
     with pytest.raises(ConfigError, match="round_to must be at least 1"):
         medprune.prune(net, X[:1], criterion="magnitude", round_to=0)
+    with pytest.raises(ConfigError, match="until-tolerance needs validation data"):
+        medprune.prune(net, X[:1], criterion="magnitude", schedule="until-tolerance")
+    with pytest.raises(ConfigError, match="scope must be global or layer"):
+        medprune.prune(net, X[:1], criterion="magnitude", scope="network")
 
 
 def test_a_target_missed_by_more_than_five_points_is_reported():
@@ -97,3 +101,35 @@ def test_a_narrow_network_lands_on_the_closest_reachable_width():
                         nn.Conv2d(16, 2, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
     result = medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.5")
     assert result.achieved["macs_ratio"] == pytest.approx(0.379, abs=0.001)
+
+
+def test_an_iterative_schedule_prunes_in_growing_steps_with_the_callers_step_in_between():
+    net = fully_convolutional()
+    seen = []
+    medprune.prune(net, X[:1], criterion="taylor", target="macs=0.25", schedule="iterative:3", round_to=1,
+                   calibration=[(X, Y)], ignored_layers=[net[0]],
+                   between_steps=lambda m: seen.append((m[0].out_channels, m[3].out_channels)))
+    assert len(seen) == 2  # after steps 1 and 2, not after the last
+    assert all(first == 32 for first, _ in seen)  # the ignored layer holds in every step's copy
+    assert 64 > seen[0][1] > seen[1][1]
+
+
+def test_layer_scope_takes_the_same_share_from_every_layer():
+    net = fully_convolutional()
+    result = medprune.prune(net, X[:1], criterion="magnitude", target="sparsity=0.5", structured=False,
+                            scope="layer")
+    shares = [layer["sparsity"] for layer in result.achieved["layers"].values()]
+    assert shares and all(share == pytest.approx(0.5, abs=0.02) for share in shares)
+
+
+def test_adaptive_batchnorm_gives_the_pruned_model_its_own_statistics():
+    net = fully_convolutional()
+    net[1].running_mean.fill_(5.0)  # statistics that no longer describe the activations
+    calibration = [(X, Y)]
+    kept = medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.5", round_to=1, calibration=calibration,
+                          recalibrate_bn=False).model
+    fresh = medprune.prune(net, X[:1], criterion="magnitude", target="macs=0.5", round_to=1,
+                           calibration=calibration).model
+    assert torch.all(kept[1].running_mean == 5.0)
+    activations = fresh[0](X).transpose(0, 1).flatten(1).mean(1)
+    assert torch.allclose(fresh[1].running_mean, activations, atol=1e-4)

@@ -31,6 +31,10 @@ def prune(
     round_to: Annotated[int, typer.Option(help="--structured: kept channel counts are multiples of this (CPU "
                                                "kernels vectorise by 8 or 16 floats; 1: no rounding).")] = 8,
     calibration_batches: Annotated[int, typer.Option(help="Training batches used by gradient criteria.")] = 4,
+    calibration_batch_size: Annotated[int, typer.Option(help="Size of those batches (and of the BatchNorm "
+                                                             "ones).")] = 64,
+    bn_batches: Annotated[int, typer.Option(help="Training batches that re-estimate BatchNorm statistics after each "
+                                                 "step (adaptive BatchNorm; 0: off).")] = 8,
     finetune_epochs: Annotated[Optional[int], typer.Option(
         help="Fine-tuning epochs after the last step (default: at least 150 optimizer steps and 3 epochs, at most 50, "
              "with early stopping on validation AUROC).")] = None,
@@ -44,8 +48,9 @@ def prune(
     augment: AugmentOpt = "auto",
     tolerance: Annotated[float, typer.Option(help="until-tolerance: largest allowed drop in validation "
                                                   "AUROC.")] = 0.01,
-    step_fraction: Annotated[float, typer.Option("--step", help="until-tolerance: share of the remaining cost "
-                                                                "removed per step.")] = 0.2,
+    step_fraction: Annotated[float, typer.Option(
+        "--step-fraction", "--step",
+        help="until-tolerance: share of the remaining cost removed per step (--step is the older spelling).")] = 0.2,
     seed: Annotated[int, typer.Option(help="Seed of calibration batches and fine-tuning.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted pruning run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
@@ -56,6 +61,7 @@ def prune(
     settings = api.PruneSettings(
         criterion=criterion, structured=structured, target=target, schedule=schedule, scope=scope,
         max_layer_ratio=max_layer_ratio, pattern=pattern, round_to=round_to, calibration_batches=calibration_batches,
+        calibration_batch_size=calibration_batch_size, bn_batches=bn_batches,
         finetune_epochs=finetune_epochs, step_epochs=step_epochs, lr=lr, batch_size=batch_size, distill=distill,
         temperature=temperature, distill_weight=distill_weight, tolerance=tolerance, step_fraction=step_fraction,
         augment=augment,

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import fields
+from typing import Any, Literal, get_type_hints
 
-from pydantic import Field, field_validator
+from pydantic import create_model, field_validator, model_validator
 
-from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
+from medprune.compress.technique import (Budget, Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.models.checkpoint import Checkpoint
 from medprune.pruning.criterion import CRITERIA
 from medprune.pruning.prune import PruneSettings, PruningRun, run_schedule
+from medprune.pruning.structured import check_round_to
 from medprune.pruning.target import Schedule, Target
 from medprune.pruning.unstructured import copy_model, make_permanent
 
@@ -36,30 +38,47 @@ def prune_structured(model: Checkpoint, ctx: Context, criterion: str, target: st
     return prune_model(model, ctx, settings)
 
 
+# A recipe's prune step takes PruneSettings' own fields by their own names, so a name means one thing on the
+# command line, in a recipe and in Python; fine-tuning epochs, learning rate, batch size and seed come from
+# the recipe's shared budget (every technique gets the same), and a recipe prunes channels by default.
+FROM_BUDGET = ("finetune_epochs", "lr", "batch_size", "seed")
+RECIPE_DEFAULTS = {"structured": True, "target": "macs=0.5"}
+
+
+def _settings_fields() -> dict[str, Any]:
+    hints = get_type_hints(PruneSettings)
+    return {f.name: (hints[f.name], RECIPE_DEFAULTS.get(f.name, f.default)) for f in fields(PruneSettings)
+            if f.name not in FROM_BUDGET}
+
+
+class PruneOptions(create_model("PruneFields", __base__=FinetuneOptions, **_settings_fields())):
+    technique: Literal["prune"] = "prune"
+
+    # Each field's own check first, so a recipe's mistake is reported at its line; then the combination.
+    _criterion = field_validator("criterion")(lambda v: checked(CRITERIA.get, v))
+    _target = field_validator("target")(lambda v: checked(Target.parse, v))
+    _schedule = field_validator("schedule")(lambda v: checked(Schedule.parse, v))
+    _round_to = field_validator("round_to")(lambda v: checked(check_round_to, v))
+
+    @model_validator(mode="after")
+    def _valid(self):
+        checked(PruneSettings.check, self.settings(Budget()))
+        return self
+
+    def settings(self, budget: Budget) -> PruneSettings:
+        own = self.model_dump(exclude={"technique", "epochs"})
+        return PruneSettings(**own, finetune_epochs=budget.epochs if self.epochs is None else self.epochs,
+                             lr=budget.lr, batch_size=budget.batch_size, seed=budget.seed)
+
+
 @register_technique
 class Prune(Technique):
     """Structured or unstructured pruning with any criterion and schedule, then fine-tuning."""
 
     name = "prune"
-
-    class Options(FinetuneOptions):
-        technique: Literal["prune"] = "prune"
-        criterion: str = "taylor"
-        structured: bool = True
-        target: str = "macs=0.5"
-        schedule: str = "oneshot"
-        distill: bool = False
-        round_to: int = Field(default=8, ge=1)  # structured: kept widths are multiples of this
-
-        _criterion = field_validator("criterion")(lambda v: checked(CRITERIA.get, v))
-        _target = field_validator("target")(lambda v: checked(Target.parse, v))
-        _schedule = field_validator("schedule")(lambda v: checked(Schedule.parse, v))
+    Options = PruneOptions
 
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, "prune")
-        o, b = self.options, ctx.budget
-        settings = PruneSettings(criterion=o.criterion, structured=o.structured, target=o.target, schedule=o.schedule,
-                                 finetune_epochs=b.epochs if o.epochs is None else o.epochs, lr=b.lr,
-                                 batch_size=b.batch_size, distill=o.distill, round_to=o.round_to, seed=b.seed)
-        pruned, self.details["achieved"] = prune_model(model, ctx, settings)
+        pruned, self.details["achieved"] = prune_model(model, ctx, self.options.settings(ctx.budget))
         return Checkpoint(model=pruned.model, spec=compressed_spec(model, ctx, self))

@@ -17,10 +17,10 @@ from medprune.evaluation.evaluate import validation_auroc
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.any_model import TARGET_WARNING_DISTANCE, achieved_figures
-from medprune.pruning.structured import DenseFigures, check_round_to, cost_ratio, prune_channels
+from medprune.pruning.step import prune_step
+from medprune.pruning.structured import DenseFigures, check_round_to, cost_ratio
 from medprune.pruning.target import Schedule, Target
-from medprune.pruning.unstructured import (apply_masks, compute_masks, compute_nm_masks, copy_model, make_permanent,
-                                           parse_pattern, prunable_layers, zero_fraction)
+from medprune.pruning.unstructured import apply_masks, copy_model, make_permanent, parse_pattern, prunable_layers
 from medprune.training import Distillation, TrainConfig, fit
 
 NO_SPEEDUP_NOTE = ("Unstructured sparsity (weight masks) makes the file smaller but gives no CPU speed-up: "
@@ -123,25 +123,12 @@ class PruningRun:
 
     def _remove(self, target: Target) -> None:
         s = self.settings
-        if s.structured:
-            self.model, reached = prune_channels(self.model, self.criterion, self.data, target, dense=self.figures,
-                                                 n_classes=self.dataset.n_classes, global_ranking=s.scope == "global",
-                                                 max_layer_ratio=s.layer_cap, channel_multiple=s.round_to)
-            if abs(reached - target.value) > TARGET_WARNING_DISTANCE:
-                self.log(f"target {target} reached {reached:.3f}: the per-layer floor (max layer ratio {s.layer_cap}) "
-                         f"or rounding kept channels to multiples of {s.round_to} moved it")
-            return
-        layers = prunable_layers(self.model)
-        if s.pattern:
-            n, m = parse_pattern(s.pattern)
-            apply_masks(compute_nm_masks(self.criterion.weight_scores(self.model, self.data), layers, n, m))
-            return
-        start = zero_fraction(self.model)[0]
-        rounds = self.criterion.rounds
-        for r in range(1, rounds + 1):  # exponential steps for criteria that must re-score (SynFlow)
-            sparsity = 1 - (1 - start) * ((1 - target.value) / (1 - start)) ** (r / rounds) if start < 1 else 1.0
-            scores = self.criterion.weight_scores(self.model, self.data)
-            apply_masks(compute_masks(scores, layers, sparsity, scope=s.scope, max_layer_ratio=s.layer_cap))
+        self.model, reached = prune_step(self.model, self.criterion, self.data, target, dense=self.figures,
+                                         n_classes=self.dataset.n_classes, structured=s.structured, scope=s.scope,
+                                         max_layer_ratio=s.layer_cap, round_to=s.round_to, pattern=s.pattern)
+        if s.structured and abs(reached - target.value) > TARGET_WARNING_DISTANCE:
+            self.log(f"target {target} reached {reached:.3f}: the per-layer floor (max layer ratio {s.layer_cap}) "
+                     f"or rounding kept channels to multiples of {s.round_to} moved it")
 
     def finetune(self, epochs: int | None) -> None:
         if epochs == 0:

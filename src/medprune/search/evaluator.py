@@ -82,7 +82,7 @@ class Evaluator:
             raise ConfigError("sensitivity / specificity requirements need a binary task: require auroc>=X instead")
         torch.manual_seed(config.seed)
         data = CalibrationData.from_dataset(dataset, config.calibration_batches, config.batch_size, config.seed)
-        space = SearchSpace(dense.model, criterion, data, dataset.n_classes, config.max_layer_ratio)
+        space = SearchSpace(dense.model, criterion, data, dataset.n_classes, config.max_layer_ratio, config.round_to)
         latency = None
         cost = space.macs_ratio
         if target.kind == "latency":

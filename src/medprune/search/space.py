@@ -2,9 +2,9 @@
 
 The dense model's channels are ranked once by the criterion (per group, as in structured pruning);
 a candidate keeps the top `keep[g]` share of group g, never less than the per-layer floor, rounded up
-to a multiple of 8. Its MACs are computed analytically from the widths it implies (exactly what
-PyTorch's FLOP counter gives for convolutions and linear layers; `pruning/cost_model.py`), so budgets
-are checked and repaired without building the model.
+to a multiple of `round_to` (8 by default: the CPU's vector lanes). Its MACs are computed analytically
+from the widths it implies (exactly what PyTorch's FLOP counter gives for convolutions and linear layers;
+`pruning/cost_model.py`), so budgets are checked and repaired without building the model.
 """
 
 from __future__ import annotations
@@ -18,17 +18,16 @@ from medprune.evaluation.efficiency import count_macs
 from medprune.pruning.cost_model import CostModel, Layer
 from medprune.pruning.criterion import CalibrationData, Criterion
 from medprune.pruning.groups import apply_removals, output_shape, plan_groups, round_kept
-from medprune.pruning.structured import DenseFigures
-
-CHANNEL_MULTIPLE = 8
+from medprune.pruning.structured import DenseFigures, check_round_to
 
 
 class SearchSpace:
     """Keep-ratio vectors over the prunable groups of one dense model."""
 
     def __init__(self, model: nn.Module, criterion: Criterion, data: CalibrationData, n_classes: int,
-                 max_layer_ratio: float = 0.9) -> None:
-        self.model = model.eval()
+                 max_layer_ratio: float = 0.9, round_to: int = 8) -> None:
+        check_round_to(round_to)
+        self.model, self.round_to = model.eval(), round_to
         self.input_shape = tuple(data.input_shape)
         self.example = torch.zeros(1, *self.input_shape)
         self.output_shape = output_shape(model, self.example)
@@ -43,11 +42,11 @@ class SearchSpace:
         self.dense_macs = dense.macs
 
     def removed(self, keep: list[float]) -> list[int]:
-        """Channels removed per group for a keep vector (floors and multiples of 8 applied)."""
+        """Channels removed per group for a keep vector (floors and multiples of `round_to` applied)."""
         counts = []
         for k, w, p in zip(keep, self.widths, self.plans):
             removed = min(p.removable, max(0, w - math.ceil(k * w - 1e-9)))
-            counts.append(round_kept(w, removed, CHANNEL_MULTIPLE))
+            counts.append(round_kept(w, removed, self.round_to))
         return counts
 
     def layer_widths(self, removed: list[int]) -> list[tuple[Layer, int, int]]:

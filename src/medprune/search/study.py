@@ -39,6 +39,7 @@ class SearchConfig:
     require: tuple[str, ...] = ()
     operating_margin: float = 0.05  # largest validation sens / spec drop at the reference threshold; 1 = no guard
     max_layer_ratio: float = 0.9
+    round_to: int = 8  # kept widths are multiples of this, as in structured pruning
     calibration_batches: int = 4
     bn_batches: int = 8
     batch_size: int = 64
