@@ -30,3 +30,10 @@ def test_the_python_prune_uses_the_same_names_for_what_it_shares():
     python = set(inspect.signature(medprune.prune).parameters)
     shared = {"criterion", "target", "structured", "schedule", "scope", "max_layer_ratio", "pattern", "round_to"}
     assert shared <= python and shared <= SETTINGS
+
+
+def test_distillation_options_are_named_alike_in_every_technique():
+    from medprune.compress.distill import Distill
+
+    assert {"temperature", "distill_weight"} <= set(Distill.Options.model_fields) & SETTINGS
+    assert Distill.Options(weight=0.3).distill_weight == 0.3  # the older spelling still reads

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, field_validator
 
 from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
                                          register_technique, require_pytorch)
@@ -29,7 +29,9 @@ class Distill(Technique):
         student: str | None = Field(default=None, description="zoo model trained from scratch; none: the incoming model")
         student_kwargs: dict[str, Any] = Field(default_factory=dict)
         temperature: float = Field(default=4.0, gt=0)
-        weight: float = Field(default=0.5, ge=0, le=1)
+        # The name prune's flag and recipe key use; `weight` is the older spelling.
+        distill_weight: float = Field(default=0.5, ge=0, le=1,
+                                      validation_alias=AliasChoices("distill_weight", "weight"))
 
         _student = field_validator("student")(lambda v: v if v is None else checked(MODELS.get, v))
 
@@ -45,7 +47,7 @@ class Distill(Technique):
             spec = make_spec(o.student, input_shape=data.input_shape, class_names=data.class_names,
                              modality=data.modality, task=data.task, kwargs=o.student_kwargs,
                              preprocessing=ref.get("preprocessing"), data=ref.get("data"), data_md5=ref.get("data_md5", ""))
-        result = ctx.finetune(student, epochs=o.epochs, distill=True, temperature=o.temperature, weight=o.weight,
+        result = ctx.finetune(student, epochs=o.epochs, distill=True, temperature=o.temperature, weight=o.distill_weight,
                               keep_start=o.student is None)
         if result is not None:
             self.details.update(best_epoch=result.best_epoch, best_val_auroc=result.best_val_auroc)
