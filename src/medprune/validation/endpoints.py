@@ -47,6 +47,16 @@ _PROPORTIONS = {
     "specificity": lambda y, pred: (pred == 0, y == 0),
     "accuracy": lambda y, pred: (pred == y, np.ones_like(y, dtype=bool)),
 }
+_CASES = {"sensitivity": "positive cases", "specificity": "negative cases"}  # the cases a proportion is over
+
+
+def too_wide(ci_low: float, ci_high: float, margin: float, n_cases: int, cases: str) -> str:
+    """Said of an inconclusive interval wider than twice the margin: even a candidate that matched the reference
+    exactly on average could not be shown non-inferior on these cases with this much disagreement."""
+    if not (np.isfinite(ci_low) and np.isfinite(ci_high)) or (ci_high - ci_low) / 2 <= margin:
+        return ""
+    return (f"; the interval is {ci_high - ci_low:.3f} wide, more than twice the margin: {n_cases} {cases} are too "
+            f"few to show a margin of {margin:g} while the two models disagree this often")
 
 
 @dataclass(frozen=True)
@@ -115,6 +125,10 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
                 p = max(p, mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin))
             method = METHODS["auroc"]
     verdict, reason = endpoint_verdict(low, high, margin)
+    if verdict == "inconclusive":
+        n_cases = int(np.sum(_PROPORTIONS[name](y, candidate.predicted)[1])) if binary and name in _PROPORTIONS \
+            else len(y)
+        reason += too_wide(low, high, margin, n_cases, _CASES.get(name, "test cases"))
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
                           float(p), method, verdict, reason, dropped)
 

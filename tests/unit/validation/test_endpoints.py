@@ -181,3 +181,25 @@ def test_the_reason_names_whose_threshold_the_operating_point_was_judged_at():
     assert "sensitivity at the reference threshold" in decide([ends], primary="auroc", alpha=0.05)[0].verdict_reason
     own = decide([ends], primary="auroc", alpha=0.05, own_thresholds=True)[0]
     assert own.verdict == "inferior" and "sensitivity at its own matched threshold" in own.verdict_reason
+
+
+def test_an_interval_wider_than_twice_the_margin_says_the_cases_are_too_few():
+    rng = np.random.default_rng(3)
+    y = np.array([1] * 40 + [0] * 200)
+    score = np.where(y == 1, 0.7, 0.3) + rng.normal(scale=0.05, size=len(y))
+    positives = np.flatnonzero(y == 1)
+    reference, candidate = score.copy(), score.copy()
+    reference[positives[:6]] = 0.2  # the reference misses six positives ...
+    candidate[positives[6:12]] = 0.2  # ... the candidate six others: the same sensitivity, 12 of 40 discordant
+    result = _judge(y, _binary(reference), _binary(candidate), margins={"auroc": 0.5, "sensitivity": 0.05},
+                    minimum=10)
+    sensitivity = result.endpoints["sensitivity"]
+    assert sensitivity["delta"] == 0 and sensitivity["verdict"] == "inconclusive"
+    assert "40 positive cases are too few to show a margin of 0.05" in sensitivity["reason"]
+
+
+def test_a_narrow_inconclusive_interval_does_not_blame_the_sample_size():
+    from medprune.validation.endpoints import too_wide
+
+    assert too_wide(-0.06, -0.01, 0.05, 300, "negative cases") == ""
+    assert "300 negative cases are too few" in too_wide(-0.08, 0.04, 0.05, 300, "negative cases")
