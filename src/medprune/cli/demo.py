@@ -24,6 +24,9 @@ def demo(
     model: Annotated[str, typer.Option("--model", help="Architecture to train.")] = "smallcnn",
     epochs: Annotated[Optional[int], typer.Option(
         help="Training epochs of the dense model (default: the training step budget, with early stopping).")] = None,
+    target: Annotated[str, typer.Option(help="Pruning target: the share of the dense model's MACs kept.")] = "macs=0.5",
+    time_budget: Annotated[Optional[float], typer.Option(
+        help="Seconds the dense model may train (no epoch is begun that would end later).")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (3 "
                                                       "moved the operating point by 6 points of specificity).")] = 6,
     margin: Annotated[float, typer.Option(help="Non-inferiority margin on test AUROC.")] = 0.01,
@@ -31,16 +34,18 @@ def demo(
     progress: ProgressOpt = True,
 ) -> None:
     """Train, prune (taylor, structured, macs=0.5, distilled), export int8 ONNX, validate, report."""
+    settings = api.PruneSettings(criterion="taylor", structured=True, target=target, finetune_epochs=finetune_epochs,
+                                 distill=True)
+    settings.check()  # a mistyped --target fails now, not after training
+    config = api.TrainConfig(epochs=epochs, time_budget_s=time_budget).check()
     dataset = api.load_data("pneumoniamnist", data_dir=data_dir)
     console.print(f"[bold]1/4 train[/] {model} on PneumoniaMNIST ({len(dataset.split('train'))} / "
                   f"{len(dataset.split('val'))} / {len(dataset.split('test'))} chest X-rays)")
     dense_dir, pruned_dir = out / "dense", out / "pruned"
-    record = api.train(dataset, model, api.TrainConfig(epochs=epochs), dense_dir, overwrite=True, progress=progress)
+    record = api.train(dataset, model, config, dense_dir, overwrite=True, progress=progress)
     console.print(f"    dense test AUROC {record['auroc']:.4f}, {record['efficiency']['macs']:,} MACs")
-    console.print("[bold]2/4 prune[/] taylor criterion, whole channels, half the MACs, fine-tuned with distillation")
+    console.print(f"[bold]2/4 prune[/] taylor criterion, whole channels, to {target}, fine-tuned with distillation")
     dense = api.load_model(dense_dir)
-    settings = api.PruneSettings(criterion="taylor", structured=True, target="macs=0.5", finetune_epochs=finetune_epochs,
-                             distill=True)
     pruned = api.prune(dense, dataset, settings, pruned_dir, overwrite=True, progress=progress)
     console.print(f"    pruned test AUROC {pruned['auroc']:.4f}, MACs x{pruned['pruning']['achieved']['macs_ratio']:.3f}")
     console.print("[bold]3/4 export[/] int8 for ONNX Runtime (static QDQ) and OpenVINO (NNCF), calibrated on training "
