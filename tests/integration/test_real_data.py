@@ -20,9 +20,9 @@ def test_demo_runs_on_pneumoniamnist(tmp_path):
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "demo" / "dense" / "metrics.json").read_text())
     assert metrics["n"] == 624 and metrics["data"]["name"] == "pneumoniamnist"
-    assert metrics["auroc"] > 0.85  # one epoch of smallcnn already separates the classes
+    assert metrics["auroc"] > 0.85  # one epoch of resnet18 already separates the classes
     pruned = json.loads((tmp_path / "demo" / "pruned" / "metrics.json").read_text())
-    assert pruned["pruning"]["achieved"]["macs_ratio"] <= 0.5
+    assert pruned["pruning"]["achieved"]["macs_ratio"] <= 0.12  # the deployment benchmark's fastest artefact
     report = json.loads((tmp_path / "demo" / "validation" / "validation.json").read_text())
     names = [c["name"] for c in report["candidates"]]
     assert names[0] == "pruned" and set(names[1:]) == {"pruned-int8.onnx", "pruned-int8.xml"}

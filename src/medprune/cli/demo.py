@@ -4,6 +4,10 @@ Train a chest X-ray classifier, prune it structurally with a gradient criterion 
 the dense model, quantize the result to int8 for ONNX Runtime and for OpenVINO (NNCF), check the pruned
 model and both int8 files against the dense one in a report a clinician can read, and ship the fastest
 file shown non-inferior.
+
+The defaults make the fastest artefact of the deployment benchmark (resnet18 pruned to 12 % of its MACs,
+OpenVINO int8) in about 5.5 minutes on 2 cores: the dense model trains for at most 200 s (a step budget would
+take 270 s or more), and 8 epochs of distillation follow the pruning.
 """
 
 from __future__ import annotations
@@ -21,19 +25,20 @@ from medprune.cli.options import DataDirOpt, ProgressOpt
 @command("demo", outputs={"out": "dir"})
 def demo(
     out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
-    model: Annotated[str, typer.Option("--model", help="Architecture to train.")] = "smallcnn",
+    model: Annotated[str, typer.Option("--model", help="Architecture to train (smallcnn: a 2-minute demo).")] = "resnet18",
     epochs: Annotated[Optional[int], typer.Option(
         help="Training epochs of the dense model (default: the training step budget, with early stopping).")] = None,
-    target: Annotated[str, typer.Option(help="Pruning target: the share of the dense model's MACs kept.")] = "macs=0.5",
+    target: Annotated[str, typer.Option(help="Pruning target: the share of the dense model's MACs kept.")] = "macs=0.12",
     time_budget: Annotated[Optional[float], typer.Option(
-        help="Seconds the dense model may train (no epoch is begun that would end later).")] = None,
-    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (3 "
-                                                      "moved the operating point by 6 points of specificity).")] = 6,
+        help="Seconds the dense model may train (no epoch is begun that would end later).")] = 200,
+    finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (smallcnn "
+                                                      "at macs 0.5: 3 moved the operating point by 6 points of "
+                                                      "specificity, 6 kept it).")] = 8,
     margin: Annotated[float, typer.Option(help="Non-inferiority margin on test AUROC.")] = 0.01,
     data_dir: DataDirOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Train, prune (taylor, structured, macs=0.5, distilled), export int8 ONNX, validate, report."""
+    """Train, prune (taylor, structured, distilled), export int8 (ONNX Runtime, OpenVINO), validate, ship, report."""
     settings = api.PruneSettings(criterion="taylor", structured=True, target=target, finetune_epochs=finetune_epochs,
                                  distill=True)
     settings.check()  # a mistyped --target fails now, not after training
