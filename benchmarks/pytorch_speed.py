@@ -38,7 +38,7 @@ def time_one(model_path: str, variant: str, calls: int, batch: int) -> None:
     model = ckpt.model.eval()
     if variant == "folded":
         model = for_cpu_inference(model)
-    x = torch.randn(batch, *ckpt.spec["input_shape"])
+    x = torch.randn(batch, *ckpt.input_shape)
     times = []
     with torch.no_grad():
         for _ in range(5):
@@ -60,7 +60,7 @@ def prepare(runs: dict[str, Path], workdir: Path) -> tuple[dict[tuple[str, str],
     files, macs = {}, {}
     for name, run in runs.items():
         ckpt = load_checkpoint(run)
-        macs[name] = model_counts(ckpt.model, tuple(ckpt.spec["input_shape"]))[2]
+        macs[name] = model_counts(ckpt.model, tuple(ckpt.input_shape))[2]
         files[(name, "eager")] = files[(name, "folded")] = str(run)
         scripted = workdir / f"{name}.pt"
         export(ckpt, api.load_data_for(ckpt), scripted, fmt="torchscript")

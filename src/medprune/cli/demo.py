@@ -29,6 +29,9 @@ def demo(
     epochs: Annotated[Optional[int], typer.Option(
         help="Training epochs of the dense model (default: the training step budget, with early stopping).")] = None,
     target: Annotated[str, typer.Option(help="Pruning target: the share of the dense model's MACs kept.")] = "macs=0.12",
+    round_to: Annotated[Optional[int], typer.Option(
+        help="Kept channel counts are multiples of this (default: this CPU's vector width in floats, 16 with "
+             "AVX-512, else 8).")] = None,
     time_budget: Annotated[Optional[float], typer.Option(
         help="Seconds the dense model may train (no epoch is begun that would end later).")] = 200,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (smallcnn "
@@ -40,7 +43,7 @@ def demo(
 ) -> None:
     """Train, prune (taylor, structured, distilled), export int8 (ONNX Runtime, OpenVINO), validate, ship, report."""
     settings = api.PruneSettings(criterion="taylor", structured=True, target=target, finetune_epochs=finetune_epochs,
-                                 distill=True)
+                                 distill=True, round_to=round_to or api.cpu_float_lanes())
     settings.check()  # a mistyped --target fails now, not after training
     config = api.TrainConfig(epochs=epochs, time_budget_s=time_budget).check()
     dataset = api.load_data("pneumoniamnist", data_dir=data_dir)
