@@ -7,16 +7,6 @@ import torch
 from torch import nn
 
 
-def cpu_float_lanes() -> int:
-    """Floats in one vector register of this CPU as PyTorch's kernels use it: 16 with AVX-512, else 8 (AVX2).
-
-    Pruned widths in multiples of it fill oneDNN's blocked convolution kernels. Measured on resnet18 in
-    TorchScript (AVX-512, batch 32, `benchmarks/pytorch_speed.py`): pruned to half its MACs, widths in 16s
-    turned 0.95 of the MACs reduction into speed and widths in 8s 0.80; to a quarter, 0.84-0.87 and 0.71-0.76.
-    """
-    return 16 if torch.backends.cpu.get_cpu_capability().startswith("AVX512") else 8
-
-
 class _ChannelsLast(nn.Module):
     """Feeds its model channels-last inputs (4D images or 5D volumes)."""
 

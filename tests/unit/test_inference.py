@@ -22,12 +22,3 @@ def test_folded_channels_last_model_gives_the_same_outputs(name, shape):
     assert not any(isinstance(m, bn) for m in fast.modules())  # every BatchNorm folded
     assert any(isinstance(m, bn) for m in model.modules())  # the original is untouched
 
-
-def test_pruned_widths_follow_the_cpus_float_lanes(monkeypatch):
-    import torch
-
-    from medprune.inference import cpu_float_lanes
-
-    for capability, lanes in (("AVX512", 16), ("AVX512_BF16", 16), ("AVX2", 8), ("DEFAULT", 8)):
-        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
-        assert cpu_float_lanes() == lanes
