@@ -74,7 +74,8 @@ def demo(
         console.print(f"    {c['name']}: [bold]{c['verdict']}[/] ({figures})", highlight=False)
         if c["verdict"] != "non-inferior":
             console.print(f"      why: {c['verdict_reason']}", markup=False)
-    # Ship only what the validation supports: the fastest int8 file shown non-inferior, else the pruned model.
+    # Ship only what the validation supports: the fastest int8 file shown non-inferior, else the pruned model if
+    # it is, else nothing compressed.
     shipped = next((f for f in files.values() if verdicts.get(f.name) == "non-inferior"), None)
     if shipped is None and verdicts.get("pruned") == "non-inferior":
         shipped = pruned_dir
