@@ -100,7 +100,7 @@ def prune(model: nn.Module, example_inputs: torch.Tensor, *, criterion: str = "t
     names = {m: n for n, m in model.named_modules()}
     kept_names = {names[m] for m in (ignored_layers or []) if m in names}
     for step in range(1, plan.steps + 1):
-        step_target = spec if plan.kind == "oneshot" else spec.at_fraction(plan.progress(step))
+        step_target = plan.target_at(spec, step)
         keep = [m for n, m in pruned.named_modules() if n in kept_names]  # the same layers in the current copy
         pruned, reached = prune_step(pruned, chosen, data, step_target, dense=dense, n_classes=n_classes,
                                      structured=structured, scope=scope, max_layer_ratio=cap, round_to=round_to,

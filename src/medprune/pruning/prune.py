@@ -209,7 +209,7 @@ def run_schedule(run: PruningRun, state_path: Path | None, resume: bool) -> list
         return steps
 
     for step in range(len(steps) + 1, schedule.steps + 1):
-        step_target = target if schedule.kind == "oneshot" else target.at_fraction(schedule.progress(step))
+        step_target = schedule.target_at(target, step)
         run.shrink(step_target)
         last = step == schedule.steps
         run.finetune(run.settings.finetune_epochs if last else run.settings.step_epochs)

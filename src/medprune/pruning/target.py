@@ -69,6 +69,10 @@ class Schedule:
         x = step / self.steps
         return 1 - (1 - x) ** 3 if self.ramp == "cubic" else x
 
+    def target_at(self, target: Target, step: int) -> Target:
+        """What step `step` prunes to: the final target in one shot, else its share of the way there."""
+        return target if self.kind == "oneshot" else target.at_fraction(self.progress(step))
+
     def __str__(self) -> str:
         if self.kind == "iterative":
             return f"iterative:{self.steps}:{self.ramp}"

@@ -101,11 +101,13 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
     dropped = 0
     if binary and name in _PROPORTIONS:
         cand_hit, member = _PROPORTIONS[name](y, candidate.predicted)
+        n_cases = int(member.sum())
         ref_hit, _ = _PROPORTIONS[name](y, reference.predicted)
         diff = compute_paired_proportion_difference(cand_hit[member], ref_hit[member], alpha)
         low, high, method = diff.ci_low, diff.ci_high, METHODS[name]
         p = paired_proportion_p_value(cand_hit[member], ref_hit[member], margin)
     else:
+        n_cases = len(y)
         deltas = fn(y, candidate, counts) - fn(y, reference, counts)
         finite = deltas[np.isfinite(deltas)]
         dropped = int(len(deltas) - len(finite))
@@ -126,8 +128,6 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
             method = METHODS["auroc"]
     verdict, reason = endpoint_verdict(low, high, margin)
     if verdict == "inconclusive":
-        n_cases = int(np.sum(_PROPORTIONS[name](y, candidate.predicted)[1])) if binary and name in _PROPORTIONS \
-            else len(y)
         reason += too_wide(low, high, margin, n_cases, _CASES.get(name, "test cases"))
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
                           float(p), method, verdict, reason, dropped)
