@@ -59,6 +59,24 @@ def too_wide(ci_low: float, ci_high: float, margin: float, n_cases: int, cases: 
             f"few to show a margin of {margin:g} while the two models disagree this often")
 
 
+def narrowest_half_width(n_cases: int, alpha: float) -> float:
+    """Half-width of the interval of a candidate that agrees with the reference on every one of `n_cases`
+    (Tango's interval with no discordant case, z^2 / (n + z^2)): no paired proportion on these cases has a
+    narrower one. When it is not below the margin, only a candidate right on more cases than the reference can
+    be shown non-inferior."""
+    same = np.ones(n_cases, dtype=bool)
+    return compute_paired_proportion_difference(same, same, alpha).ci_high
+
+
+def too_few_to_agree(margin: float, n_cases: int, cases: str, alpha: float) -> str:
+    """Said of an inconclusive proportion endpoint whose margin no agreeing candidate could meet on these cases."""
+    if n_cases == 0 or (half := narrowest_half_width(n_cases, alpha)) < margin:
+        return ""
+    return (f"; even a candidate that agreed with the reference on all {n_cases} {cases} would get an interval of "
+            f"+/-{half:.3f}, wider than the margin {margin:g}: on this test set only a candidate right on more "
+            f"{cases} than the reference can be shown non-inferior")
+
+
 @dataclass(frozen=True)
 class EndpointResult:
     """One endpoint of one candidate: values, paired delta with its (1 - alpha) CI, one-sided p."""
@@ -128,7 +146,9 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
             method = METHODS["auroc"]
     verdict, reason = endpoint_verdict(low, high, margin)
     if verdict == "inconclusive":
-        reason += too_wide(low, high, margin, n_cases, _CASES.get(name, "test cases"))
+        cases = _CASES.get(name, "test cases")
+        said = too_few_to_agree(margin, n_cases, cases, alpha) if binary and name in _PROPORTIONS else ""
+        reason += said or too_wide(low, high, margin, n_cases, cases)
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
                           float(p), method, verdict, reason, dropped)
 

@@ -191,11 +191,34 @@ def test_an_interval_wider_than_twice_the_margin_says_the_cases_are_too_few():
     reference, candidate = score.copy(), score.copy()
     reference[positives[:6]] = 0.2  # the reference misses six positives ...
     candidate[positives[6:12]] = 0.2  # ... the candidate six others: the same sensitivity, 12 of 40 discordant
-    result = _judge(y, _binary(reference), _binary(candidate), margins={"auroc": 0.5, "sensitivity": 0.05},
+    result = _judge(y, _binary(reference), _binary(candidate), margins={"auroc": 0.5, "sensitivity": 0.1},
                     minimum=10)
     sensitivity = result.endpoints["sensitivity"]
     assert sensitivity["delta"] == 0 and sensitivity["verdict"] == "inconclusive"
-    assert "40 positive cases are too few to show a margin of 0.05" in sensitivity["reason"]
+    assert "40 positive cases are too few to show a margin of 0.1" in sensitivity["reason"]
+
+
+@pytest.mark.parametrize(("n", "alpha"), [(20, 0.05), (69, 0.05), (229, 0.05), (69, 0.1), (1000, 0.01)])
+def test_the_narrowest_interval_of_agreeing_models_is_the_closed_form(n, alpha):
+    from medprune.validation.endpoints import narrowest_half_width
+
+    # Tango's statistic with no discordant case solves n * d = z^2 * (1 - d): d = z^2 / (n + z^2)
+    z2 = stats.norm.ppf(1 - alpha / 2) ** 2
+    assert narrowest_half_width(n, alpha) == pytest.approx(z2 / (n + z2), rel=1e-6)
+
+
+def test_a_margin_no_agreeing_candidate_could_meet_is_said_plainly():
+    # 69 positives (AdrenalMNIST3D's test split): agreeing on every one still gives +/-0.053, wider than 0.05
+    y = np.array([1] * 69 + [0] * 229)
+    score = np.where(y == 1, 0.7, 0.3)
+    score[:30] = 0.2  # the reference misses 30 positives, and so does the candidate: no discordant case
+    result = _judge(y, _binary(score), _binary(score.copy()),
+                    margins={"auroc": 0.5, "sensitivity": 0.05, "specificity": 0.05}, minimum=10)
+    sensitivity, specificity = result.endpoints["sensitivity"], result.endpoints["specificity"]
+    assert sensitivity["verdict"] == "inconclusive" and sensitivity["delta"] == 0
+    assert "agreed with the reference on all 69 positive cases would get an interval of +/-0.053" in \
+        sensitivity["reason"]
+    assert specificity["verdict"] == "non-inferior"  # 229 negatives: +/-0.016 is narrower than the margin
 
 
 def test_a_narrow_inconclusive_interval_does_not_blame_the_sample_size():
