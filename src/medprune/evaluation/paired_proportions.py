@@ -89,3 +89,25 @@ def paired_proportion_p_value(candidate_hit: np.ndarray, reference_hit: np.ndarr
     b = int(np.sum(candidate_hit & ~reference_hit))
     c = int(np.sum(~candidate_hit & reference_hit))
     return float(stats.norm.sf(tango_statistic(-margin, b, c, n)))
+
+
+def cases_for_power(candidate_only: int, reference_only: int, n: int, margin: float, alpha: float,
+                    power: float = 0.8) -> int | None:
+    """Cases a study needs for `power` to show non-inferiority (lower bound above -margin) if the rates of
+    disagreement seen here (candidate_only / n, reference_only / n) are the true ones; None when the difference
+    seen is not above -margin, so that no number of cases would be expected to show it.
+
+    Nam's (1997) normal approximation for the score test: n = (z_a sqrt(V0) + z_b sqrt(V1))^2 / (delta + margin)^2,
+    V0 the per-case variance under the null (Tango's restricted estimate), V1 the variance at the rates seen.
+    """
+    if n == 0:
+        return None
+    p10, p01 = candidate_only / n, reference_only / n
+    delta, delta0 = p10 - p01, -margin
+    if delta <= delta0:
+        return None
+    w = p10 * (1 + delta0) + p01 * (1 - delta0) - 2 * delta0  # Tango's quadratic, per case
+    q21 = (w + np.sqrt(max(w * w + 8 * p01 * delta0 * (1 - delta0), 0.0))) / 4
+    v0, v1 = 2 * q21 + delta0 * (1 - delta0), p10 + p01 - delta * delta
+    z_a, z_b = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    return int(np.ceil((z_a * np.sqrt(v0) + z_b * np.sqrt(max(v1, 0.0))) ** 2 / (delta - delta0) ** 2))

@@ -22,7 +22,8 @@ from scipy import stats
 from medprune.evaluation.bootstrap import percentile_ci
 from medprune.evaluation.auroc_mover import compute_paired_auroc_mover, mover_p_value
 from medprune.evaluation.delong import delong_paired_test
-from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, paired_proportion_p_value
+from medprune.evaluation.paired_proportions import (cases_for_power, compute_paired_proportion_difference,
+                                                     paired_proportion_p_value)
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
 METHODS = {
@@ -93,6 +94,9 @@ class EndpointResult:
     verdict: str = "inconclusive"
     reason: str = ""
     dropped_resamples: int = 0  # bootstrap resamples where the metric was undefined
+    # sensitivity / specificity: cases of that class a study needs for 80% power to show non-inferiority if the
+    # rates of disagreement seen here are the true ones; None elsewhere or when the delta is not above -margin
+    cases_for_power: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,7 +120,7 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
     ones = np.ones((1, len(y)), dtype=np.float32)
     ref_value, cand_value = float(fn(y, reference, ones)[0]), float(fn(y, candidate, ones)[0])
     binary = reference.probs.shape[1] == 2
-    dropped = 0
+    dropped, needed = 0, None
     if binary and name in _PROPORTIONS:
         cand_hit, member = _PROPORTIONS[name](y, candidate.predicted)
         n_cases = int(member.sum())
@@ -124,6 +128,7 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
         diff = compute_paired_proportion_difference(cand_hit[member], ref_hit[member], alpha)
         low, high, method = diff.ci_low, diff.ci_high, METHODS[name]
         p = paired_proportion_p_value(cand_hit[member], ref_hit[member], margin)
+        needed = cases_for_power(diff.candidate_only, diff.reference_only, n_cases, margin, alpha)
     else:
         n_cases = len(y)
         deltas = fn(y, candidate, counts) - fn(y, reference, counts)
@@ -149,8 +154,11 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
         cases = _CASES.get(name, "test cases")
         said = too_few_to_agree(margin, n_cases, cases, alpha) if binary and name in _PROPORTIONS else ""
         reason += said or too_wide(low, high, margin, n_cases, cases)
+        if needed is not None:
+            reason += (f"; if the rates of disagreement seen here are the true ones, about {needed} {cases} would "
+                       f"give 80% power to show it")
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
-                          float(p), method, verdict, reason, dropped)
+                          float(p), method, verdict, reason, dropped, needed)
 
 
 def _normal_p(delta: float, se: float, margin: float) -> float:

@@ -226,3 +226,38 @@ def test_a_narrow_inconclusive_interval_does_not_blame_the_sample_size():
 
     assert too_wide(-0.06, -0.01, 0.05, 300, "negative cases") == ""
     assert "300 negative cases are too few" in too_wide(-0.08, 0.04, 0.05, 300, "negative cases")
+
+
+@pytest.mark.parametrize(("p10", "p01"), [(0.06, 0.04), (0.10, 0.10), (0.13, 0.10), (0.20, 0.22)])
+def test_cases_for_power_give_the_power_by_simulation(p10, p01):
+    from medprune.evaluation.paired_proportions import cases_for_power, tango_statistic
+
+    n = cases_for_power(round(p10 * 1000), round(p01 * 1000), 1000, 0.05, 0.05)
+    rng = np.random.default_rng(1)
+    z = stats.norm.ppf(0.975)
+    shown = [tango_statistic(-0.05, b, c, n) > z for b, c, _ in rng.multinomial(n, [p10, p01, 1 - p10 - p01], 2000)]
+    assert np.mean(shown) == pytest.approx(0.80, abs=0.035)  # 2000 simulations: SE 0.009
+
+
+def test_cases_for_power_of_agreeing_models_is_where_the_interval_clears_the_margin():
+    from medprune.evaluation.paired_proportions import cases_for_power
+    from medprune.validation.endpoints import narrowest_half_width
+
+    needed = cases_for_power(0, 0, 69, 0.05, 0.05)  # no disagreement: no randomness left, power 1 from there on
+    assert narrowest_half_width(needed, 0.05) < 0.05 <= narrowest_half_width(needed - 1, 0.05)
+    assert cases_for_power(1, 6, 69, 0.05, 0.05) is None  # delta -0.072 is below -margin: no n is expected to help
+
+
+def test_an_inconclusive_proportion_says_how_many_cases_would_settle_it():
+    y = np.array([1] * 69 + [0] * 229)
+    score = np.where(y == 1, 0.7, 0.3)
+    reference, candidate = score.copy(), score.copy()
+    reference[:5] = 0.2  # five positives only the candidate detects, three only the reference
+    candidate[5:8] = 0.2
+    result = _judge(y, _binary(reference), _binary(candidate),
+                    margins={"auroc": 0.5, "sensitivity": 0.05, "specificity": 0.05}, minimum=10)
+    sensitivity = result.endpoints["sensitivity"]
+    assert sensitivity["verdict"] == "inconclusive"
+    from medprune.evaluation.paired_proportions import cases_for_power
+    assert sensitivity["cases_for_power"] == cases_for_power(5, 3, 69, 0.05, 0.05) > 69
+    assert f"about {sensitivity['cases_for_power']} positive cases would give 80% power" in sensitivity["reason"]
