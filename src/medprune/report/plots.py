@@ -75,7 +75,7 @@ def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str
         y = len(rows) - i
         if np.isfinite(r["ci_low"]):
             ax.plot([r["ci_low"], r["ci_high"]], [y, y], c="black", lw=1.5)
-        colour = "tab:red" if r["worse_than_margin"] else "tab:blue"
+        colour = "tab:red" if np.isfinite(r["ci_high"]) and r["ci_high"] < -margin else "tab:blue"  # this metric
         ax.plot([r["delta"]], [y], "s", c=colour, ms=6)
     ax.set_yticks(range(len(rows), 0, -1))
     ax.set_yticklabels([f"{r['group']} (n={r['n']})" for r in rows])

@@ -92,12 +92,14 @@ def _discrimination(y: np.ndarray, ref: Predictions, cand: Predictions, counts: 
 
 def _subgroups(y: np.ndarray, ref: Predictions, cand: Predictions, protocol: Protocol,
                subgroup_values: dict[str, np.ndarray], verdict: str) -> dict[str, Any]:
-    subgroups = {column: audit_subgroups(y, group_labels(np.asarray(values)), ref, cand, metric=protocol.metric,
-                                         margin=protocol.margin, alpha=protocol.alpha,
+    margins = {name: protocol.margin_for(name) for name in protocol.judged}
+    subgroups = {column: audit_subgroups(y, group_labels(np.asarray(values)), ref, cand, margins=margins,
+                                         alpha=protocol.alpha,
                                          n_resamples=protocol.n_resamples, seed=protocol.seed,
                                          min_cases_per_class=protocol.min_cases_per_class)
                  for column, values in subgroup_values.items()}
-    flagged = [f"{col}={r['group']}" for col, rows in subgroups.items() for r in rows if r["worse_than_margin"]]
+    flagged = [f"{col}={r['group']} ({', '.join(r['worse_endpoints'])})" for col, rows in subgroups.items()
+               for r in rows if r["worse_than_margin"]]
     out: dict[str, Any] = {"subgroups": subgroups, "subgroup_flags": flagged,
                            "flagged": bool(flagged) and verdict == "non-inferior"}
     worst_rows = [(col, r) for col, rows in subgroups.items() for r in rows if np.isfinite(r["delta"])]

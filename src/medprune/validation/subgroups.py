@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from medprune.errors import DataError
-from medprune.evaluation.bootstrap import percentile_ci, stratified_counts
+from medprune.evaluation.bootstrap import stratified_counts
+from medprune.validation.endpoints import compute_endpoint
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
 MAX_LEVELS = 10  # numeric columns with more distinct values are cut into quartiles
@@ -44,36 +45,56 @@ def read_subgroup_file(path: Path, column: str, n_cases: int) -> np.ndarray:
 
 
 def audit_subgroups(y: np.ndarray, labels: np.ndarray, reference: Predictions, candidate: Predictions, *,
-                    metric: str, margin: float, alpha: float, n_resamples: int, seed: int,
+                    margins: dict[str, float], alpha: float, n_resamples: int, seed: int,
                     min_cases_per_class: int = 1) -> list[dict]:
-    """Per group: both models' metric, the paired delta and its bootstrap CI, and flags judged on the CI.
+    """Per group, every co-primary endpoint (`margins`: name -> margin, primary first) with the same paired
+    interval the overall verdict uses, and flags judged on those intervals.
 
-    `worse_than_margin`: the whole interval lies below -margin (evidence the group is worse off);
-    `harm_not_excluded`: the lower bound lies below -margin (the data cannot rule that out);
-    a group with fewer than `min_cases_per_class` cases of a class gets a reason saying it is too small.
+    The row's own `reference`, `candidate`, `delta`, `ci_low`, `ci_high` are the primary endpoint's; `endpoints`
+    holds each one's. `worse_than_margin`: some endpoint's whole interval lies below -margin (evidence the group is
+    worse off; `worse_endpoints` names them); `harm_not_excluded`: the primary's lower bound lies below -margin (the
+    data cannot rule that out); a group with fewer than `min_cases_per_class` cases of a class gets a reason saying
+    it is too small.
     """
-    fn = PAIRED_METRICS.get(metric)
+    primary = next(iter(margins))
     rows = []
     for group in sorted(np.unique(labels)):
         idx = np.flatnonzero(labels == group)
         yg = y[idx]
         ref_g = Predictions(reference.probs[idx], reference.threshold)
         cand_g = Predictions(candidate.probs[idx], candidate.threshold)
-        ones = np.ones((1, len(idx)), dtype=np.float32)
-        ref_value, cand_value = float(fn(yg, ref_g, ones)[0]), float(fn(yg, cand_g, ones)[0])
-        row = {"group": str(group), "n": int(len(idx)), "reference": ref_value, "candidate": cand_value,
-               "delta": cand_value - ref_value, "ci_low": float("nan"), "ci_high": float("nan"), "reason": ""}
-        if not np.isfinite(row["delta"]):
-            row["reason"] = f"{metric} is undefined in this group (only one class present)"
-            warnings.warn(f"subgroup '{group}': {row['reason']}", stacklevel=2)
-        else:
-            counts = stratified_counts(yg, n_resamples, seed)
-            row["ci_low"], row["ci_high"] = percentile_ci(fn(yg, cand_g, counts) - fn(yg, ref_g, counts), alpha)
+        counts = stratified_counts(yg, n_resamples, seed)
+        ends = {name: _endpoint(name, yg, ref_g, cand_g, counts, margin, alpha) for name, margin in margins.items()}
+        main = ends[primary]
+        row = {"group": str(group), "n": int(len(idx)), "reference": main["reference"],
+               "candidate": main["candidate"], "delta": main["delta"], "ci_low": main["ci_low"],
+               "ci_high": main["ci_high"], "reason": main["undefined"], "endpoints": ends}
+        if main["undefined"]:
+            warnings.warn(f"subgroup '{group}': {main['undefined']}", stacklevel=2)
         per_class = [int(np.sum(yg == k)) for k in np.unique(y)]
         if np.isfinite(row["delta"]) and min(per_class) < min_cases_per_class:
-            row["reason"] = (f"too few cases to judge ({min(per_class)} in its smallest class, minimum "
-                             f"{min_cases_per_class})")
-        row["worse_than_margin"] = bool(np.isfinite(row["ci_high"]) and row["ci_high"] < -margin)
-        row["harm_not_excluded"] = bool(not np.isfinite(row["ci_low"]) or row["ci_low"] < -margin)
+            row["reason"] = (f"too few cases to judge non-inferiority ({min(per_class)} in its smallest class, "
+                             f"minimum {min_cases_per_class}); an interval wholly below the margin still shows harm")
+        row["worse_endpoints"] = [name for name, e in ends.items() if e["worse_than_margin"]]
+        row["worse_than_margin"] = bool(row["worse_endpoints"])
+        row["harm_not_excluded"] = bool(not np.isfinite(row["ci_low"]) or row["ci_low"] < -margins[primary])
         rows.append(row)
     return rows
+
+
+def _endpoint(name: str, y: np.ndarray, reference: Predictions, candidate: Predictions, counts: np.ndarray,
+              margin: float, alpha: float) -> dict:
+    """One endpoint in one group, or why it is undefined there (e.g. sensitivity in a group with no disease)."""
+    ones = np.ones((1, len(y)), dtype=np.float32)
+    fn = PAIRED_METRICS.get(name)
+    with np.errstate(invalid="ignore", divide="ignore"):  # undefined here is said below, not warned about
+        ref_value, cand_value = float(fn(y, reference, ones)[0]), float(fn(y, candidate, ones)[0])
+    if not (np.isfinite(ref_value) and np.isfinite(cand_value)):
+        nan = float("nan")
+        return {"reference": ref_value, "candidate": cand_value, "delta": nan, "ci_low": nan, "ci_high": nan,
+                "margin": margin, "worse_than_margin": False, "reason": "",
+                "undefined": f"{name} is undefined in this group (a class it needs is absent)"}
+    end = compute_endpoint(name, y, reference, candidate, counts, margin=margin, alpha=alpha)
+    return {"reference": end.reference, "candidate": end.candidate, "delta": end.delta, "ci_low": end.ci_low,
+            "ci_high": end.ci_high, "margin": margin, "worse_than_margin": bool(end.ci_high < -margin),
+            "reason": end.reason, "undefined": ""}

@@ -162,9 +162,8 @@ def test_subgroup_flags_are_judged_on_the_interval_not_the_point_estimate():
     rng = np.random.default_rng(3)
     groups = np.where(rng.uniform(size=len(y)) < 0.15, "small", "large")
     noisy = np.clip(score + rng.normal(scale=0.15, size=len(y)) * (groups == "small"), 0, 1)
-    rows = {r["group"]: r for r in audit_subgroups(y, groups, _binary(score), _binary(noisy), metric="auroc",
-                                                   margin=0.01, alpha=0.05, n_resamples=2000, seed=0,
-                                                   min_cases_per_class=30)}
+    rows = {r["group"]: r for r in audit_subgroups(y, groups, _binary(score), _binary(noisy), margins={"auroc": 0.01},
+                                                   alpha=0.05, n_resamples=2000, seed=0, min_cases_per_class=30)}
     small = rows["small"]
     assert small["delta"] < -0.01 < small["ci_high"]  # worse on the point estimate, not shown worse
     assert not small["worse_than_margin"] and small["harm_not_excluded"]
@@ -261,3 +260,44 @@ def test_an_inconclusive_proportion_says_how_many_cases_would_settle_it():
     from medprune.evaluation.paired_proportions import cases_for_power
     assert sensitivity["cases_for_power"] == cases_for_power(5, 3, 69, 0.05, 0.05) > 69
     assert f"about {sensitivity['cases_for_power']} positive cases would give 80% power" in sensitivity["reason"]
+
+
+def test_each_subgroup_is_judged_at_the_operating_point_with_the_endpoints_own_intervals():
+    from medprune.validation.subgroups import audit_subgroups
+
+    # 120 women and 120 men, 60 with disease each; the candidate keeps every ranking but misses 25 women with disease
+    y = np.tile(np.repeat([1, 0], 60), 2)
+    sex = np.repeat(["F", "M"], 120)
+    rng = np.random.default_rng(5)
+    reference = np.where(y == 1, rng.uniform(0.6, 1.0, len(y)), rng.uniform(0.0, 0.4, len(y)))
+    candidate = reference.copy()
+    women_with_disease = np.flatnonzero((sex == "F") & (y == 1))[:25]
+    candidate[women_with_disease] = 0.45 + reference[women_with_disease] / 100  # below 0.5, still above negatives
+    margins = {"auroc": 0.01, "sensitivity": 0.05, "specificity": 0.05}
+    rows = {r["group"]: r for r in audit_subgroups(y, sex, _binary(reference), _binary(candidate), margins=margins,
+                                                   alpha=0.05, n_resamples=500, seed=0, min_cases_per_class=30)}
+    women, men = rows["F"], rows["M"]
+    auroc = women["endpoints"]["auroc"]
+    assert auroc["delta"] == pytest.approx(0) and women["delta"] == auroc["delta"]
+    sens = women["endpoints"]["sensitivity"]
+    assert sens["delta"] == pytest.approx(-25 / 60) and sens["ci_high"] < -0.05
+    # the subgroup interval is the overall verdict's: Tango's over the group's positive cases
+    expected = compute_paired_proportion_difference(np.arange(60) >= 25, np.ones(60, bool), 0.05)
+    assert (sens["ci_low"], sens["ci_high"]) == pytest.approx((expected.ci_low, expected.ci_high))
+    assert women["worse_than_margin"] and women["worse_endpoints"] == ["sensitivity"]
+    assert not men["worse_than_margin"] and men["endpoints"]["sensitivity"]["delta"] == 0
+
+
+def test_an_endpoint_a_subgroup_cannot_have_is_undefined_not_a_crash():
+    from medprune.validation.subgroups import audit_subgroups
+
+    y = np.array([1] * 40 + [0] * 40 + [0] * 20)
+    site = np.array(["A"] * 80 + ["B"] * 20)  # site B has no disease
+    score = np.where(y == 1, 0.8, 0.2)
+    margins = {"auroc": 0.01, "sensitivity": 0.05, "specificity": 0.05}
+    with pytest.warns(UserWarning, match="undefined"):
+        rows = {r["group"]: r for r in audit_subgroups(y, site, _binary(score), _binary(score), margins=margins,
+                                                       alpha=0.05, n_resamples=200, seed=0)}
+    b = rows["B"]
+    assert b["endpoints"]["sensitivity"]["undefined"] and b["endpoints"]["auroc"]["undefined"]
+    assert b["endpoints"]["specificity"]["delta"] == 0 and not b["worse_than_margin"]
