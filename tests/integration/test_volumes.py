@@ -156,8 +156,8 @@ def test_volumes_of_side_64_load_and_the_3d_models_prune_to_a_macs_target(tmp_pa
     assert data.input_shape == (1, 64, 64, 64) and data.split("train").x.shape[1:] == (1, 64, 64, 64)
     model = create_model(model_name, input_shape=data.input_shape, n_classes=2).eval()
     example = torch.zeros(1, *data.input_shape)
-    result = medprune.prune(model, example, criterion="magnitude", target="macs=0.5")
+    result = medprune.prune(model, example, criterion="magnitude", target="macs=0.5", round_to=1)
     ratio = count_macs(result.model, data.input_shape) / count_macs(model, data.input_shape)
-    assert 0.3 < ratio <= 0.5 and result.achieved["macs_ratio"] == pytest.approx(ratio, abs=1e-3)
+    assert 0.45 < ratio <= 0.5 and result.achieved["macs_ratio"] == pytest.approx(ratio, abs=1e-3)
     with torch.no_grad():
         assert result.model(torch.randn(2, *data.input_shape)).shape == (2, 2)
