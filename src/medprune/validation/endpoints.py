@@ -78,6 +78,19 @@ def too_few_to_agree(margin: float, n_cases: int, cases: str, alpha: float) -> s
             f"{cases} than the reference can be shown non-inferior")
 
 
+def interval_cases_for_power(n_cases: int, delta: float, ci_low: float, margin: float, alpha: float,
+                             power: float = 0.8) -> int | None:
+    """Test cases (at the same class mix) for `power` to show non-inferiority if the delta seen is the true one,
+    from the standard error the interval's lower half implies (it shrinks as 1 / sqrt(n)): the usual normal
+    approximation, n * ((z_a + z_b) * se / (delta + margin))^2. None when delta is not above -margin or the
+    interval has no width."""
+    z_a, z_b = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    se = (delta - ci_low) / z_a
+    if not (np.isfinite(se) and se > 0 and delta > -margin):
+        return None
+    return int(np.ceil(n_cases * ((z_a + z_b) * se / (delta + margin)) ** 2))
+
+
 @dataclass(frozen=True)
 class EndpointResult:
     """One endpoint of one candidate: values, paired delta with its (1 - alpha) CI, one-sided p."""
@@ -94,8 +107,9 @@ class EndpointResult:
     verdict: str = "inconclusive"
     reason: str = ""
     dropped_resamples: int = 0  # bootstrap resamples where the metric was undefined
-    # sensitivity / specificity: cases of that class a study needs for 80% power to show non-inferiority if the
-    # rates of disagreement seen here are the true ones; None elsewhere or when the delta is not above -margin
+    # cases a test set needs for 80% power to show non-inferiority if what was seen here is the truth: of the
+    # judged class for sensitivity / specificity (Nam's formula), all test cases at this class mix otherwise;
+    # None when the delta is not above -margin
     cases_for_power: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -149,6 +163,7 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
                 low, high = min(low, m_low), max(high, m_high)
                 p = max(p, mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin))
             method = METHODS["auroc"]
+        needed = interval_cases_for_power(n_cases, cand_value - ref_value, low, margin, alpha)
     verdict, reason = endpoint_verdict(low, high, margin)
     if verdict == "inconclusive":
         cases = _CASES.get(name, "test cases")

@@ -301,3 +301,29 @@ def test_an_endpoint_a_subgroup_cannot_have_is_undefined_not_a_crash():
     b = rows["B"]
     assert b["endpoints"]["sensitivity"]["undefined"] and b["endpoints"]["auroc"]["undefined"]
     assert b["endpoints"]["specificity"]["delta"] == 0 and not b["worse_than_margin"]
+
+
+def test_auroc_cases_for_power_give_the_power_by_simulation():
+    from medprune.evaluation.bootstrap import stratified_counts
+    from medprune.validation.endpoints import interval_cases_for_power
+
+    def case(n, rng, mu_candidate, rho=0.9):  # binormal scores, correlated like a pruned model and its reference
+        y = np.repeat([0, 1], n)
+        ref = rng.normal(size=2 * n)
+        cand = rho * ref + np.sqrt(1 - rho ** 2) * rng.normal(size=2 * n)
+        ref[y == 1] += 1.5
+        cand[y == 1] += mu_candidate
+        return y, _binary(1 / (1 + np.exp(-ref))), _binary(1 / (1 + np.exp(-cand)))
+
+    mu_candidate = np.sqrt(2) * stats.norm.ppf(stats.norm.cdf(1.5 / np.sqrt(2)) - 0.004)  # AUROC 0.004 lower
+    rng = np.random.default_rng(0)
+    y, ref, cand = case(3000, rng, mu_candidate)  # a large pilot: its interval gives the standard error
+    pilot = compute_endpoint("auroc", y, ref, cand, stratified_counts(y, 200, 0), margin=0.01, alpha=0.05)
+    se = (pilot.delta - pilot.ci_low) / stats.norm.ppf(0.975)
+    needed = interval_cases_for_power(len(y), -0.004, -0.004 - stats.norm.ppf(0.975) * se, 0.01, 0.05)
+    shown = []
+    for i in range(200):
+        y, ref, cand = case(needed // 2, rng, mu_candidate)
+        end = compute_endpoint("auroc", y, ref, cand, stratified_counts(y, 200, i), margin=0.01, alpha=0.05)
+        shown.append(end.ci_low > -0.01)
+    assert np.mean(shown) == pytest.approx(0.80, abs=0.08)  # 200 simulations: SE 0.03
