@@ -46,6 +46,9 @@ def prune(
     temperature: Annotated[float, typer.Option(help="Distillation temperature.")] = 4.0,
     distill_weight: Annotated[float, typer.Option(help="Weight of the distillation loss (0..1).")] = 0.5,
     augment: AugmentOpt = "auto",
+    operating_margin: Annotated[float, typer.Option(
+        help="Fine-tuning keeps the best validation AUROC among epochs whose validation sensitivity and specificity "
+             "at the dense model's threshold fall by at most this (1: AUROC alone).")] = 0.05,
     tolerance: Annotated[float, typer.Option(help="until-tolerance: largest allowed drop in validation "
                                                   "AUROC.")] = 0.01,
     step_fraction: Annotated[float, typer.Option(
@@ -63,7 +66,8 @@ def prune(
         max_layer_ratio=max_layer_ratio, pattern=pattern, round_to=round_to, calibration_batches=calibration_batches,
         calibration_batch_size=calibration_batch_size, bn_batches=bn_batches,
         finetune_epochs=finetune_epochs, step_epochs=step_epochs, lr=lr, batch_size=batch_size, distill=distill,
-        temperature=temperature, distill_weight=distill_weight, tolerance=tolerance, step_fraction=step_fraction,
+        temperature=temperature, distill_weight=distill_weight, operating_margin=operating_margin,
+        tolerance=tolerance, step_fraction=step_fraction,
         augment=augment,
         seed=seed)
     settings.check()
