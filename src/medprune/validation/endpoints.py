@@ -170,8 +170,9 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
         said = too_few_to_agree(margin, n_cases, cases, alpha) if binary and name in _PROPORTIONS else ""
         reason += said or too_wide(low, high, margin, n_cases, cases)
         if needed is not None:
-            reason += (f"; if the rates of disagreement seen here are the true ones, about {needed} {cases} would "
-                       f"give 80% power to show it")
+            seen = "rates of disagreement" if binary and name in _PROPORTIONS else "difference and its uncertainty"
+            reason += (f"; if the {seen} seen here are the true ones, about {needed} {cases} would give 80% power "
+                       f"to show it")
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
                           float(p), method, verdict, reason, dropped, needed)
 
