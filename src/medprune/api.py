@@ -50,8 +50,7 @@ from medprune.validation.protocol import Protocol, build_protocol
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
-           "check_positive_applies", "check_trainable", "compare", "evaluate_model", "export",
-           "int8_exports",
+           "check_positive_applies", "check_trainable", "compare", "evaluate_model", "export", "int8_exports",
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_window", "predict",
            "prune", "prune_data", "search", "terminal_cells", "train", "validate", "write_json_atomic"]
 

@@ -21,4 +21,3 @@ def test_folded_channels_last_model_gives_the_same_outputs(name, shape):
     bn = (torch.nn.BatchNorm2d, torch.nn.BatchNorm3d)
     assert not any(isinstance(m, bn) for m in fast.modules())  # every BatchNorm folded
     assert any(isinstance(m, bn) for m in model.modules())  # the original is untouched
-
