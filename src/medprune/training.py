@@ -24,7 +24,7 @@ from medprune.batchnorm import recalibrate_batchnorm
 from medprune.budget import BUDGETS, earliest_stop, patience
 from medprune.data.batches import read_batches, to_tensor
 from medprune.data.corruptions import corrupt_randomly, kind_of
-from medprune.data.dataset import Dataset, Split
+from medprune.data.dataset import Dataset
 from medprune.errors import CheckpointError, ConfigError
 from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.predict import positive_or_all, predict_proba
@@ -213,11 +213,10 @@ def _class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(len(y) / (n_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
-def _val_score(model: nn.Module, val: Split, preprocessing: dict) -> tuple[float, float]:
-    """(validation AUROC, validation loss)."""
-    probs = predict_proba(model, val, preprocessing)
-    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, None))))
-    return compute_auroc(val.y, positive_or_all(probs)), loss
+def _auroc_and_loss(y: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """(validation AUROC, validation cross-entropy) of softmax `probs`."""
+    loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
+    return compute_auroc(y, positive_or_all(probs)), loss
 
 
 class _Average:
@@ -329,7 +328,7 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         resume: bool = False, progress: bool = True, distill: Distillation | None = None,
         keep_start: bool = False, on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
         penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False,
-        selection_score: Callable[[nn.Module], float] | None = None) -> TrainResult:
+        selection_score: Callable[[np.ndarray, np.ndarray], float] | None = None) -> TrainResult:
     """Train `model` in place and leave it holding the weights of the best validation epoch.
 
     Args:
@@ -342,8 +341,8 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
         penalty: a regulariser added to every batch's loss (e.g. sparsity penalties).
         last_epoch: leave the model as the last epoch made it, not the best validation epoch (for
             scores that describe training after a fixed number of epochs).
-        selection_score: model selection by this score (higher is better) instead of validation AUROC,
-            e.g. one that ranks models missing a clinical requirement below all others.
+        selection_score: model selection by this score of (validation labels, softmax probabilities), higher
+            is better, instead of validation AUROC: e.g. medprune.evaluation.operating_point's guard.
     Raises:
         ConfigError: bad settings, or resuming with different settings.
     """
@@ -366,7 +365,7 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
             x = to_tensor(corrupt_randomly(stored, kind, rng) if kind else stored, pre)
             yield augment(x, rng), torch.from_numpy(train.y[idx])
 
-    loop = _Loop(epoch_batches, lambda m: _val_score(m, val, pre),
+    loop = _Loop(epoch_batches, lambda m: (val.y, predict_proba(m, val, pre)),
                  _class_weights(train.y, dataset.n_classes) if the_plan.class_weighting else None)
     return _run(model, config, the_plan, loop, state_path=state_path, resume=resume, progress=progress, distill=distill,
                 keep_start=keep_start, on_epoch_end=on_epoch_end, penalty=penalty, last_epoch=last_epoch,
@@ -404,16 +403,14 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return ((torch.as_tensor(x).float(), torch.as_tensor(y).long().reshape(-1)) for x, y in train)
 
-    def val_score(m: nn.Module) -> tuple[float, float]:
+    def val_predictions(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
         m.eval()
         with torch.no_grad():
             pairs = [(torch.softmax(m(torch.as_tensor(x).float()), 1), torch.as_tensor(y).reshape(-1)) for x, y in val]
-        probs, y = torch.cat([p for p, _ in pairs]).double().numpy(), torch.cat([t for _, t in pairs]).long().numpy()
-        loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(y)), y], 1e-12, None))))
-        return compute_auroc(y, positive_or_all(probs)), loss
+        return torch.cat([t for _, t in pairs]).long().numpy(), torch.cat([p for p, _ in pairs]).double().numpy()
 
     distill = Distillation(teacher, temperature, distill_weight) if teacher is not None else None
-    return _run(model, config, the_plan, _Loop(epoch_batches, val_score, None), progress=progress, distill=distill,
+    return _run(model, config, the_plan, _Loop(epoch_batches, val_predictions, None), progress=progress, distill=distill,
                 keep_start=True)
 
 
@@ -422,7 +419,7 @@ class _Loop:
     """Where a training run gets its batches and its validation score from."""
 
     epoch_batches: Callable[[np.random.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
-    val_score: Callable[[nn.Module], tuple[float, float]]  # (validation AUROC, validation loss)
+    val_predictions: Callable[[nn.Module], tuple[np.ndarray, np.ndarray]]  # (labels, softmax probabilities)
     class_weight: torch.Tensor | None
 
 
@@ -445,7 +442,7 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
          resume: bool = False, progress: bool = True, distill: Distillation | None = None, keep_start: bool = False,
          on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
          penalty: Callable[[nn.Module], torch.Tensor] | None = None, last_epoch: bool = False,
-         selection_score: Callable[[nn.Module], float] | None = None) -> TrainResult:
+         selection_score: Callable[[np.ndarray, np.ndarray], float] | None = None) -> TrainResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     if distill is not None:
@@ -465,14 +462,16 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
         state.load(Path(state_path))
     start_epoch = state.epoch
 
-    def select_by(m: nn.Module, val_auroc: float, val_loss: float) -> float:
+    def validated(m: nn.Module) -> tuple[float, float, float]:
+        """(validation AUROC, validation loss, selection score) from one pass over the validation split."""
+        y, probs = loop.val_predictions(m)
+        val_auroc, val_loss = _auroc_and_loss(y, probs)
         if selection_score is not None:
-            return selection_score(m)
-        return val_auroc if math.isfinite(val_auroc) else -val_loss
+            return val_auroc, val_loss, selection_score(y, probs)
+        return val_auroc, val_loss, val_auroc if math.isfinite(val_auroc) else -val_loss
 
     if keep_start and start_epoch == 0:
-        val_auroc, val_loss = loop.val_score(model)
-        state.best_score = select_by(model, val_auroc, val_loss)
+        val_auroc, _, state.best_score = validated(model)
         state.best_auroc = val_auroc
     weight = loop.class_weight
     began = time.perf_counter()
@@ -501,8 +500,7 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
                 bar.update(task, advance=1, description=f"epoch {epoch}/{plan.epochs}")
             state.scheduler.step()
             with evaluated() as m:
-                val_auroc, val_loss = loop.val_score(m)
-                score = select_by(m, val_auroc, val_loss)
+                val_auroc, val_loss, score = validated(m)
                 if score > state.best_score:
                     state.best_score, state.best_epoch, state.best_auroc = score, epoch, val_auroc
                     state.best_state = copy.deepcopy(m.state_dict())

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -40,6 +41,28 @@ def test_best_validation_epoch_weights_are_kept(tiny_npz):
     assert result.best_epoch == best["epoch"]
     val = data.split("val")
     assert compute_auroc(val.y, predict_proba(model, val, data.preprocessing)[:, 1]) == pytest.approx(best["val_auroc"])
+
+
+def test_a_selection_score_sees_each_epochs_validation_predictions_and_picks_the_epoch(tiny_npz):
+    data = load_data(tiny_npz)
+    val = data.split("val")
+    seen = []
+
+    def flatness(probs):  # any rule other than AUROC: here, prefer the least confident predictions
+        return -float(np.abs(probs[:, 1] - 0.5).mean())
+
+    def prefer_the_least_confident(y, probs):
+        seen.append(probs.copy())
+        assert np.array_equal(y, val.y) and probs.shape == (len(val.y), 2)
+        return flatness(probs)
+
+    torch.manual_seed(0)
+    model = _model()
+    result = fit(model, data, CONFIG, progress=False, selection_score=prefer_the_least_confident)
+    assert len(seen) == CONFIG.epochs  # one validation pass per epoch serves AUROC, loss and the score
+    chosen = int(np.argmax([flatness(p) for p in seen]))
+    assert result.best_epoch == chosen + 1
+    assert np.allclose(predict_proba(model, val, data.preprocessing), seen[chosen], atol=1e-6)
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tiny_npz, tmp_path):

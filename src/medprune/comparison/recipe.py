@@ -57,6 +57,7 @@ class BudgetSettings(_Strict):
     lr: float = Field(default=5e-4, gt=0, lt=10)
     batch_size: int = Field(default=128, ge=2)
     seed: int = 0
+    operating_margin: float = Field(default=0.05, gt=0, le=1)  # 1: fine-tuning picks epochs by AUROC alone
 
     def budget(self) -> Budget:
         return Budget(**self.model_dump())

@@ -34,14 +34,16 @@ def prune_structured(model: Checkpoint, ctx: Context, criterion: str, target: st
     """Structured pruning by `criterion` to `target`, fine-tuned with the shared budget (or `epochs`)."""
     b = ctx.budget
     settings = PruneSettings(criterion=criterion, structured=True, target=target, lr=b.lr, batch_size=b.batch_size,
-                             finetune_epochs=b.epochs if epochs is None else epochs, seed=b.seed)
+                             finetune_epochs=b.epochs if epochs is None else epochs, seed=b.seed,
+                             operating_margin=b.operating_margin)
     return prune_model(model, ctx, settings)
 
 
 # A recipe's prune step takes PruneSettings' own fields by their own names, so a name means one thing on the
-# command line, in a recipe and in Python; fine-tuning epochs, learning rate, batch size and seed come from
-# the recipe's shared budget (every technique gets the same), and a recipe prunes channels by default.
-FROM_BUDGET = ("finetune_epochs", "lr", "batch_size", "seed")
+# command line, in a recipe and in Python; fine-tuning epochs, learning rate, batch size, seed and operating
+# margin come from the recipe's shared budget (every technique gets the same), and a recipe prunes channels
+# by default.
+FROM_BUDGET = ("finetune_epochs", "lr", "batch_size", "seed", "operating_margin")
 RECIPE_DEFAULTS = {"structured": True, "target": "macs=0.5"}
 
 
@@ -68,7 +70,8 @@ class PruneOptions(create_model("PruneFields", __base__=FinetuneOptions, **_sett
     def settings(self, budget: Budget) -> PruneSettings:
         own = self.model_dump(exclude={"technique", "epochs"})
         return PruneSettings(**own, finetune_epochs=budget.epochs if self.epochs is None else self.epochs,
-                             lr=budget.lr, batch_size=budget.batch_size, seed=budget.seed)
+                             lr=budget.lr, batch_size=budget.batch_size, seed=budget.seed,
+                             operating_margin=budget.operating_margin)
 
 
 @register_technique

@@ -18,6 +18,7 @@ from torch import nn
 
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, MedpruneError
+from medprune.evaluation.operating_point import OperatingPointGuard
 from medprune.models.checkpoint import Checkpoint, runtime_of
 from medprune.registry import Registry
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
@@ -31,6 +32,9 @@ class Budget:
     lr: float = 5e-4
     batch_size: int = 128
     seed: int = 0
+    # Epochs are picked by validation AUROC among those keeping validation sensitivity and specificity at the
+    # reference threshold within this of the reference's (medprune.evaluation.operating_point); 1: AUROC alone.
+    operating_margin: float = 0.05
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,8 +61,13 @@ class Context:
         b = self.budget
         config = TrainConfig(epochs=epochs, budget="finetuning", lr=b.lr, batch_size=b.batch_size, seed=b.seed)
         teacher = Distillation(self.reference.model, temperature, weight) if distill else None
-        return fit(model, self.dataset, config, progress=self.progress, distill=teacher, keep_start=keep_start,
-                   penalty=penalty)
+        guard = OperatingPointGuard.of(self.reference.model, self.dataset, self.reference.threshold,
+                                       b.operating_margin)
+        result = fit(model, self.dataset, config, progress=self.progress, distill=teacher, keep_start=keep_start,
+                     penalty=penalty, selection_score=guard.score if guard else None)
+        self.log(f"fine-tuned {result.epochs_run} epochs (best validation AUROC {result.best_val_auroc:.4f} at epoch "
+                 f"{result.best_epoch}{guard.said() if guard else ''}); stopped: {result.stopped}")
+        return result
 
 
 

@@ -14,8 +14,7 @@ from medprune.batchnorm import recalibrate_batchnorm
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import validation_auroc
-from medprune.evaluation.metrics import compute_auroc, compute_confusion_rates
-from medprune.evaluation.predict import predict_proba
+from medprune.evaluation.operating_point import OperatingPointGuard, check_operating_margin
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.any_model import TARGET_WARNING_DISTANCE, achieved_figures
@@ -84,9 +83,7 @@ class PruneSettings:
             raise ConfigError(f"calibration batches must be >= 1, got {self.calibration_batches}")
         if (self.finetune_epochs or 0) < 0 or self.step_epochs < 0:
             raise ConfigError("fine-tuning epochs must be >= 0")
-        if not 0 < self.operating_margin <= 1:
-            raise ConfigError(f"operating margin must be in (0, 1], got {self.operating_margin:g}: 0.05 allows a "
-                              "drop of 5 points; 1 turns the guard off")
+        check_operating_margin(self.operating_margin)
         if not 0 < self.tolerance < 1 or not 0 < self.step_fraction < 1:
             raise ConfigError(f"tolerance and step fraction must be in (0, 1), got {self.tolerance} and "
                               f"{self.step_fraction}")
@@ -104,40 +101,6 @@ class PruneSettings:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-class OperatingPointGuard:
-    """Model selection while fine-tuning a pruned model, judged the way `validate` will judge it: validation AUROC,
-    but an epoch whose validation sensitivity or specificity at the reference threshold falls more than `margin`
-    below the reference's always ranks below one that keeps both (the guard `search` applies to its trials)."""
-
-    def __init__(self, reference: nn.Module, dataset: Dataset, threshold: float, margin: float) -> None:
-        self.val, self.preprocessing, self.threshold, self.margin = (
-            dataset.split("val"), dataset.preprocessing, threshold, margin)
-        _, self.sensitivity, self.specificity = self._figures(reference)
-        self.kept_any = False
-
-    @classmethod
-    def of(cls, reference: nn.Module, dataset: Dataset, threshold: float | None,
-           margin: float) -> OperatingPointGuard | None:
-        """The guard, or None where there is no operating point (multi-class) or it is turned off (margin 1)."""
-        return cls(reference, dataset, threshold, margin) if threshold is not None and margin < 1 else None
-
-    def _figures(self, model: nn.Module) -> tuple[float, float, float]:
-        scores = predict_proba(model, self.val, self.preprocessing)[:, 1]
-        rates = compute_confusion_rates(self.val.y, (scores >= self.threshold).astype(int))
-        return compute_auroc(self.val.y, scores), float(rates["sensitivity"]), float(rates["specificity"])
-
-    def score(self, model: nn.Module) -> float:
-        auroc, sensitivity, specificity = self._figures(model)
-        kept = sensitivity >= self.sensitivity - self.margin and specificity >= self.specificity - self.margin
-        self.kept_any |= kept
-        return auroc - (0.0 if kept else 1.0)
-
-    def said(self) -> str:
-        where = ("among the epochs keeping" if self.kept_any else "no epoch kept")
-        return (f", {where} validation sensitivity and specificity at the reference threshold within "
-                f"{self.margin:g} of the reference's {self.sensitivity:.3f} / {self.specificity:.3f}")
 
 
 class PruningRun:

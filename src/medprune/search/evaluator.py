@@ -14,6 +14,7 @@ from medprune.data.batches import to_tensor
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
+from medprune.evaluation.operating_point import check_operating_margin
 from medprune.models.checkpoint import Checkpoint, load_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData
 from medprune.pruning.target import Target
@@ -36,9 +37,7 @@ def operating_point_guard(dense: torch.nn.Module, val_x: torch.Tensor, val_y: np
     """By default no trial may lose more than `margin` of the dense model's validation sensitivity or
     specificity at the reference threshold: a smaller model used at the same threshold must still find
     the disease (the co-primary endpoints `validate` judges later)."""
-    if not 0 < margin <= 1:
-        raise ConfigError(f"--operating-margin must be in (0, 1], got {margin:g}: 0.05 allows a drop of 5 points; 1 "
-                          "turns the guard off")
+    check_operating_margin(margin, "--operating-margin")
     dense_figures = validation_figures(dense, val_x, val_y, threshold, objective)
     return [Requirement(metric, ">=", round(dense_figures[metric] - margin, 6)) for metric in ("sensitivity",
                                                                                                "specificity")

@@ -15,7 +15,7 @@ from medprune.report.search import render_search_report
 from medprune.search.history import best_so_far, pareto_front, trial_points
 from medprune.search.latency import in_runtime
 from medprune.batchnorm import recalibrate_batchnorm
-from medprune.search.scoring import validation_figures
+from medprune.search.scoring import figures_of, validation_figures
 from medprune.training import TrainConfig, fit
 
 
@@ -25,8 +25,8 @@ OPERATING_POINT_TOLERANCE = 0.05  # validation sensitivity / specificity lost at
 def _finetune(model, evaluator, options, epochs: int | None):
     """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
     starting model competes, so a candidate that met them is never traded for one that does not."""
-    def score(m) -> float:
-        figures = validation_figures(m, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
+    def score(y, probs) -> float:
+        figures = figures_of(y, probs, evaluator.threshold, evaluator.objective)
         return figures["objective"] - (0.0 if all(r.met(figures) for r in evaluator.requirements) else 1.0)
 
     config = TrainConfig(epochs=epochs, budget="finetuning", lr=options.lr, batch_size=options.train_batch_size)

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from medprune.errors import ConfigError
-from medprune.evaluation.metrics import compute_auroc, compute_confusion_rates
+from medprune.evaluation.metrics import compute_auroc
+from medprune.evaluation.operating_point import figures_at_threshold
 from medprune.evaluation.predict import positive_or_all
 
 REQUIRABLE = ("sensitivity", "specificity", "ppv", "npv", "auroc")
@@ -75,10 +76,10 @@ class Requirement:
 def validation_figures(model: nn.Module, x: torch.Tensor, y: np.ndarray, threshold: float | None,
                        objective: Objective) -> dict[str, Any]:
     model.eval()
-    probs = torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(256)]).numpy()
-    scores = positive_or_all(probs)
-    out = {"objective": objective(y, scores), "auroc": compute_auroc(y, scores)}
-    if threshold is not None:
-        rates = compute_confusion_rates(y, (scores >= threshold).astype(int))
-        out.update({k: float(rates[k]) for k in ("sensitivity", "specificity", "ppv", "npv")})
-    return out
+    probs = torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(256)]).double().numpy()
+    return figures_of(y, probs, threshold, objective)
+
+
+def figures_of(y: np.ndarray, probs: np.ndarray, threshold: float | None, objective: Objective) -> dict[str, Any]:
+    """The objective, AUROC and (with a threshold) the rates at it, from validation softmax `probs`."""
+    return {"objective": objective(y, positive_or_all(probs)), **figures_at_threshold(y, probs, threshold)}
