@@ -167,7 +167,7 @@ def test_early_stopping_follows_the_validation_curve(tiny_npz, monkeypatch):
 
     data = load_data(tiny_npz)
     scores = iter([0.6, 0.8, 0.7, 0.75, 0.9, 0.5, 0.85, 0.9, 0.95])  # a better epoch after two worse ones
-    monkeypatch.setattr(training, "_val_score", lambda *a: (next(scores), 0.1))  # resets the count
+    monkeypatch.setattr(training, "_auroc_and_loss", lambda *a: (next(scores), 0.1))  # resets the count
     result = fit(_model(), data, TrainConfig(epochs=20, patience=3, batch_size=16), progress=False)
     assert len(result.history) == 8 and result.best_epoch == 5 and result.best_val_auroc == 0.9
     assert result.stopped == ("early stopping: validation AUROC was not better than 0.9000 (epoch 5) for 3 epochs")
@@ -226,7 +226,7 @@ def test_an_automatic_budget_never_stops_before_half_its_epochs(tiny_npz, monkey
 
     data = load_data(tiny_npz)
     scores = iter([0.9] + [0.5] * 200)  # the best epoch is the first: only the earliest stop holds the run
-    monkeypatch.setattr(training, "_val_score", lambda *a: (next(scores), 0.1))
+    monkeypatch.setattr(training, "_auroc_and_loss", lambda *a: (next(scores), 0.1))
     monkeypatch.setitem(training.BUDGETS, "training", StepBudget(min_steps=80, min_epochs=3, max_epochs=50))
     result = fit(_model(), data, TrainConfig(batch_size=16), progress=False)
     epochs, plan = len(result.history), result.plan
