@@ -416,7 +416,7 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
 
 @dataclass(frozen=True)
 class _Loop:
-    """Where a training run gets its batches and its validation score from."""
+    """Where a training run gets its batches and its validation predictions from."""
 
     epoch_batches: Callable[[np.random.Generator], Iterator[tuple[torch.Tensor, torch.Tensor]]]
     val_predictions: Callable[[nn.Module], tuple[np.ndarray, np.ndarray]]  # (labels, softmax probabilities)
