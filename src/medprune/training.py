@@ -195,6 +195,11 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def said(self, selection: str = "") -> str:
+        """The run in one line for a log; `selection` adds how the epoch was chosen (e.g. the guard's words)."""
+        return (f"fine-tuned {self.epochs_run} epochs (best validation AUROC {self.best_val_auroc:.4f} at epoch "
+                f"{self.best_epoch}{selection}); stopped: {self.stopped}")
+
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":

@@ -65,8 +65,7 @@ class Context:
                                        b.operating_margin)
         result = fit(model, self.dataset, config, progress=self.progress, distill=teacher, keep_start=keep_start,
                      penalty=penalty, selection_score=guard.score if guard else None)
-        self.log(f"fine-tuned {result.epochs_run} epochs (best validation AUROC {result.best_val_auroc:.4f} at epoch "
-                 f"{result.best_epoch}{guard.said() if guard else ''}); stopped: {result.stopped}")
+        self.log(result.said(guard.said() if guard else ""))
         return result
 
 

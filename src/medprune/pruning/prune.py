@@ -145,8 +145,7 @@ class PruningRun:
         guard = OperatingPointGuard.of(self.teacher, self.dataset, self.dense.threshold, s.operating_margin)
         result = fit(self.model, self.dataset, config, progress=self.progress, distill=distill, keep_start=True,
                      selection_score=guard.score if guard else None)
-        self.log(f"fine-tuned {result.epochs_run} epochs (best validation AUROC {result.best_val_auroc:.4f} at epoch "
-                 f"{result.best_epoch}{guard.said() if guard else ''}); stopped: {result.stopped}")
+        self.log(result.said(guard.said() if guard else ""))
 
     def val_auroc(self, model: nn.Module | None = None) -> float:
         return validation_auroc(model or self.model, self.dataset)
