@@ -19,9 +19,6 @@ from medprune.search.scoring import figures_of, validation_figures
 from medprune.training import TrainConfig, fit
 
 
-OPERATING_POINT_TOLERANCE = 0.05  # validation sensitivity / specificity lost at the reference threshold
-
-
 def _finetune(model, evaluator, options, epochs: int | None):
     """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
     starting model competes, so a candidate that met them is never traded for one that does not."""
@@ -32,6 +29,13 @@ def _finetune(model, evaluator, options, epochs: int | None):
     config = TrainConfig(epochs=epochs, budget="finetuning", lr=options.lr, batch_size=options.train_batch_size)
     fit(model, evaluator.dataset, config, progress=options.progress, keep_start=True, selection_score=score)
     return model
+
+
+def operating_point_shift(dense: dict[str, float], searched: dict[str, float], margin: float) -> dict[str, Any]:
+    """Validation sensitivity / specificity at the reference threshold that the searched model lost by more than
+    the study's `--operating-margin` (the margin its fine-tuning was guarded by)."""
+    return {k: {"dense": dense[k], "searched": searched[k]} for k in ("sensitivity", "specificity")
+            if k in searched and dense[k] - searched[k] > margin}
 
 
 def _ratios(evaluator, keep: list[float]) -> dict[str, float]:
@@ -92,8 +96,7 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     met = all(r.met(final_val) for r in evaluator.requirements)
     dense_val = validation_figures(evaluator.dense.model, evaluator.val_x, evaluator.val_y, evaluator.threshold,
                                    evaluator.objective)
-    shifted = {k: {"dense": dense_val[k], "searched": final_val[k]} for k in ("sensitivity", "specificity")
-               if k in final_val and dense_val[k] - final_val[k] > OPERATING_POINT_TOLERANCE}
+    shifted = operating_point_shift(dense_val, final_val, config.operating_margin)
 
     dense, dataset = evaluator.dense, evaluator.dataset
     spec = {k: v for k, v in dense.spec.items() if k not in ("layers",)}

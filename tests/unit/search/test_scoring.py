@@ -7,6 +7,7 @@ from torch import nn
 
 from medprune.errors import ConfigError
 from medprune.batchnorm import recalibrate_batchnorm
+from medprune.search.finish import operating_point_shift
 from medprune.search.scoring import Objective, Requirement
 
 
@@ -34,3 +35,11 @@ def test_recalibrated_batchnorm_holds_the_statistics_of_the_batches():
     allx = torch.cat(batches)
     assert torch.allclose(bn.running_mean, allx.mean((0, 2, 3)), atol=1e-5)
     assert not bn.training
+
+
+def test_the_final_drift_warning_uses_the_studys_operating_margin():
+    dense = {"sensitivity": 0.90, "specificity": 0.80}
+    searched = {"sensitivity": 0.83, "specificity": 0.79}  # sensitivity down 0.07, specificity 0.01
+    assert set(operating_point_shift(dense, searched, 0.05)) == {"sensitivity"}
+    assert operating_point_shift(dense, searched, 0.05)["sensitivity"] == {"dense": 0.90, "searched": 0.83}
+    assert operating_point_shift(dense, searched, 0.10) == {}  # the user's --operating-margin 0.1 reaches it
