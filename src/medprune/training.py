@@ -113,6 +113,7 @@ class Plan:
     augment: str
     class_weighting: bool
     average_decay: float  # per optimizer step; 0: no weight averaging
+    mirror: bool = False  # `strong` flips images left-right (see medprune.augmentation.MIRROR_SAFE)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -133,16 +134,18 @@ def plan(config: TrainConfig, dataset: Dataset) -> Plan:
     counts = np.bincount(y, minlength=dataset.n_classes)
     present = counts[counts > 0]
     imbalanced = bool(len(present) > 1 and present.max() / present.min() > IMBALANCE_RATIO)
-    return _plan(config, epochs, math.ceil(n / config.batch_size),
-                 augment=augmentation.choose(config.augment, modality=dataset.modality, n_train=n),
-                 class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced))
+    augment = augmentation.choose(config.augment, modality=dataset.modality, n_train=n)
+    return _plan(config, epochs, math.ceil(n / config.batch_size), augment=augment,
+                 class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced),
+                 mirror=augment == "strong" and augmentation.mirror_safe(dataset.name))
 
 
-def _plan(config: TrainConfig, epochs: int, steps: int | None, *, augment: str, class_weighting: bool) -> Plan:
+def _plan(config: TrainConfig, epochs: int, steps: int | None, *, augment: str, class_weighting: bool,
+          mirror: bool = False) -> Plan:
     """The Plan of `epochs` passes of `steps` batches: patience, earliest stop and averaging follow from them."""
     return Plan(epochs=epochs, steps_per_epoch=steps, patience=_patience(config, epochs),
                 earliest_stop=_earliest_stop(config, epochs), augment=augment, class_weighting=class_weighting,
-                average_decay=average_decay(config, steps))
+                average_decay=average_decay(config, steps), mirror=mirror)
 
 
 def _patience(config: TrainConfig, epochs: int) -> int:
@@ -359,12 +362,13 @@ def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: 
     train, val, pre = dataset.split("train"), dataset.split("val"), dataset.preprocessing
     the_plan = plan(config, dataset)
     kind = kind_of(dataset.input_shape) if the_plan.augment == "corruptions" else None
-    mirror = augmentation.mirror_safe(dataset.name)
 
     def augment(x: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         if the_plan.augment == "none":
             return x
-        return augmentation.strong(x, rng, mirror=mirror) if the_plan.augment == "strong" else augmentation.shift(x, rng)
+        if the_plan.augment == "strong":
+            return augmentation.strong(x, rng, mirror=the_plan.mirror)
+        return augmentation.shift(x, rng)
 
     def epoch_batches(rng: np.random.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = rng.permutation(len(train))

@@ -202,6 +202,17 @@ def test_class_weighting_auto_applies_beyond_the_stated_ratio(counts, setting, w
     assert plan(TrainConfig(class_weighting=setting), load_data(path)).class_weighting is weighted
 
 
+@pytest.mark.parametrize("name, augment, mirror", [
+    ("retinamnist", "auto", True), ("adrenalmnist3d", "auto", True), ("chest", "auto", False),
+    ("retinamnist", "light", False),
+])
+def test_the_plan_states_whether_strong_augmentation_flips_images(name, augment, mirror, tmp_path):
+    from tests.conftest import write_npz
+
+    chosen = plan(TrainConfig(augment=augment), load_data(write_npz(tmp_path / f"{name}.npz", counts=(64, 16, 16))))
+    assert chosen.mirror is mirror
+
+
 def test_plan_scales_the_budget_to_the_data_size():
     budget = BUDGETS["training"]
     assert budget.epochs(546, 128) == 100 and budget.epochs(4708, 128) == 14

@@ -64,8 +64,11 @@ def render_run_summary(metrics: dict[str, Any]) -> str:
     if training:
         result = training["result"]
         plan = result.get("plan") or {}
-        recipe = (f" (augmentation {plan['augment']}, class weighting {'on' if plan['class_weighting'] else 'off'})"
-                  if plan else "")
+        recipe = ""
+        if plan:
+            flips = " with left-right flips" if plan.get("mirror") else ""
+            recipe = (f" (augmentation {plan['augment']}{flips}, "
+                      f"class weighting {'on' if plan['class_weighting'] else 'off'})")
         parts.append(f"- Training: {len(result['history'])} epochs{recipe}, best validation AUROC "
                      f"{fmt_value(result['best_val_auroc'], 4)} at epoch {result['best_epoch']}, "
                      f"{result['wall_time_s']:.0f} s; stopped: {result.get('stopped') or 'the epochs ran out'}")
