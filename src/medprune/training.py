@@ -118,7 +118,7 @@ class Plan:
     augment: str
     class_weighting: bool
     average_decay: float  # per optimizer step; 0: no weight averaging
-    mirror: bool = False  # `strong` flips images left-right (see medprune.augmentation.MIRROR_SAFE)
+    mirror: bool = False  # `strong` flips 2D images left-right (MIRROR_SAFE); volumes are flipped by any mode
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -142,7 +142,7 @@ def plan(config: TrainConfig, dataset: Dataset) -> Plan:
     augment = augmentation.choose(config.augment, modality=dataset.modality, n_train=n)
     return _plan(config, epochs, math.ceil(n / config.batch_size), augment=augment,
                  class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced),
-                 mirror=augment == "strong" and augmentation.mirror_safe(dataset.name))
+                 mirror=augment == "strong" and len(dataset.input_shape) == 3 and augmentation.mirror_safe(dataset.name))
 
 
 def _plan(config: TrainConfig, epochs: int, steps: int | None, *, augment: str, class_weighting: bool,

@@ -213,6 +213,13 @@ def test_the_plan_states_whether_strong_augmentation_flips_images(name, augment,
     assert chosen.mirror is mirror
 
 
+def test_the_plan_claims_no_image_flip_for_volumes(tmp_path):
+    from tests.integration.test_volumes import write_volumes
+
+    volumes = load_data(write_volumes(tmp_path / "adrenalmnist3d.npz", counts=(64, 16, 16), side=8))
+    assert not plan(TrainConfig(augment="strong"), volumes).mirror  # `shift` flips volumes along every axis
+
+
 def test_plan_scales_the_budget_to_the_data_size():
     budget = BUDGETS["training"]
     assert budget.epochs(546, 128) == 100 and budget.epochs(4708, 128) == 14
