@@ -45,6 +45,12 @@ def mirror_safe(dataset_name: str) -> bool:
     return dataset_name.split(" ")[0].lower() in MIRROR_SAFE
 
 
+def flips_images(mode: str, *, dataset_name: str, input_shape: tuple[int, ...]) -> bool:
+    """Whether `mode` flips this data's 2D images left-right: only `strong`, only for mirror-safe data (volumes
+    are flipped along every axis by `shift`, whatever their name)."""
+    return mode == "strong" and len(input_shape) == 3 and mirror_safe(dataset_name)
+
+
 def shift(x: torch.Tensor, rng: np.random.Generator, max_shift: int = 2) -> torch.Tensor:
     """Random translation by up to `max_shift` px (reflect padding), one offset per image or volume.
 

@@ -146,7 +146,7 @@ def plan(config: TrainConfig, dataset: Dataset) -> Plan:
     augment = augmentation.choose(config.augment, modality=dataset.modality, n_train=n)
     return _plan(config, epochs, math.ceil(n / config.batch_size), augment=augment,
                  class_weighting=config.class_weighting == "on" or (config.class_weighting == "auto" and imbalanced),
-                 mirror=augment == "strong" and len(dataset.input_shape) == 3 and augmentation.mirror_safe(dataset.name))
+                 mirror=augmentation.flips_images(augment, dataset_name=dataset.name, input_shape=dataset.input_shape))
 
 
 def _plan(config: TrainConfig, epochs: int, steps: int | None, *, augment: str, class_weighting: bool,
