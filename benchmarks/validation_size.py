@@ -1,17 +1,20 @@
-"""How often does `validate` say "non-inferior" when the candidate is exactly `margin` worse?
+"""How often does `validate` say "non-inferior" when the candidate is exactly `margin` worse, and how often when
+it is as good as its reference?
 
 At true delta = -margin the null hypothesis holds at its boundary, so the rate of "non-inferior" is
-the test's type-I error; it should be alpha / 2 (2.5% for 95% intervals). For each endpoint and each
-number of test cases per class, simulate paired test sets with that true difference, run the same
-endpoint computation and decision rule `validate` runs, and count the verdicts.
+the test's type-I error; it should be alpha / 2 (2.5% for 95% intervals). At true delta = 0 the rate is the
+power. For each endpoint and each number of test cases per class, simulate paired test sets with that true
+difference, run the same endpoint computation and decision rule `validate` runs, and count the verdicts.
 
-- AUROC: binormal scores, reference AUROC 0.85 or 0.98, candidate 0.01 lower (the margin), correlation rho
+- AUROC: binormal scores, reference AUROC 0.85 to 0.99, candidate one margin (0.01) lower, correlation rho
   between the two models' scores (a pruned model ranks cases much like its reference).
+- robustness: the same, under five severities of one corruption (the reference's AUROC falls by 0.02 a
+  severity; each severity adds noise shared by both models), judged on the severity-averaged AUROC delta.
 - sensitivity / specificity: paired hits at a fixed threshold, reference 0.90 / 0.80, candidate
   0.85 / 0.75 (margin 0.05), with the discordant shares a pruned model typically has.
 
-Below the minimum number of cases per class `validate` answers "inconclusive" whatever the data; the rows
-marked "below minimum" show what the raw intervals would do there, which is why the minimum exists.
+Below the minimum number of cases per class `validate` never answers "non-inferior"; the rows marked "below
+minimum" show what the raw intervals would do there, which is why the minimum exists.
 
     MEDPRUNE_DATA is not needed; run: .venv/bin/python benchmarks/validation_size.py [--simulations 2000]
 """
@@ -25,36 +28,38 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from scipy import stats
 
-from medprune.evaluation.bootstrap import stratified_counts
 from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, tango_statistic
-from medprune.validation.endpoints import compute_endpoint
+from medprune.validation.endpoints import compute_auroc_difference, compute_endpoint, endpoint_verdict
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, decide, too_few_cases
 from medprune.validation.paired_metrics import Predictions
 
 ALPHA = 0.05
-MARGINS = {"auroc": 0.01, "sensitivity": 0.05, "specificity": 0.05}
+MARGINS = {"auroc": 0.01, "robustness": 0.01, "sensitivity": 0.05, "specificity": 0.05}
+# (correlation of the two models' scores, reference AUROC): a pruned model ranks cases much like its reference
+# (rho 0.95); 0.97-0.99 is a typical chest X-ray model, where both models often separate a small sample perfectly.
+AUROC_SCENARIOS = tuple((rho, auroc) for rho in (0.8, 0.95) for auroc in (0.85, 0.95, 0.97, 0.99))
+ROBUSTNESS_SCENARIOS = tuple((0.95, auroc) for auroc in (0.85, 0.97, 0.99))
+SEVERITY_STEP = 0.02  # the reference's AUROC falls by this much per severity
 # Joint probabilities of (reference hit, candidate hit): both, reference only, candidate only, neither.
-# (correlation of the two models' scores, reference AUROC): a pruned model ranks cases much like its
-# reference; 0.98 is a typical chest X-ray model, where both models often separate a small sample perfectly.
-AUROC_SCENARIOS = ((0.8, 0.85), (0.95, 0.85), (0.95, 0.98))
 PAIRED_HITS = {"sensitivity": (0.83, 0.07, 0.02, 0.08), "specificity": (0.72, 0.08, 0.03, 0.17)}
 
 
-def _auroc_case(n: int, rho: float, auroc: float, rng: np.random.Generator):
-    mu_ref = np.sqrt(2) * stats.norm.ppf(auroc)
-    mu_cand = np.sqrt(2) * stats.norm.ppf(auroc - MARGINS["auroc"])
-    y = np.repeat([0, 1], n)
-    ref = rng.normal(size=2 * n)
-    cand = rho * ref + np.sqrt(1 - rho ** 2) * rng.normal(size=2 * n)
-    ref[y == 1] += mu_ref
-    cand[y == 1] += mu_cand
-    return y, 1 / (1 + np.exp(-ref)), 1 / (1 + np.exp(-cand))
+def _binormal(y: np.ndarray, rho: float, auroc: float, delta: float, shared: np.ndarray,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Reference and candidate probabilities with AUROC `auroc` and `auroc + delta` and score correlation rho
+    within each class; `shared` (variance at most 1) is noise both models see, such as one corruption of the same
+    images."""
+    ref = shared + np.sqrt(1 - np.var(shared)) * rng.normal(size=len(y)) if shared.any() else rng.normal(size=len(y))
+    cand = rho * ref + np.sqrt(1 - rho ** 2) * rng.normal(size=len(y))
+    ref = ref + (y == 1) * np.sqrt(2) * stats.norm.ppf(auroc)
+    cand = cand + (y == 1) * np.sqrt(2) * stats.norm.ppf(auroc + delta)
+    return 1 / (1 + np.exp(-ref)), 1 / (1 + np.exp(-cand))
 
 
-def _hits_case(endpoint: str, n: int, rng: np.random.Generator):
+def _hits_case(endpoint: str, n: int, cells: tuple[float, ...], rng: np.random.Generator):
     """Positives (sensitivity) or negatives (specificity) with paired hits; the other class all correct."""
-    cells = rng.choice(4, size=n, p=PAIRED_HITS[endpoint])
-    ref_hit, cand_hit = np.isin(cells, (0, 1)), np.isin(cells, (0, 2))
+    drawn = rng.choice(4, size=n, p=cells)
+    ref_hit, cand_hit = np.isin(drawn, (0, 1)), np.isin(drawn, (0, 2))
     judged = 1 if endpoint == "sensitivity" else 0
     y = np.concatenate([np.full(n, judged), np.full(n, 1 - judged)])
 
@@ -65,20 +70,46 @@ def _hits_case(endpoint: str, n: int, rng: np.random.Generator):
     return y, probs(ref_hit), probs(cand_hit)
 
 
+def _equal_hits(endpoint: str) -> tuple[float, ...]:
+    """The power design: the same discordant share, split evenly (both models equally good)."""
+    both, ref_only, cand_only, neither = PAIRED_HITS[endpoint]
+    return both, (ref_only + cand_only) / 2, (ref_only + cand_only) / 2, neither
+
+
+def _robustness_verdict(n: int, rho: float, auroc: float, delta: float, rng: np.random.Generator) -> str:
+    y = np.repeat([0, 1], n)
+    refs, cands = [], []
+    for severity in range(1, 6):
+        shared = rng.normal(size=len(y)) * np.sqrt(0.5)  # the same corrupted image is seen by both models
+        ref, cand = _binormal(y, rho, auroc - SEVERITY_STEP * severity, delta, shared, rng)
+        refs.append(ref)
+        cands.append(cand)
+    low, high, _ = compute_auroc_difference(y, refs, cands, MARGINS["robustness"], ALPHA)
+    return endpoint_verdict(low, high, MARGINS["robustness"])[0]
+
+
 def _one(args) -> str:
-    endpoint, n, (rho, auroc), seed, minimum = args
+    endpoint, n, (rho, auroc), null, seed, minimum = args
     rng = np.random.default_rng(seed)
-    y, ref, cand = _auroc_case(n, rho, auroc, rng) if endpoint == "auroc" else _hits_case(endpoint, n, rng)
+    delta = -MARGINS[endpoint] if null else 0.0
+    if endpoint == "robustness":
+        return _robustness_verdict(n, rho, auroc, delta, rng)
+    if endpoint == "auroc":
+        y = np.repeat([0, 1], n)
+        ref, cand = _binormal(y, rho, auroc, delta, np.zeros(len(y)), rng)
+    else:
+        y, ref, cand = _hits_case(endpoint, n, PAIRED_HITS[endpoint] if null else _equal_hits(endpoint), rng)
     wrap = lambda p: Predictions(np.column_stack([1 - p, p]), 0.5)  # noqa: E731
-    counts = stratified_counts(y, 2000, seed) if endpoint == "auroc" else np.ones((1, len(y)), np.float32)
-    result = compute_endpoint(endpoint, y, wrap(ref), wrap(cand), counts, margin=MARGINS[endpoint], alpha=ALPHA)
+    ones = np.ones((1, len(y)), np.float32)  # binary AUROC and the proportions need no bootstrap
+    result = compute_endpoint(endpoint, y, wrap(ref), wrap(cand), ones, margin=MARGINS[endpoint], alpha=ALPHA)
     return decide([{endpoint: result}], primary=endpoint, alpha=ALPHA,
                   too_few=too_few_cases(y, ["0", "1"], minimum))[0].verdict
 
 
-def rate(endpoint: str, n: int, scenario: tuple[float, float], simulations: int, minimum: int,
+def rate(endpoint: str, n: int, scenario: tuple[float, float], null: bool, simulations: int, minimum: int,
          pool: ProcessPoolExecutor) -> float:
-    jobs = [(endpoint, n, scenario, 1000 * n + seed, minimum) for seed in range(simulations)]
+    """Share of 'non-inferior' verdicts at true delta -margin (null) or 0 (power)."""
+    jobs = [(endpoint, n, scenario, null, 1000 * n + seed, minimum) for seed in range(simulations)]
     verdicts = list(pool.map(_one, jobs, chunksize=25))
     return verdicts.count("non-inferior") / simulations
 
@@ -122,31 +153,36 @@ def attainable_rate(endpoint: str, n: int, margin: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=2000)
-    parser.add_argument("--sizes", default="10,20,30,60,300", help="test cases per class")
+    parser.add_argument("--sizes", default="20,30,60,100,200,400", help="test cases per class")
+    parser.add_argument("--endpoints", default="auroc,robustness,sensitivity,specificity")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.simulations, args.sizes = 20, "30"
     sizes = [int(s) for s in args.sizes.split(",")]
     se = np.sqrt(ALPHA / 2 * (1 - ALPHA / 2) / args.simulations)
-    print(f"rate of 'non-inferior' at true delta = -margin; nominal {ALPHA / 2:.3f} (alpha {ALPHA}, one-sided "
-          f"{ALPHA / 2}); {args.simulations} simulations per row (Monte Carlo s.e. {se:.4f}); minimum "
-          f"{MIN_CASES_PER_CLASS} cases per class")
-    print(f"{'endpoint':<12} {'margin':>6} {'AUROC/rho':>10} {'n/class':>7} {'rate':>7} {'nominal':>7} "
-          f"{'raw rate':>8}  note")
+    print(f"'rate': share of 'non-inferior' at true delta = -margin, nominal {ALPHA / 2:.3f} (alpha {ALPHA}, one-sided "
+          f"{ALPHA / 2}); 'power': the same share at true delta = 0; {args.simulations} simulations per row (Monte "
+          f"Carlo s.e. of the rate {se:.4f}); minimum {MIN_CASES_PER_CLASS} cases per class")
+    print(f"{'endpoint':<12} {'margin':>6} {'AUROC/rho':>10} {'n/class':>7} {'rate':>7} {'power':>7} {'raw rate':>8}  note")
+    scenarios = {"auroc": AUROC_SCENARIOS, "robustness": ROBUSTNESS_SCENARIOS}
     began = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
-        for endpoint in ("auroc", "sensitivity", "specificity"):
-            for scenario in (AUROC_SCENARIOS if endpoint == "auroc" else ((0.0, 0.0),)):
+        for endpoint in args.endpoints.split(","):
+            for scenario in scenarios.get(endpoint, ((0.0, 0.0),)):
                 for n in sizes:
-                    below = n < MIN_CASES_PER_CLASS
-                    judged = rate(endpoint, n, scenario, args.simulations, MIN_CASES_PER_CLASS, pool)
-                    raw = rate(endpoint, n, scenario, args.simulations, 1, pool) if below else judged
-                    note = "below minimum: verdict is 'inconclusive' by rule" if below else ""
-                    if endpoint != "auroc" and not below:
+                    below = n < MIN_CASES_PER_CLASS and endpoint != "robustness"
+                    judged = rate(endpoint, n, scenario, True, args.simulations, MIN_CASES_PER_CLASS, pool)
+                    power = rate(endpoint, n, scenario, False, args.simulations, MIN_CASES_PER_CLASS, pool)
+                    raw = rate(endpoint, n, scenario, True, args.simulations, 1, pool) if below else judged
+                    note = "below minimum: never 'non-inferior' by rule" if below else ""
+                    if endpoint in PAIRED_HITS and not below:
                         best = attainable_rate(endpoint, n, MARGINS[endpoint])
                         note = f"best valid test (exact) reaches {best:.4f} here. {_discreteness_note(n, MARGINS[endpoint])}"
-                    scores = f"{scenario[1]:.2f}/{scenario[0]}" if endpoint == "auroc" else "paired"
-                    print(f"{endpoint:<12} {MARGINS[endpoint]:>6} {scores:>10} {n:>7} {judged:>7.4f} "
-                          f"{ALPHA / 2:>7.3f} {raw:>8.4f}  {note}", flush=True)
+                    scores = f"{scenario[1]:.2f}/{scenario[0]}" if endpoint in scenarios else "paired"
+                    print(f"{endpoint:<12} {MARGINS[endpoint]:>6} {scores:>10} {n:>7} {judged:>7.4f} {power:>7.3f} "
+                          f"{raw:>8.4f}  {note}", flush=True)
     print(f"wall time {time.perf_counter() - began:.0f} s")
 
 

@@ -50,6 +50,45 @@ class DelongComparison:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class PairedComponents:
+    """DeLong's structural components of two models' scores on the same cases (row 0 reference, row 1 candidate).
+
+    Components of several conditions on the same cases (e.g. the severities of one corruption) average into the
+    components of the averaged AUROC, so one object serves a single AUROC and a mean of AUROCs.
+    """
+
+    v10: np.ndarray  # (2, n_pos): per positive, the share of negatives ranked below it
+    v01: np.ndarray  # (2, n_neg): per negative, the share of positives ranked above it
+
+    @property
+    def aurocs(self) -> tuple[float, float]:
+        return float(self.v10[0].mean()), float(self.v10[1].mean())
+
+    def covariance(self) -> np.ndarray:
+        """2x2 covariance of the two AUROC estimates."""
+        return np.cov(self.v10, ddof=1) / self.v10.shape[1] + np.cov(self.v01, ddof=1) / self.v01.shape[1]
+
+    def misranked(self) -> tuple[int, int]:
+        """(positives, negatives) not perfectly ranked by at least one model: the cases the variance rests on."""
+        return int(np.sum((self.v10 < 1).any(axis=0))), int(np.sum((self.v01 < 1).any(axis=0)))
+
+    def fewest_misranked(self) -> int:
+        """Over both models and both classes, the fewest cases not perfectly ranked."""
+        return int(min(np.sum(v < 1) for v in (*self.v10, *self.v01)))
+
+    @classmethod
+    def mean(cls, parts: list[PairedComponents]) -> PairedComponents:
+        return cls(np.mean([p.v10 for p in parts], axis=0), np.mean([p.v01 for p in parts], axis=0))
+
+
+def paired_components(y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray) -> PairedComponents:
+    """Structural components of both models on the same cases."""
+    _, v10_r, v01_r = structural_components(y_true, reference)
+    _, v10_c, v01_c = structural_components(y_true, candidate)
+    return PairedComponents(np.vstack([v10_r, v10_c]), np.vstack([v01_r, v01_c]))
+
+
 def delong_variance(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float]:
     """(AUROC, its DeLong variance)."""
     auc, v10, v01 = structural_components(y_true, y_score)
@@ -59,11 +98,9 @@ def delong_variance(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, flo
 def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.ndarray,
                        alpha: float = 0.05) -> DelongComparison:
     """Paired DeLong test of two AUROCs measured on the same cases, with a CI for the difference."""
-    auc_r, v10_r, v01_r = structural_components(y_true, reference)
-    auc_c, v10_c, v01_c = structural_components(y_true, candidate)
-    s10 = np.cov(np.vstack([v10_r, v10_c]), ddof=1)
-    s01 = np.cov(np.vstack([v01_r, v01_c]), ddof=1)
-    cov = s10 / len(v10_r) + s01 / len(v01_r)
+    parts = paired_components(y_true, reference, candidate)
+    auc_r, auc_c = parts.aurocs
+    cov = parts.covariance()
     var = float(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1])
     delta = auc_c - auc_r
     se = float(np.sqrt(max(var, 0.0)))
@@ -77,5 +114,5 @@ def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.
     half = float(stats.norm.ppf(1 - alpha / 2)) * se
     product = cov[0, 0] * cov[1, 1]
     correlation = float(cov[0, 1] / np.sqrt(product)) if product > 0 else float("nan")
-    misranked = int(min(np.sum(v < 1) for v in (v10_r, v01_r, v10_c, v01_c)))
+    misranked = parts.fewest_misranked()
     return DelongComparison(auc_r, auc_c, delta, se, delta - half, delta + half, z, p, correlation, misranked)

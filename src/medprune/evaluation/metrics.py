@@ -49,7 +49,17 @@ def choose_threshold(y_true: np.ndarray, y_prob: np.ndarray, *, target_sensitivi
     if target_sensitivity is not None and not 0 < target_sensitivity <= 1:
         raise ConfigError(f"target sensitivity must be in (0, 1], got {target_sensitivity}: "
                           "pass a fraction such as 0.95")
-    y_true = np.asarray(y_true)
+    y_true, y_prob = np.asarray(y_true), np.asarray(y_prob, dtype=float)
+    if y_prob.ndim != 1 or len(y_prob) != len(y_true):
+        raise DataError(f"y_prob must hold one probability per case, got shape {y_prob.shape} for {len(y_true)} "
+                        "labels: pass P(positive class) as a 1-D array")
+    if not np.isfinite(y_prob).all():
+        bad = np.flatnonzero(~np.isfinite(y_prob))
+        raise DataError(f"y_prob has {len(bad)} NaN or infinite values (first: case {int(bad[0])}): a threshold "
+                        "cannot be chosen from them; check the model's outputs")
+    if not set(np.unique(y_true)) <= {0, 1}:
+        raise DataError(f"y_true must hold the labels 0 and 1, got {sorted(np.unique(y_true).tolist())[:5]}: "
+                        "pass 1 for the positive (disease) class and 0 for the rest")
     check_threshold_data(y_true)
     fpr, tpr, thresholds = roc_curve(y_true, y_prob, drop_intermediate=False)
     finite = np.isfinite(thresholds)

@@ -2,10 +2,10 @@
 
 Each endpoint uses the interval whose error rate stays near nominal at small n
 (`benchmarks/validation_size.py` measures it):
-- binary AUROC: the widest of the paired stratified bootstrap percentile interval, the paired DeLong
-  interval (DeLong et al. 1988) and a MOVER interval built from Newcombe's score intervals (2006); at
-  small n the first two collapse to (0, 0) when both models separate the sample perfectly, which a good
-  model often does; the score intervals do not;
+- binary AUROC: DeLong's paired test (DeLong et al. 1988) inverted on the logit scale (`auroc_logit`),
+  widened by a MOVER interval built from Newcombe's score intervals (2006) when few cases are misranked:
+  DeLong's variance collapses to 0 when both models separate the sample perfectly, which a good model
+  often does at small n; the score intervals do not;
 - sensitivity, specificity and accuracy at a fixed threshold: Tango's (1998) score interval for
   paired proportions, which keeps its coverage at small n and near 0 or 1;
 - everything else (PPV, NPV, balanced accuracy, multi-class rates): the paired bootstrap.
@@ -21,15 +21,17 @@ from scipy import stats
 
 from medprune.evaluation.bootstrap import percentile_ci
 from medprune.evaluation.auroc_mover import compute_paired_auroc_mover, mover_p_value
-from medprune.evaluation.delong import delong_paired_test
+from medprune.evaluation.auroc_logit import compute_logit_delong_interval, logit_delong_p_value
+from medprune.evaluation.delong import PairedComponents, paired_components
 from medprune.evaluation.paired_proportions import (cases_for_power, compute_paired_proportion_difference,
                                                      paired_proportion_p_value)
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
 METHODS = {
-    "auroc": "widest of the paired stratified bootstrap percentile, the paired DeLong and the MOVER interval "
-             "(Newcombe score intervals per AUROC, combined by Zou & Donner) (binary); paired stratified bootstrap "
-             "percentile (multi-class macro AUROC)",
+    "auroc": "paired DeLong test inverted on the logit scale, Student-t quantile with Satterthwaite degrees of "
+             "freedom over the misranked cases; widened by the MOVER interval (Newcombe score intervals per AUROC, "
+             "combined by Zou & Donner) when fewer than 10 cases of a class are misranked (binary); paired "
+             "stratified bootstrap percentile (multi-class macro AUROC)",
     "sensitivity": "Tango's score interval for paired proportions over the positive cases (binary); "
                    "paired stratified bootstrap percentile (multi-class macro recall)",
     "specificity": "Tango's score interval for paired proportions over the negative cases (binary); "
@@ -38,8 +40,8 @@ METHODS = {
 }
 BOOTSTRAP_METHOD = "paired stratified bootstrap percentile"
 # Below this many misranked cases in a class (positives not above every negative, or negatives not below
-# every positive), DeLong's variance and the bootstrap rest on too few discordant pairs and understate
-# the uncertainty (both collapse to 0 when the sample is perfectly separated); the MOVER interval joins,
+# every positive, by either model), DeLong's variance rests on too few discordant pairs and understates
+# the uncertainty (it collapses to 0 when the sample is perfectly separated); the MOVER interval joins,
 # unless the candidate's outputs equal the reference's on every case (then the difference is exactly 0).
 FEW_MISRANKED = 10
 # Which cases each binary rate is a proportion of, as (hit, member) given the truth and a prediction.
@@ -124,6 +126,9 @@ def endpoint_verdict(ci_low: float, ci_high: float, margin: float) -> tuple[str,
         return "non-inferior", f"lower bound {ci_low:+.4f} is above -{margin:g}"
     if ci_high < -margin:
         return "inferior", f"upper bound {ci_high:+.4f} is below -{margin:g}: worse by more than the margin"
+    if ci_high < 0:
+        return "inconclusive", (f"worse than the reference: the interval {ci_low:+.4f} to {ci_high:+.4f} lies wholly "
+                                f"below 0, and contains -{margin:g}, so it is not shown worse by more than the margin")
     return "inconclusive", f"interval {ci_low:+.4f} to {ci_high:+.4f} contains -{margin:g}"
 
 
@@ -134,7 +139,7 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
     ones = np.ones((1, len(y)), dtype=np.float32)
     ref_value, cand_value = float(fn(y, reference, ones)[0]), float(fn(y, candidate, ones)[0])
     binary = reference.probs.shape[1] == 2
-    dropped, needed = 0, None
+    dropped, needed, agree = 0, None, False
     if binary and name in _PROPORTIONS:
         cand_hit, member = _PROPORTIONS[name](y, candidate.predicted)
         n_cases = int(member.sum())
@@ -143,6 +148,11 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
         low, high, method = diff.ci_low, diff.ci_high, METHODS[name]
         p = paired_proportion_p_value(cand_hit[member], ref_hit[member], margin)
         needed = cases_for_power(diff.candidate_only, diff.reference_only, n_cases, margin, alpha)
+        agree = diff.candidate_only == diff.reference_only == 0
+    elif binary and name == "auroc":
+        n_cases = len(y)
+        low, high, p = compute_auroc_difference(y, reference.scores, candidate.scores, margin, alpha)
+        method = METHODS["auroc"]
     else:
         n_cases = len(y)
         deltas = fn(y, candidate, counts) - fn(y, reference, counts)
@@ -151,34 +161,49 @@ def compute_endpoint(name: str, y: np.ndarray, reference: Predictions, candidate
         low, high = percentile_ci(finite, alpha)
         p = float((1 + np.sum(finite <= -margin)) / (len(finite) + 1)) if len(finite) else float("nan")
         method = BOOTSTRAP_METHOD
-        if binary and name == "auroc":
-            delong = delong_paired_test(y, reference.scores, candidate.scores, alpha)
-            n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y != 1))
-            low, high = min(low, delong.ci_low), max(high, delong.ci_high)
-            p = max(p, _normal_p(delong.delta, delong.se, margin))
-            identical = np.array_equal(reference.scores, candidate.scores)  # the same function on every case
-            if delong.fewest_misranked < FEW_MISRANKED and not identical:
-                r = delong.correlation
-                m_low, m_high = compute_paired_auroc_mover(ref_value, cand_value, n_pos, n_neg, r, alpha)
-                low, high = min(low, m_low), max(high, m_high)
-                p = max(p, mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin))
-            method = METHODS["auroc"]
+    if not (binary and name in _PROPORTIONS):
         needed = interval_cases_for_power(n_cases, cand_value - ref_value, low, margin, alpha)
     verdict, reason = endpoint_verdict(low, high, margin)
     if verdict == "inconclusive":
         cases = _CASES.get(name, "test cases")
-        said = too_few_to_agree(margin, n_cases, cases, alpha) if binary and name in _PROPORTIONS else ""
-        reason += said or too_wide(low, high, margin, n_cases, cases)
+        proportion = binary and name in _PROPORTIONS
+        if high >= 0:  # a candidate shown worse is not blamed on the sample size
+            said = too_few_to_agree(margin, n_cases, cases, alpha) if proportion else ""
+            reason += said or too_wide(low, high, margin, n_cases, cases)
         if needed is not None:
-            seen = "rates of disagreement" if binary and name in _PROPORTIONS else "difference and its uncertainty"
-            reason += (f"; if the {seen} seen here are the true ones, about {needed} {cases} would give 80% power "
-                       f"to show it")
+            if agree:
+                reason += (f"; the two models agree on all {n_cases} {cases}: a test set of about {needed} {cases} "
+                           f"would give a candidate that agrees this well 80% power to show the margin")
+            else:
+                seen = "rates of disagreement" if proportion else "difference and its uncertainty"
+                reason += (f"; if the {seen} seen here are the true ones, about {needed} {cases} would give 80% power "
+                           f"to show it within the margin")
     return EndpointResult(name, margin, ref_value, cand_value, cand_value - ref_value, float(low), float(high),
                           float(p), method, verdict, reason, dropped, needed)
 
 
-def _normal_p(delta: float, se: float, margin: float) -> float:
-    """One-sided p of H0 delta <= -margin under a normal approximation with standard error se."""
-    if se > 0:
-        return float(stats.norm.sf((delta + margin) / se))
-    return 0.0 if delta > -margin else 1.0
+def compute_auroc_difference(y: np.ndarray, reference: np.ndarray | list[np.ndarray],
+                             candidate: np.ndarray | list[np.ndarray], margin: float,
+                             alpha: float) -> tuple[float, float, float]:
+    """(low, high, one-sided p) of the paired difference of two binary AUROCs, or of their means over several
+    conditions on the same cases (lists of scores, e.g. the severities of one corruption): DeLong's test inverted
+    on the logit scale, widened by the MOVER interval when few cases are misranked (both are needed near 1, where
+    DeLong's variance rests on those few cases and vanishes at perfect separation)."""
+    references = reference if isinstance(reference, list) else [reference]
+    candidates = candidate if isinstance(candidate, list) else [candidate]
+    if all(np.array_equal(r, c) for r, c in zip(references, candidates)):
+        return 0.0, 0.0, 0.0 if margin > 0 else 1.0  # the same function on every case: the difference is 0
+    parts = PairedComponents.mean([paired_components(y, r, c) for r, c in zip(references, candidates)])
+    low, high = compute_logit_delong_interval(parts, alpha)
+    p = logit_delong_p_value(parts, margin)
+    if parts.fewest_misranked() < FEW_MISRANKED or not np.isfinite(low):
+        ref_value, cand_value = parts.aurocs
+        n_pos, n_neg = parts.v10.shape[1], parts.v01.shape[1]
+        cov = parts.covariance()
+        product = cov[0, 0] * cov[1, 1]
+        r = float(cov[0, 1] / np.sqrt(product)) if product > 0 else float("nan")
+        m_low, m_high = compute_paired_auroc_mover(ref_value, cand_value, n_pos, n_neg, r, alpha)
+        m_p = mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin)
+        low, high = float(np.fmin(low, m_low)), float(np.fmax(high, m_high))
+        p = float(np.fmax(p, m_p))
+    return low, high, p

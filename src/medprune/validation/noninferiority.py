@@ -10,7 +10,8 @@ import numpy as np
 from medprune.validation.endpoints import EndpointResult
 
 # Below this many test cases in any class the intervals' error rate is no longer near nominal
-# (benchmarks/validation_size.py), so no verdict other than "inconclusive" is given.
+# (benchmarks/validation_size.py), so no candidate is called non-inferior; an interval wholly below -margin
+# still shows harm, so "inferior" stands at any size.
 MIN_CASES_PER_CLASS = 30
 
 RULE = ("each endpoint is judged on the paired difference (candidate - reference) with its two-sided (1 - alpha) "
@@ -19,7 +20,7 @@ RULE = ("each endpoint is judged on the paired difference (candidate - reference
         "intersection-union test, which needs no correction across endpoints) and its intersection-union p-value "
         "(the largest one-sided endpoint p-value), Holm-adjusted across candidates, is below alpha/2; it is "
         "inferior when any endpoint is inferior; otherwise inconclusive. With fewer test cases than the minimum "
-        "in any class, every candidate is inconclusive.")
+        "in any class no candidate is non-inferior: one shown inferior stays inferior, the others are inconclusive.")
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,11 @@ def decide(candidates: list[dict[str, EndpointResult]], *, primary: str, alpha: 
     for ends, p, p_adj in zip(candidates, iut_p, adjusted):
         inferior = [n for n, e in ends.items() if e.verdict == "inferior"]
         unproven = [n for n, e in ends.items() if e.verdict != "non-inferior"]
-        if too_few:
-            verdict, reason, failed = "inconclusive", too_few, unproven
-        elif inferior:
+        if inferior:  # an interval wholly below -margin shows harm at any sample size
             verdict, failed = "inferior", inferior
             reason = "; ".join(f"{_label(n, own_thresholds)}: {ends[n].reason}" for n in inferior)
+        elif too_few:  # only "non-inferior" needs the minimum
+            verdict, reason, failed = "inconclusive", too_few, unproven
         elif not unproven and p_adj < alpha / 2:
             verdict, failed, reason = "non-inferior", [], "every endpoint's lower bound is above its margin"
         elif unproven:
@@ -108,4 +109,5 @@ def too_few_cases(y: np.ndarray, class_names: list[str], minimum: int) -> str:
         return ""
     listed = ", ".join(f"{n} '{name}'" for name, n in short.items())
     return (f"too few test cases to judge: {listed}, below the minimum of {minimum} per class at which the intervals "
-            "keep their error rate; add test cases (the verdict is inconclusive, whatever the numbers)")
+            "keep their error rate; add test cases (no candidate can be shown non-inferior here; one whose interval "
+            "lies wholly below the margin is still inferior)")

@@ -1,11 +1,12 @@
 """Robustness: does a compressed model fail worse than its reference on degraded images?
 
 Both models see the same test cases under every corruption and severity (`data/corruptions.py`). Per
-condition: the paired AUROC delta with its interval (paired stratified bootstrap percentile, the same
-resampled cases in every condition) and the operating point at each model's threshold (sensitivity and
-specificity deltas with Tango's score intervals). The robustness endpoint, pre-specified: per corruption,
-the paired AUROC delta averaged over its five severities, with the clean endpoint's margin; its interval
-is the bootstrap of that average (the severities share the resampled cases, so their correlation is kept).
+condition: the paired AUROC delta with the clean AUROC endpoint's interval and the operating point at each
+model's threshold (sensitivity and specificity deltas with Tango's score intervals). The robustness
+endpoint, pre-specified: per corruption, the paired AUROC delta averaged over its five severities, with the
+clean endpoint's margin and its interval, computed on DeLong's components averaged over the severities (the
+same cases in every condition, so their correlation is kept); its error rate is measured in
+`benchmarks/validation_size.py`.
 A candidate is robust (non-inferior) only if every corruption is; inferior if any is; inconclusive
 otherwise: an intersection-union test, so no multiplicity correction across corruptions is needed.
 """
@@ -25,12 +26,13 @@ from medprune.evaluation.bootstrap import percentile_ci, stratified_counts
 from medprune.evaluation.paired_proportions import compute_paired_proportion_difference
 from medprune.evaluation.predict import check_finite, predict_proba
 from medprune.models.checkpoint import Checkpoint
-from medprune.validation.endpoints import endpoint_verdict
+from medprune.validation.endpoints import compute_auroc_difference, endpoint_verdict
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
-METHOD = ("per corruption, the paired AUROC delta averaged over severities 1-5; interval: paired stratified "
-          "bootstrap percentile of that average (the same resampled cases in every condition); verdict: "
-          "non-inferior only if every corruption is (intersection-union)")
+METHOD = ("per corruption, the paired AUROC delta averaged over severities 1-5; interval: the clean AUROC "
+          "endpoint's (DeLong's test on the logit scale, widened by MOVER when few cases are misranked) on DeLong's "
+          "components averaged over the severities (binary); paired stratified bootstrap percentile of that average "
+          "(multi-class); verdict: non-inferior only if every corruption is (intersection-union)")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def audit_robustness(reference: Model, candidates: list[Model], test: Split, pre
     images = np.asarray(test.x)
     counts = stratified_counts(y, n_resamples, seed)
     auroc = PAIRED_METRICS.get("auroc")
-    binary = len(np.unique(y)) <= 2 and reference.threshold is not None
+    binary = len(np.unique(y)) <= 2
     conditions, deltas = [], {c.name: {} for c in candidates}
     for corruption in chosen:
         for severity in SEVERITIES:
@@ -59,22 +61,27 @@ def audit_robustness(reference: Model, candidates: list[Model], test: Split, pre
             ref = _predictions(reference, x, y, preprocessing)
             ref_auroc = float(auroc(y, ref, np.ones((1, len(y)), np.float32))[0])
             row = {"corruption": corruption.name, "severity": severity, "reference_auroc": ref_auroc, "candidates": {}}
-            ref_boot = auroc(y, ref, counts)
+            ref_boot = None if binary else auroc(y, ref, counts)
             for cand in candidates:
                 pred = _predictions(cand, x, y, preprocessing)
-                boot = auroc(y, pred, counts) - ref_boot
-                deltas[cand.name][(corruption.name, severity)] = boot
-                low, high = percentile_ci(boot, alpha)
+                if binary:
+                    deltas[cand.name][(corruption.name, severity)] = (ref.scores, pred.scores)
+                    low, high, _ = compute_auroc_difference(y, ref.scores, pred.scores, margin, alpha)
+                else:
+                    boot = auroc(y, pred, counts) - ref_boot
+                    deltas[cand.name][(corruption.name, severity)] = boot
+                    low, high = percentile_ci(boot, alpha)
                 value = float(auroc(y, pred, np.ones((1, len(y)), np.float32))[0])
                 entry = {"auroc": value, "delta": value - ref_auroc, "ci_low": low, "ci_high": high}
-                if binary:
+                if binary and reference.threshold is not None:
                     entry.update(_operating_point(y, ref, pred, alpha))
                 row["candidates"][cand.name] = entry
             conditions.append(row)
     return {"kind": kind_of(input_shape), "corruptions": [_describe(c) for c in chosen],
             "severities": list(SEVERITIES), "seed": seed, "margin": margin, "method": METHOD,
             "conditions": conditions,
-            "candidates": [_endpoint(c.name, chosen, conditions, deltas[c.name], margin, alpha) for c in candidates]}
+            "candidates": [_endpoint(c.name, chosen, conditions, deltas[c.name], y, margin, alpha)
+                           for c in candidates]}
 
 
 def judge_robustness(reference: Any, candidates: dict[str, Any], images: np.ndarray, labels: np.ndarray, *,
@@ -115,15 +122,21 @@ def _operating_point(y: np.ndarray, ref: Predictions, cand: Predictions, alpha: 
     return out
 
 
-def _endpoint(name: str, chosen: list[Corruption], conditions: list[dict], deltas: dict, margin: float,
-              alpha: float) -> dict[str, Any]:
-    """Per corruption: the severity-averaged delta, its interval and verdict; then the candidate's verdict."""
+def _endpoint(name: str, chosen: list[Corruption], conditions: list[dict], deltas: dict, y: np.ndarray,
+              margin: float, alpha: float) -> dict[str, Any]:
+    """Per corruption: the severity-averaged delta, its interval and verdict; then the candidate's verdict.
+
+    `deltas` holds per (corruption, severity) the (reference, candidate) scores of a binary task, or the bootstrap
+    deltas of a multi-class one."""
     per_corruption = {}
     for corruption in chosen:
-        boot = np.mean([deltas[(corruption.name, s)] for s in SEVERITIES], axis=0)
+        parts = [deltas[(corruption.name, s)] for s in SEVERITIES]
         point = float(np.mean([row["candidates"][name]["delta"] for row in conditions
                                if row["corruption"] == corruption.name]))
-        low, high = percentile_ci(boot, alpha)
+        if isinstance(parts[0], tuple):
+            low, high, _ = compute_auroc_difference(y, [r for r, _ in parts], [c for _, c in parts], margin, alpha)
+        else:
+            low, high = percentile_ci(np.mean(parts, axis=0), alpha)
         verdict, reason = endpoint_verdict(low, high, margin)
         per_corruption[corruption.name] = {"delta": point, "ci_low": low, "ci_high": high, "verdict": verdict,
                                            "reason": reason}

@@ -52,8 +52,8 @@ def audit_subgroups(y: np.ndarray, labels: np.ndarray, reference: Predictions, c
 
     The row's own `reference`, `candidate`, `delta`, `ci_low`, `ci_high` are the primary endpoint's; `endpoints`
     holds each one's. `worse_than_margin`: some endpoint's whole interval lies below -margin (evidence the group is
-    worse off; `worse_endpoints` names them); `harm_not_excluded`: the primary's lower bound lies below -margin (the
-    data cannot rule that out); a group with fewer than `min_cases_per_class` cases of a class gets a reason saying
+    worse off; `worse_endpoints` names them); `harm_not_excluded`: some endpoint's lower bound lies below -margin
+    (the data cannot rule that out; `harm_endpoints` names them); a group with fewer than `min_cases_per_class` cases of a class gets a reason saying
     it is too small.
     """
     primary = next(iter(margins))
@@ -77,7 +77,9 @@ def audit_subgroups(y: np.ndarray, labels: np.ndarray, reference: Predictions, c
                              f"minimum {min_cases_per_class}); an interval wholly below the margin still shows harm")
         row["worse_endpoints"] = [name for name, e in ends.items() if e["worse_than_margin"]]
         row["worse_than_margin"] = bool(row["worse_endpoints"])
-        row["harm_not_excluded"] = bool(not np.isfinite(row["ci_low"]) or row["ci_low"] < -margins[primary])
+        row["harm_endpoints"] = [name for name, e in ends.items()
+                                 if not e["undefined"] and not (np.isfinite(e["ci_low"]) and e["ci_low"] >= -e["margin"])]
+        row["harm_not_excluded"] = bool(row["harm_endpoints"])
         rows.append(row)
     return rows
 

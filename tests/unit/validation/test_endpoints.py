@@ -5,7 +5,6 @@ import pytest
 from scipy import optimize, stats
 
 from medprune.evaluation.bootstrap import stratified_counts
-from medprune.evaluation.delong import delong_paired_test
 from medprune.evaluation.paired_proportions import (compute_paired_proportion_difference,
                                                     paired_proportion_p_value)
 from medprune.validation.endpoints import compute_endpoint
@@ -124,15 +123,19 @@ def test_too_few_cases_is_inconclusive_whatever_the_numbers():
     assert "20 'normal'" in result.verdict_reason
 
 
-def test_auroc_interval_is_at_least_as_wide_as_delong_and_bootstrap():
+def test_auroc_interval_is_the_logit_delong_one_when_enough_cases_are_misranked():
+    from medprune.evaluation.auroc_logit import compute_logit_delong_interval
+    from medprune.evaluation.delong import paired_components
+
     y, score = _scores(40, seed=3)
     rng = np.random.default_rng(2)
     other = np.clip(score + rng.normal(scale=0.05, size=len(score)), 0, 1)
     counts = stratified_counts(y, 2000, 0)
     end = compute_endpoint("auroc", y, _binary(score), _binary(other), counts, margin=0.01, alpha=0.05)
-    delong = delong_paired_test(y, score, other)
-    assert end.ci_low <= delong.ci_low + 1e-12 and end.ci_high >= delong.ci_high - 1e-12
-    assert "DeLong" in end.method
+    parts = paired_components(y, score, other)
+    assert parts.fewest_misranked() >= 10
+    assert (end.ci_low, end.ci_high) == pytest.approx(compute_logit_delong_interval(parts, 0.05))
+    assert "logit" in end.method
 
 
 def test_holm_across_candidates_can_turn_a_verdict_inconclusive():
@@ -327,3 +330,75 @@ def test_auroc_cases_for_power_give_the_power_by_simulation():
         end = compute_endpoint("auroc", y, ref, cand, stratified_counts(y, 200, i), margin=0.01, alpha=0.05)
         shown.append(end.ci_low > -0.01)
     assert np.mean(shown) == pytest.approx(0.80, abs=0.08)  # 200 simulations: SE 0.03
+
+
+def test_harm_shown_on_a_small_test_set_is_inferior_not_inconclusive():
+    # 20 + 20 cases, below the minimum of 30 per class: the candidate misses 16 of the reference's 20 detections
+    y = np.repeat([1, 0], 20)
+    reference = np.where(y == 1, 0.8, 0.2)
+    candidate = reference.copy()
+    candidate[:16] = 0.4
+    result = _judge(y, _binary(reference), _binary(candidate), margins={"auroc": 0.5, "sensitivity": 0.05})
+    sensitivity = result.endpoints["sensitivity"]
+    assert sensitivity["ci_high"] < -0.05
+    assert result.verdict == "inferior" and result.failed_endpoints == ["sensitivity"]
+    same = _judge(y, _binary(reference), _binary(reference.copy()))
+    assert same.verdict == "inconclusive" and "too few test cases" in same.verdict_reason  # non-inferior needs n
+
+
+def test_a_subgroup_whose_sensitivity_interval_crosses_the_margin_gets_the_harm_note():
+    from medprune.validation.subgroups import audit_subgroups
+
+    # 150 positives and 150 negatives in one group; the candidate keeps every ranking (AUROC unchanged) but
+    # misses 7 positives the reference detects: sensitivity -0.047, interval reaching past -0.05
+    y = np.repeat([1, 0], 150)
+    group = np.array(["all"] * len(y))
+    rng = np.random.default_rng(8)
+    reference = np.where(y == 1, rng.uniform(0.6, 1.0, len(y)), rng.uniform(0.0, 0.4, len(y)))
+    candidate = reference.copy()
+    candidate[:7] = 0.45 + reference[:7] / 100
+    margins = {"auroc": 0.05, "sensitivity": 0.05, "specificity": 0.05}
+    row = audit_subgroups(y, group, _binary(reference), _binary(candidate), margins=margins, alpha=0.05,
+                          n_resamples=200, seed=0)[0]
+    sensitivity = row["endpoints"]["sensitivity"]
+    assert row["endpoints"]["auroc"]["delta"] == 0 and row["ci_low"] > -0.05  # the primary rules harm out
+    assert sensitivity["ci_low"] < -0.05 < sensitivity["ci_high"] < 0
+    assert row["harm_not_excluded"] and row["harm_endpoints"] == ["sensitivity"] and not row["worse_than_margin"]
+
+
+def test_choose_threshold_refuses_nan_probabilities_with_a_data_error():
+    from medprune.errors import DataError
+    from medprune.evaluation.metrics import choose_threshold
+
+    y = np.repeat([0, 1], 10)
+    probs = np.linspace(0.05, 0.95, 20)
+    probs[3] = np.nan
+    with pytest.raises(DataError, match="NaN or infinite values .*case 3"):
+        choose_threshold(y, probs)
+    with pytest.raises(DataError, match="one probability per case"):
+        choose_threshold(y, probs[:5])
+
+
+def test_an_interval_wholly_below_zero_says_worse_before_any_sample_size_sentence():
+    # 156 cases: the candidate is clearly worse than the reference but its interval still contains -margin
+    y = np.repeat([1, 0], 78)
+    reference = np.where(y == 1, 0.8, 0.2)
+    candidate = reference.copy()
+    candidate[:9] = 0.4  # 9 positives lost, 1 gained: sensitivity -0.10, interval wholly below 0
+    candidate[9:10] = 0.8
+    reference[9:10] = 0.4
+    result = _judge(y, _binary(reference), _binary(candidate), margins={"auroc": 0.5, "sensitivity": 0.15},
+                    minimum=10)
+    sensitivity = result.endpoints["sensitivity"]
+    assert sensitivity["verdict"] == "inconclusive" and sensitivity["ci_high"] < 0
+    assert sensitivity["reason"].startswith("worse than the reference")
+    assert "too few" not in sensitivity["reason"]
+
+
+def test_agreeing_models_are_not_told_about_rates_of_disagreement():
+    y = np.array([1] * 69 + [0] * 229)
+    score = np.where(y == 1, 0.7, 0.3)
+    result = _judge(y, _binary(score), _binary(score.copy()),
+                    margins={"auroc": 0.5, "sensitivity": 0.05, "specificity": 0.05}, minimum=10)
+    reason = result.endpoints["sensitivity"]["reason"]
+    assert "rates of disagreement" not in reason and "the two models agree on all 69 positive cases" in reason

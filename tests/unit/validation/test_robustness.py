@@ -25,7 +25,7 @@ class CentreScore(nn.Module):
         return torch.stack([-logit, logit], 1)
 
 
-def _test_split(n=120):
+def _test_split(n=300):
     rng = np.random.default_rng(0)
     y = np.arange(n) % 2
     x = rng.normal(0.3, 0.05, (n, 1, 16, 16))
