@@ -18,7 +18,8 @@ from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
 from medprune.pruning.unstructured import make_permanent
 from medprune.report import render_pruning_summary
 from medprune.results import RunResult, returns_result
-from medprune.runs import STATE_FILE, check_trainable, load_data_for, load_model, metrics_record, prepare_out
+from medprune.runs import (STATE_FILE, check_run_out, check_trainable, load_data_for, load_model, metrics_record,
+                           prepare_out)
 from medprune.runs import evaluate_model as _evaluate_model
 from medprune.runs import import_model as _import_model
 from medprune.runs import train as _train
@@ -37,7 +38,7 @@ from medprune.datapruning import prune_data as _prune_data
 from medprune.export import export
 from medprune.prediction import predict as _predict
 from medprune.models import MODELS
-from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle
+from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle, trust_factory
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
 from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
@@ -50,7 +51,8 @@ from medprune.validation.protocol import Protocol, build_protocol
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
-           "check_positive_applies", "check_trainable", "compare", "evaluate_model", "export", "int8_exports",
+           "check_positive_applies", "check_run_out", "check_trainable", "compare", "evaluate_model", "export",
+           "int8_exports",
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_window", "predict",
            "prune", "prune_data", "search", "terminal_cells", "train", "validate", "write_json_atomic"]
 
@@ -158,13 +160,17 @@ def int8_exports(model: Checkpoint, dataset: Dataset, stem: str | Path, *,
     return {r: paths[r] for r in sorted(paths, key=latency.get)}, exports, latency
 
 
-def network_to_import(*, monai: str | None, factory: str | None, bundle: Path | None,
-                      kwargs: dict[str, Any]) -> tuple[str, dict[str, Any], Path | None]:
+def network_to_import(*, monai: str | None, factory: str | None, bundle: Path | None, kwargs: dict[str, Any],
+                      trust_bundle_code: bool = False) -> tuple[str, dict[str, Any], Path | None]:
     """(checkpoint name, keyword arguments, weights found in a bundle) of the network named by exactly one of
-    a MONAI name, a factory or a MONAI bundle folder."""
+    a MONAI name, a factory (which the user names, so it is trusted) or a MONAI bundle folder (read as data
+    unless `trust_bundle_code`)."""
     if sum(v is not None for v in (monai, factory, bundle)) != 1:
         raise ConfigError("give exactly one of --monai NAME, --factory package.module:function or --bundle DIR")
     if bundle is not None:
-        name, bundle_kwargs, weights = read_bundle(bundle)
+        name, bundle_kwargs, weights = read_bundle(bundle, trust_code=trust_bundle_code)
         return name, {**bundle_kwargs, **kwargs}, weights
-    return (MONAI_PREFIX + monai if monai else FACTORY_PREFIX + factory), kwargs, None
+    if factory is not None:
+        trust_factory(factory)
+        return FACTORY_PREFIX + factory, kwargs, None
+    return MONAI_PREFIX + monai, kwargs, None

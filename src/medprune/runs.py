@@ -79,17 +79,22 @@ def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "te
     return metrics_record(result, dataset, checkpoint)
 
 
-def prepare_out(out: Path, resume: bool, overwrite: bool, state_file: str = STATE_FILE) -> None:
+def check_run_out(out: Path, resume: bool, overwrite: bool, state_file: str = STATE_FILE) -> None:
+    """Refuse a run directory that holds a run this one may not replace or continue (nothing is touched)."""
     if (out / "model.pt").exists() and not (out / state_file).exists():
         if resume:
             raise ConfigError(f"{out} holds a finished run: nothing to resume; pass --overwrite to train again")
         if not overwrite:
             raise ConfigError(f"{out} already holds a trained model: choose another --out or pass --overwrite")
+    if (out / state_file).exists() and not resume and not overwrite:
+        raise ConfigError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite to restart")
+
+
+def prepare_out(out: Path, resume: bool, overwrite: bool, state_file: str = STATE_FILE) -> None:
+    check_run_out(out, resume, overwrite, state_file)
     if overwrite and not resume and out.exists():
         for name in ("model.pt", "metrics.json", "summary.md", "train_log.jsonl", state_file):
             (out / name).unlink(missing_ok=True)
-    if (out / state_file).exists() and not resume and not overwrite:
-        raise ConfigError(f"{out} holds an unfinished run: pass --resume to continue it or --overwrite to restart")
     out.mkdir(parents=True, exist_ok=True)
 
 

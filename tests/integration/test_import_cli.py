@@ -65,14 +65,19 @@ def test_your_own_factory_on_a_table(tiny_table, tmp_path):
     result = invoke("import", "--factory", "torch.nn:Linear", "--kwargs", kwargs, "--data", tiny_table, "--target",
                     "Outcome", "--out", tmp_path / "linear")
     assert result.exit_code == 0, result.output
-    assert invoke("evaluate", "--model", tmp_path / "linear", "--repeats", "1").exit_code == 0  # it reloads
+    # the checkpoint names the factory, but only the user's own word lets it run again
+    assert_one_line_error(invoke("evaluate", "--model", tmp_path / "linear", "--repeats", "1"),
+                          "--trust-factory torch.nn:Linear")
+    trusted = invoke("--trust-factory", "torch.nn:Linear", "evaluate", "--model", tmp_path / "linear", "--repeats", "1")
+    assert trusted.exit_code == 0, trusted.output
 
 
 def test_import_mistakes_are_one_line(weights, tmp_path):
     npz, base = weights / "tiny.npz", ["import", "--data", weights / "tiny.npz", "--out", tmp_path / "x"]
     assert_one_line_error(invoke(*base, "--monai", "resnet18", "--kwargs", "{spatial"), "--kwargs is not JSON")
     assert_one_line_error(invoke(*base), "give exactly one of --monai")
-    assert_one_line_error(invoke(*base, "--monai", "resnet81", "--kwargs", KWARGS), "cannot import resnet81")
+    assert_one_line_error(invoke(*base, "--monai", "resnet81", "--kwargs", KWARGS),
+                          "'resnet81' is not a network of monai.networks.nets: did you mean 'resnet18'")
     three = json.dumps({"spatial_dims": 2, "n_input_channels": 1, "num_classes": 3})
     assert_one_line_error(invoke(*base, "--monai", "resnet18", "--kwargs", three), "tiny has 2 classes")
     assert_one_line_error(invoke(*base, "--monai", "resnet18", "--kwargs", three, "--weights", weights / "w.pt"),

@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -24,6 +25,20 @@ err_console = Console(stderr=True)
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def _options(trust_factory: Annotated[Optional[list[str]], typer.Option(
+        "--trust-factory", help="package.module:function: allow models that name this builder of yours to be "
+                                "rebuilt by calling it (a model file never chooses code to run). Repeatable.")] = None,
+             ) -> None:
+    """Compress medical deep-learning models and prove they are still safe for patients."""
+    from medprune.models.imported import set_trusted_factories
+
+    try:
+        set_trusted_factories(trust_factory or [])
+    except MedpruneError as err:
+        _fail(str(err))
 
 
 data_app = typer.Typer(no_args_is_help=True, help="Audit a dataset (duplicates, leakage) or prune its training split.")
@@ -49,8 +64,9 @@ def command(name: str | None = None, parent: typer.Typer | None = None,
         def run(*args, **kwargs):
             warnings.showwarning = _one_line_warning
             claimed = {Path(kwargs[k]): kind for k, kind in (outputs or {}).items() if kwargs.get(k) is not None}
+            inputs = _input_paths({k: v for k, v in kwargs.items() if k not in (outputs or {})})
             try:
-                with claim_outputs(claimed):
+                with claim_outputs(claimed, inputs, forced=bool(kwargs.get("overwrite"))):
                     return fn(*args, **kwargs)
             except MedpruneError as err:
                 if os.environ.get("MEDPRUNE_DEBUG"):
@@ -67,6 +83,13 @@ def command(name: str | None = None, parent: typer.Typer | None = None,
         return (parent or app).command(name)(run)
 
     return wrap
+
+
+def _input_paths(options: dict) -> list[Path]:
+    """The existing files and folders among a command's option values: what it reads."""
+    values = [v for value in options.values() for v in (value if isinstance(value, (list, tuple)) else [value])]
+    paths = [Path(v) for v in values if isinstance(v, (str, Path)) and str(v)]
+    return [p for p in paths if p.exists()]
 
 
 def main() -> None:

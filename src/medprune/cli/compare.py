@@ -11,6 +11,7 @@ from rich.table import Table
 from medprune import api
 from medprune.cli.app import command, console, err_console
 from medprune.cli.options import DataDirOpt, ProgressOpt
+from medprune.outputs import claim_outputs
 
 
 @command("compare", outputs={"out": "dir"})
@@ -24,7 +25,15 @@ def compare(
     progress: ProgressOpt = True,
 ) -> None:
     """Run the recipe's techniques; write comparison.json, comparison.md, comparison.html and a validation report."""
-    out = out or Path("runs/compare") / recipe.stem
+    if out is None:  # the default folder is claimed like a given one: two runs of a recipe cannot both write it
+        out = Path("runs/compare") / recipe.stem
+        with claim_outputs({out: "dir"}, [recipe], forced=overwrite):
+            _compare(recipe, out, resume, overwrite, data_dir, progress)
+    else:
+        _compare(recipe, out, resume, overwrite, data_dir, progress)
+
+
+def _compare(recipe: Path, out: Path, resume: bool, overwrite: bool, data_dir: Path | None, progress: bool) -> None:
     record = api.compare(recipe, out, resume=resume, overwrite=overwrite, progress=progress, data_dir=data_dir,
                          log=lambda text: err_console.print(text, highlight=False))
     table = Table(title=f"compression techniques on {record['data']['name']}")

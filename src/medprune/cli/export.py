@@ -31,6 +31,7 @@ def export(
     calibration_batches: Annotated[int, typer.Option(help="Training batches for int8 calibration.")] = 8,
     data: OptionalDataOpt = None,
     data_dir: DataDirOpt = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at --out.")] = False,
 ) -> None:
     """Export a model; fp32 must match PyTorch within 1e-4, int8 reports agreement and AUROC change."""
     checkpoint = api.load_model(model)

@@ -29,12 +29,17 @@ def import_model(
     weights: Annotated[Optional[Path], typer.Option(help="state_dict file: .pt (read weights-only) or "
                                                          ".safetensors.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace a run already in --out.")] = False,
+    trust_bundle_code: Annotated[bool, typer.Option(
+        "--trust-bundle-code", help="Evaluate the bundle's Python expressions ($...) and build a network_def "
+                                    "that is not a MONAI network: this runs the bundle's code; only for bundles "
+                                    "you trust.")] = False,
     target: TargetOpt = None,
     positive_class: PositiveClassOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Import a trained network (MONAI, your own factory, or a MONAI bundle): evaluate it on the data, choose
     its threshold on validation, and write a run directory that prune, export and validate accept."""
+    api.check_run_out(out, resume=False, overwrite=overwrite)  # before the bundle or factory is touched
     try:
         arguments = json.loads(kwargs)
     except json.JSONDecodeError as err:
@@ -43,7 +48,7 @@ def import_model(
     if not isinstance(arguments, dict):
         raise ConfigError("--kwargs must be a JSON object of keyword arguments")
     name, arguments, bundle_weights = api.network_to_import(monai=monai, factory=factory, bundle=bundle,
-                                                            kwargs=arguments)
+                                                            kwargs=arguments, trust_bundle_code=trust_bundle_code)
     weights = weights or bundle_weights
     dataset = api.load_data(data, data_dir=data_dir, target=target, positive_class=positive_class)
     record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite)

@@ -20,6 +20,8 @@ def predict(
     out: Annotated[Path, typer.Option("--out", help="CSV to write: case, class probabilities, decision.")],
     image_column: Annotated[Optional[str], typer.Option(help="The manifest's column of image paths.")] = None,
     progress: ProgressOpt = True,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model or data file at --out "
+                                                                "(never the command's own inputs).")] = False,
 ) -> None:
     """Predict new cases with the model's own preprocessing and decision threshold (no labels needed)."""
     record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress)

@@ -63,7 +63,7 @@ class _LogitTest:
         start = self.candidate - self.reference
         edge = -self.reference if side > 0 else 1 - self.reference
         previous = start
-        for step in np.geomspace(1e-5, 1, 100):
+        for step in np.geomspace(1e-4, 1, 30):
             d = start - side * step
             if side * (d - edge) <= 1e-12:
                 return float(edge)

@@ -2,7 +2,8 @@
 
 from medprune.models import mlp, monai_nets, smallcnn  # noqa: F401  (registers the architectures)
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, make_spec, save_checkpoint
+from medprune.models.imported import trust_factory
 from medprune.models.registry import MODELS, ModelEntry, create_model, register_model
 
 __all__ = ["MODELS", "Checkpoint", "ModelEntry", "create_model", "load_checkpoint", "make_spec",
-           "register_model", "save_checkpoint"]
+           "register_model", "save_checkpoint", "trust_factory"]

@@ -19,10 +19,11 @@ from torch import nn
 
 from medprune import __version__
 from medprune._atomic import write_atomic
-from medprune.errors import CheckpointError
+from medprune.errors import CheckpointError, MedpruneError
 from medprune.models._sparse import pack, should_pack, unpack
 from medprune.models.conv import CONV_LAYERS
 from medprune.models.factorized import apply_factorized_structure
+from medprune.models.imported import check_buildable, is_imported
 from medprune.models.onnx_model import OnnxModel, read_onnx_spec
 from medprune.models.openvino_model import OpenVinoModel, read_openvino_spec
 from medprune.models.registry import create_model
@@ -196,6 +197,11 @@ def load_checkpoint(path: Path) -> Checkpoint:
         state.update({key: unpack(packed) for key, packed in payload.get("sparse", {}).items()})
     except (KeyError, ValueError, RuntimeError):
         raise CheckpointError(f"{path} has damaged sparse weights: save the model again") from None
+    if is_imported(arch["name"]):
+        try:
+            check_buildable(arch["name"])  # before anything named by the file is imported or called
+        except MedpruneError as err:
+            raise CheckpointError(f"{path}: {err}") from None
     try:
         model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
                              modality=arch["modality"], **arch["kwargs"])

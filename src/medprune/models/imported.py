@@ -1,13 +1,17 @@
 """Networks brought in from outside the zoo: any MONAI network, the user's own factory, or a MONAI bundle.
 
 A checkpoint records such a network by name (`monai:ResNet`, `factory:package.module:function`) and
-keyword arguments, and rebuilds it by importing that name; weights are read with
-`torch.load(weights_only=True)` or safetensors, so no pickled code ever runs.
+keyword arguments; weights are read with `torch.load(weights_only=True)` or safetensors, so no pickled code
+ever runs. A file never chooses code to run: a `monai:` name must be a network of `monai.networks.nets`, and
+a `factory:` name is built only when the user names that factory again at load time (`trust_factory`, the
+CLI's `--trust-factory`); a bundle's `$` expressions are evaluated only with `trust_code=True`.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -18,26 +22,76 @@ from torch import nn
 from medprune.errors import CheckpointError, ConfigError
 
 MONAI_PREFIX, FACTORY_PREFIX = "monai:", "factory:"
+_trusted_factories: set[str] = set()  # `package.module:function` names the user passed at load time
 
 
 def is_imported(name: str) -> bool:
     return name.startswith((MONAI_PREFIX, FACTORY_PREFIX))
 
 
+def _split_factory(factory: str) -> tuple[str, str]:
+    module_name, _, attr = factory.rpartition(":")
+    if not module_name or not attr or not all(part.isidentifier() for part in (*module_name.split("."), attr)):
+        raise ConfigError(f"factory '{factory}' is not package.module:function: name the function that builds your "
+                          "network, e.g. mypkg.nets:build_classifier")
+    return module_name, attr
+
+
+def set_trusted_factories(factories: list[str]) -> None:
+    """Exactly these factories are trusted from now on (the CLI's `--trust-factory`, per invocation)."""
+    for factory in factories:
+        _split_factory(factory)
+    _trusted_factories.clear()
+    _trusted_factories.update(factories)
+
+
+def trust_factory(factory: str) -> None:
+    """Allow checkpoints that name `package.module:function` to be rebuilt by calling it (the user's own word,
+    never the file's)."""
+    _split_factory(factory)
+    _trusted_factories.add(factory)
+
+
+def _monai_network(attr: str) -> Any:
+    """A network class or builder function of monai.networks.nets, and nothing else that module holds."""
+    nets = importlib.import_module("monai.networks.nets")
+    found = getattr(nets, attr, None) if attr.isidentifier() and not attr.startswith("_") else None
+    is_network = isinstance(found, type) and issubclass(found, nn.Module)
+    is_builder = (inspect.isfunction(found) and found.__module__.startswith("monai.networks.nets")
+                  and not attr.startswith("get_"))
+    if not (is_network or is_builder):
+        close = difflib.get_close_matches(attr, [n for n in dir(nets) if not n.startswith("_")], n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "name a network class such as DenseNet121 or a builder " \
+                                                           "such as resnet18"
+        raise ConfigError(f"'{attr}' is not a network of monai.networks.nets: {hint}")
+    return found
+
+
+def check_buildable(name: str) -> None:
+    """Refuse, before anything is imported or called, a name that the user has not allowed to run."""
+    if name.startswith(MONAI_PREFIX):
+        _monai_network(name[len(MONAI_PREFIX):])
+    elif name.startswith(FACTORY_PREFIX) and name[len(FACTORY_PREFIX):] not in _trusted_factories:
+        factory = name[len(FACTORY_PREFIX):]
+        raise CheckpointError(f"the model names the factory '{factory}', which is not in medprune's zoo, and a model "
+                              "file never chooses code to run: if you trust that function, name it yourself with "
+                              f"`medprune --trust-factory {factory} COMMAND ...` (Python: "
+                              f"medprune.models.trust_factory('{factory}'))")
+
+
 def build_imported(name: str, kwargs: dict[str, Any]) -> nn.Module:
-    """Build `monai:NAME` (a class or function of monai.networks.nets) or `factory:module:function`."""
+    """Build `monai:NAME` (a class or function of monai.networks.nets) or a trusted `factory:module:function`."""
+    check_buildable(name)
     if name.startswith(MONAI_PREFIX):
         module_name, attr = "monai.networks.nets", name[len(MONAI_PREFIX):]
+        builder = _monai_network(attr)
     else:
-        module_name, _, attr = name[len(FACTORY_PREFIX):].rpartition(":")
-        if not module_name or not attr:
-            raise ConfigError(f"factory '{name[len(FACTORY_PREFIX):]}' is not package.module:function: name the "
-                              "function that builds your network, e.g. mypkg.nets:build_classifier")
-    try:
-        builder = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise ConfigError(f"cannot import {attr} from {module_name} ({type(err).__name__}: {err}): check the name, "
-                          "and that the package is installed in this environment") from None
+        module_name, attr = _split_factory(name[len(FACTORY_PREFIX):])
+        try:
+            builder = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"cannot import {attr} from {module_name} ({type(err).__name__}: {err}): check the "
+                              "name, and that the package is installed in this environment") from None
     try:
         net = builder(**kwargs)
     except Exception as err:  # the user's code: any failure means the same to them
@@ -76,30 +130,84 @@ def load_weights(net: nn.Module, path: Path) -> nn.Module:
     return net.eval()
 
 
-def read_bundle(folder: Path) -> tuple[str, dict[str, Any], Path]:
-    """(name, kwargs, weights file) of a MONAI bundle's `network_def` in `configs/inference.json`."""
-    from monai.bundle import ConfigParser
+def read_bundle(folder: Path, *, trust_code: bool = False) -> tuple[str, dict[str, Any], Path]:
+    """(name, kwargs, weights file) of a MONAI bundle's `network_def` in `configs/inference.json`.
 
+    Read as data: `@name` references are looked up in the same file; an expression (`$...`) or a macro (`%...`)
+    is refused unless `trust_code`, which hands the file to MONAI's ConfigParser to evaluate (it runs Python).
+    """
     folder = Path(folder)
     config_path = folder / "configs" / "inference.json"
     if not config_path.is_file():
         raise ConfigError(f"{folder} is not a MONAI bundle: it lacks configs/inference.json")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        definition = config["network_def"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ConfigError(f"{config_path}: cannot read network_def ({type(err).__name__}: {err}): it needs a JSON "
+                          "object with a network_def entry") from None
+    if trust_code:
+        definition, kwargs = _evaluated_network_def(folder, config_path)
+    else:
+        definition = _resolve(definition, config, config_path, depth=0)
+        if not isinstance(definition, dict) or not isinstance(definition.get("_target_"), str):
+            raise ConfigError(f"{config_path}: network_def needs a _target_ naming the network")
+        kwargs = {k: v for k, v in definition.items() if not k.startswith("_")}
+    name = _name_for_target(definition["_target_"])
+    if name.startswith(FACTORY_PREFIX):
+        if not trust_code:
+            raise ConfigError(f"{config_path}: network_def builds '{definition['_target_']}', which is not a MONAI "
+                              "network: the bundle would choose code to run; pass --trust-bundle-code if you trust it")
+        trust_factory(name[len(FACTORY_PREFIX):])
+    weights = folder / "models" / "model.pt"
+    if not weights.is_file():
+        weights = folder / "models" / "model.safetensors"
+    return name, kwargs, weights
+
+
+def _resolve(value: Any, config: dict, config_path: Path, depth: int) -> Any:
+    """network_def with its `@name` references replaced by the items they name; expressions refused."""
+    if depth > 20:
+        raise ConfigError(f"{config_path}: network_def's references nest more than 20 deep (a cycle?)")
+    if isinstance(value, dict):
+        return {k: _resolve(v, config, config_path, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, config, config_path, depth + 1) for v in value]
+    if isinstance(value, str) and value.startswith(("$", "%")):
+        raise ConfigError(f"{config_path}: network_def holds the expression {value[:60]!r}, which only runs as Python; "
+                          "medprune does not evaluate a bundle's code unless you pass --trust-bundle-code")
+    if isinstance(value, str) and value.startswith("@"):
+        key = value[1:].split("#")
+        target: Any = config
+        for part in key:
+            if isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                target = target[int(part)]
+            elif isinstance(target, dict) and part in target:
+                target = target[part]
+            else:
+                raise ConfigError(f"{config_path}: network_def refers to {value!r}, which the file does not hold")
+        return _resolve(target, config, config_path, depth + 1)
+    return value
+
+
+def _evaluated_network_def(folder: Path, config_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """network_def evaluated by MONAI's ConfigParser: the bundle's expressions run (the user said so)."""
+    import warnings
+
+    from monai.bundle import ConfigParser
+
+    warnings.warn(f"evaluating the Python expressions of {config_path} (--trust-bundle-code)", stacklevel=3)
     parser = ConfigParser()
     try:
         parser.read_config(str(config_path))
         parser["bundle_root"] = str(folder)
-        definition = parser.get("network_def")
-        target = definition["_target_"]
+        definition = dict(parser.get("network_def"))
         kwargs = {k: parser.get_parsed_content(f"network_def#{k}") for k in definition if not k.startswith("_")}
         json.dumps(kwargs)
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as err:
         raise ConfigError(f"{config_path}: cannot read network_def ({type(err).__name__}: {err}): it needs a "
                           "_target_ and plain keyword arguments") from None
-    name = _name_for_target(target)
-    weights = folder / "models" / "model.pt"
-    if not weights.is_file():
-        weights = folder / "models" / "model.safetensors"
-    return name, kwargs, weights
+    return definition, kwargs
 
 
 def _name_for_target(target: str) -> str:

@@ -53,8 +53,8 @@ def audit_subgroups(y: np.ndarray, labels: np.ndarray, reference: Predictions, c
     The row's own `reference`, `candidate`, `delta`, `ci_low`, `ci_high` are the primary endpoint's; `endpoints`
     holds each one's. `worse_than_margin`: some endpoint's whole interval lies below -margin (evidence the group is
     worse off; `worse_endpoints` names them); `harm_not_excluded`: some endpoint's lower bound lies below -margin
-    (the data cannot rule that out; `harm_endpoints` names them); a group with fewer than `min_cases_per_class` cases of a class gets a reason saying
-    it is too small.
+    (the data cannot rule that out; `harm_endpoints` names them); a group with fewer than `min_cases_per_class`
+    cases of a class gets a reason saying it is too small.
     """
     primary = next(iter(margins))
     rows = []
