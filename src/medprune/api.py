@@ -38,7 +38,8 @@ from medprune.datapruning import prune_data as _prune_data
 from medprune.export import export
 from medprune.prediction import predict as _predict
 from medprune.models import MODELS
-from medprune.models.imported import FACTORY_PREFIX, MONAI_PREFIX, read_bundle, trust_factory
+from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, read_bundle, set_trusted_factories,
+                                      trust_factory)
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
 from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
@@ -54,7 +55,8 @@ __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLA
            "check_positive_applies", "check_run_out", "check_trainable", "compare", "evaluate_model", "export",
            "int8_exports",
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_window", "predict",
-           "prune", "prune_data", "search", "terminal_cells", "train", "validate", "write_json_atomic"]
+           "prune", "prune_data", "search", "set_trusted_factories", "terminal_cells", "train", "validate",
+           "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
 

@@ -33,10 +33,10 @@ def _options(trust_factory: Annotated[Optional[list[str]], typer.Option(
                                 "rebuilt by calling it (a model file never chooses code to run). Repeatable.")] = None,
              ) -> None:
     """Compress medical deep-learning models and prove they are still safe for patients."""
-    from medprune.models.imported import set_trusted_factories
+    from medprune import api
 
     try:
-        set_trusted_factories(trust_factory or [])
+        api.set_trusted_factories(trust_factory or [])
     except MedpruneError as err:
         _fail(str(err))
 
