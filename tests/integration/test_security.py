@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,3 +122,28 @@ def test_a_lock_holds_through_a_symlink_and_on_the_default_compare_folder(run, t
     recipe.write_text("data: {name: x}\n")
     with claim_output(tmp_path / "runs" / "compare" / "recipe", "dir"):
         assert_one_line_error(invoke("compare", recipe, "--overwrite"), "another medprune run is writing")
+
+
+def test_a_manifest_read_as_a_table_is_refused_and_no_identifier_reaches_a_model(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["path,split,patient_id,label"]
+    for i in range(80):
+        image = tmp_path / f"case{i}.png"
+        image.write_bytes(b"")
+        rows.append(f"{image.name},{['train', 'val', 'test'][i % 3]},P{1000 + i},{int(rng.uniform() > 0.5)}")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    result = invoke("train", "--data", manifest, "--target", "label", "--model", "mlp", "--out", tmp_path / "run", *FAST)
+    assert_one_line_error(result, "pass --image-column path")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_identifier_columns_of_a_table_are_refused_unless_allowed(tiny_table, tmp_path):
+    lines = tiny_table.read_text().splitlines()
+    with_ids = [lines[0] + ",PatientID"] + [f"{line},{5000 + i}" for i, line in enumerate(lines[1:])]
+    table = tmp_path / "ids.csv"
+    table.write_text("\n".join(with_ids) + "\n")
+    base = ("train", "--data", table, "--target", "Outcome", "--model", "mlp", *FAST)
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a"), "column 'PatientID' would be a model input")
+    allowed = invoke(*base, "--allow-column", "PatientID", "--out", tmp_path / "b")
+    assert allowed.exit_code == 0, allowed.output

@@ -18,6 +18,9 @@ DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder s
 TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Label column of a CSV table.")]
 SubgroupOpt = Annotated[Optional[list[str]], typer.Option("--subgroup", help="CSV column kept aside as subgroup "
                                                                               "metadata for audits (repeatable).")]
+AllowColumnOpt = Annotated[Optional[list[str]], typer.Option(
+    "--allow-column", help="Feed this table column to the model although it looks like an identifier (its name, or "
+                           "values unique per row). Repeatable.")]
 SubgroupInputOpt = Annotated[bool, typer.Option("--subgroup-as-input", help="Also feed the subgroup columns to the model.")]
 MissingOpt = Annotated[str, typer.Option("--missing", help="Missing values in a table: 'error' or 'impute'.")]
 SplitSeedOpt = Annotated[int, typer.Option("--split-seed", help="Seed of the stratified 60/20/20 table split.")]

@@ -8,11 +8,11 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (AllowGroupOverlapOpt, AugmentOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt,
-                                  GroupColumnOpt, ImageColumnOpt, ImageSizeOpt, MissingOpt, OutOpt, PositiveClassOpt,
-                                  ProgressOpt, SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt,
-                                  SubgroupOpt, TargetOpt, TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt,
-                                  image_reading)
+from medprune.cli.options import (AllowColumnOpt, AllowGroupOverlapOpt, AugmentOpt, CacheOpt, ChannelsOpt,
+                                  DataDirOpt, DataOpt, GroupColumnOpt, ImageColumnOpt, ImageSizeOpt, MissingOpt,
+                                  OutOpt, PositiveClassOpt, ProgressOpt, SkipUnreadableOpt, SplitColumnOpt,
+                                  SplitSeedOpt, SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt,
+                                  VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading)
 from medprune.budget import parse_duration
 from medprune.cli.show import show_metrics
 
@@ -48,6 +48,7 @@ def train(
     positive_class: PositiveClassOpt = None,
     subgroup: SubgroupOpt = None,
     subgroup_as_input: SubgroupInputOpt = False,
+    allow_column: AllowColumnOpt = None,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
     classes: Annotated[Optional[str], typer.Option(
@@ -77,7 +78,7 @@ def train(
                              class_weighting=class_weighting, seed=seed).check()
     dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
-                            positive_class=positive_class, val_fraction=val_fraction,
+                            positive_class=positive_class, val_fraction=val_fraction, allow_columns=allow_column,
                             classes=[c.strip() for c in classes.split(",")] if classes else None,
                             **image_reading(image_size=image_size, channels=channels, image_column=image_column,
                                             split_column=split_column, group_column=group_column,

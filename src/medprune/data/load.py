@@ -52,7 +52,7 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
               channels: int | None = None, image_column: str | None = None, split_column: str | None = None,
               group_column: str | None = None, allow_group_overlap: bool = False,
               window: tuple[float, float] | list[float] | None = None, skip_unreadable: bool = False,
-              cache: str | Path | None = None, workers: int = 0) -> Dataset:
+              cache: str | Path | None = None, workers: int = 0, allow_columns: list[str] | None = None) -> Dataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
@@ -63,7 +63,9 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     `channels` (1 grey, 3 RGB) and an intensity `window` (center, width; DICOM); so is a CSV manifest with
     `image_column` (paths), `target`, and optionally `split_column` and `group_column` (patients: splits are
     made by patient). `subgroups` may name DICOM header fields (`dicom:Manufacturer`). Their images are read
-    when used, in `workers` DataLoader processes while training, decoded arrays kept in `cache` if given.
+    when used, in `workers` DataLoader processes while training, decoded arrays kept in `cache` if given. A table
+    never feeds an identifier or file path column to the model; `allow_columns` names those that only look like
+    identifiers.
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
@@ -87,7 +89,7 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
                     encoding=encoding, positive_class=positive_class, classes=classes, reading=reading,
-                    streaming=streaming)
+                    streaming=streaming, allow_columns=allow_columns)
     if val_fraction is not None and not str(data).lower().endswith(".json"):
         dataset = carve_validation(dataset, val_fraction, seed)
     return dataset
@@ -103,7 +105,8 @@ def _reading_source(reading: ImageReading, streaming: dict) -> dict:
 def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
           extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
-          classes: list[str] | None, reading: ImageReading, streaming: dict) -> Dataset:
+          classes: list[str] | None, reading: ImageReading, streaming: dict,
+          allow_columns: list[str] | None = None) -> Dataset:
     text = str(data)
     suffix = Path(text).suffix.lower()
     if Path(text).is_dir():
@@ -120,9 +123,11 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
                             **({"positive_class": positive_class} if positive_class else {}))
     if suffix == ".csv":
         source = {"data": text, "target": target, "subgroups": list(subgroups or []),
-                  "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed}
+                  "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed,
+                  **({"allow_columns": list(allow_columns)} if allow_columns else {})}
         table = load_table(Path(text), target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
-                           missing=missing, seed=seed, extra_meta=extra_meta, source=source, encoding=encoding)
+                           missing=missing, seed=seed, extra_meta=extra_meta, source=source, encoding=encoding,
+                           allow_columns=allow_columns)
         return orient_positive(table, positive_class)
     if subgroups or extra_meta:
         raise ConfigError("--subgroup needs a CSV table: MedMNIST images carry no subgroup columns")

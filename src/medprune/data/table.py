@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +49,51 @@ def _check_columns(path: Path, frame, target: str | None, subgroups: list[str]) 
                             f"{', '.join(map(str, frame.columns))}")
 
 
+# Column names that mark identifiers, file references or split assignments: never clinical inputs.
+_ID_NAME = re.compile(r"(^|[^a-z])(id|ids|uid|uuid|mrn|patient|patientid|subject|accession|name|file|filename|path|"
+                      r"image|img|mask|split|fold|dob|birth|birthdate|series|study|studyuid)([^a-z]|$)", re.IGNORECASE)
+_FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".nii", ".nii.gz", ".mha", ".nrrd",
+                  ".npy", ".npz")
+
+
+def _identifier_reason(path: Path, frame, column: str, numeric: bool) -> str:
+    """Why a column looks like an identifier or a file reference rather than a clinical input ('' when not)."""
+    values = frame[column].dropna()
+    if numeric:
+        return "its name marks an identifier" if _ID_NAME.search(str(column)) else ""
+    text = values.astype(str)
+    if len(text) and text.str.lower().str.endswith(_FILE_SUFFIXES).mean() > 0.5:
+        return "it holds image or data file paths"
+    sample = text.iloc[: min(len(text), 20)]
+    if len(sample) and all((path.parent / v).exists() or Path(v).is_absolute() and Path(v).exists() for v in sample):
+        return "it holds paths of existing files"
+    if _ID_NAME.search(str(column)):
+        return "its name marks an identifier, a file or a split"
+    if len(values) >= 20 and values.nunique() == len(values):
+        return "its values are unique per row, as identifiers are"
+    return ""
+
+
+def _check_no_identifiers(path: Path, frame, features: list[str], allowed: list[str]) -> None:
+    """Refuse to feed identifiers or file paths to a model: it would learn nothing clinical and store them (patient
+    ids as category levels) in plain text in model.pt."""
+    import pandas as pd
+
+    for column in features:
+        if column in allowed:
+            continue
+        reason = _identifier_reason(path, frame, column, pd.api.types.is_numeric_dtype(frame[column]))
+        if not reason:
+            continue
+        if "path" in reason:
+            raise DataError(f"{path.name}: column '{column}' would be a model input but {reason}: for a manifest of "
+                            f"images pass --image-column {column} (and --target LABEL); a table model never reads "
+                            "file paths")
+        raise DataError(f"{path.name}: column '{column}' would be a model input but {reason}: identifiers must never "
+                        f"reach a model; drop the column, keep it aside with --subgroup {column}, or pass "
+                        f"--allow-column {column} if it truly is a clinical variable")
+
+
 def _check_finite_columns(path: Path, frame, numeric: list[str]) -> None:
     for column in numeric:
         infinite = np.isinf(frame[column].to_numpy(float))
@@ -72,7 +118,7 @@ def _split_indices(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
 def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = None,
                subgroups_as_input: bool = False, missing: MissingPolicy = "error", seed: int = 0,
                extra_meta: list[str] | None = None, source: dict | None = None,
-               encoding: dict | None = None) -> Dataset:
+               encoding: dict | None = None, allow_columns: list[str] | None = None) -> Dataset:
     """Load a CSV table as a dataset; encoders are fitted on the training split only.
 
     Args:
@@ -85,8 +131,11 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
             a saved model uses as a feature, audited as a subgroup at validation time).
         encoding: the encoding a saved model was trained with (its checkpoint's preprocessing); columns
             are then taken by name and encoded exactly as in training, never refitted.
+        allow_columns: columns fed to the model although they look like identifiers (by name or by values
+            unique per row); file paths never are.
     Raises:
-        DataError: unreadable file, unknown column, missing values under "error", too few rows.
+        DataError: unreadable file, unknown column, missing values under "error", too few rows, an identifier or
+            file path column among the inputs.
     """
     import pandas as pd
 
@@ -116,6 +165,8 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
                             f"or check the header (the model's columns: {', '.join(features)})")
     if not features:
         raise DataError(f"{path.name} has no feature columns besides '{target}'")
+    if encoding is None:
+        _check_no_identifiers(path, frame, features, list(allow_columns or []))
     present = [c for c in features if c in frame.columns]
     holes = frame[present].isna().sum()
     holes = holes[holes > 0]
