@@ -107,6 +107,16 @@ MEDMNIST_3D: dict[str, MedMNISTInfo] = {i.flag: i for i in (
 MEDMNIST: dict[str, MedMNISTInfo] = {**MEDMNIST_2D, **MEDMNIST_3D}
 
 
+def identify_official(md5: str) -> tuple[str, int] | None:
+    """(flag, size) of the official MedMNIST file with this md5, or None: a file read by path keeps its dataset's
+    class names and positive class."""
+    for flag, info in MEDMNIST.items():
+        for size, accepted in info.md5.items():
+            if md5 in accepted:
+                return flag, size
+    return None
+
+
 def file_name(flag: str, size: int) -> str:
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
 

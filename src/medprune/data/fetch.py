@@ -38,7 +38,7 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _verified_md5(path: Path) -> str:
+def verified_md5(path: Path) -> str:
     """md5 of a file, remembered by (path, size, mtime) so multi-GB files are hashed once."""
     memo_path = cache_dir() / "verified.json"
     try:
@@ -58,7 +58,7 @@ def _verified_md5(path: Path) -> str:
 
 def check_md5(path: Path, accepted: tuple[str, ...]) -> str:
     """Return the file's md5, or raise if it is not one of the accepted values."""
-    actual = _verified_md5(path)
+    actual = verified_md5(path)
     if actual not in accepted:
         raise DataError(
             f"{path} has md5 {actual}, expected {' or '.join(accepted)}: the file is corrupt or "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from medprune.data._medmnist_info import MEDMNIST
+from medprune.data._medmnist_info import MEDMNIST, identify_official
 from medprune.data.dataset import Dataset
-from medprune.data.fetch import locate_medmnist
+from medprune.data.fetch import locate_medmnist, verified_md5
 from medprune.data.folders import load_image_folder
 from medprune.data.images import ImageReading
 from medprune.data.manifest import load_manifest
@@ -135,6 +135,12 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
         if not Path(text).is_file():
             raise DataError(f"{text} does not exist: check the path given to --data")
         source = {"data": text, **({"classes": list(classes)} if classes else {})}
+        official = None if classes else identify_official(verified_md5(Path(text)))
+        if official is not None:  # the official file read by path: its own names and positive class
+            flag, size = official
+            dataset = load_medmnist_npz(Path(text), info=MEDMNIST[flag], name=flag if size == 28 else f"{flag}@{size}",
+                                        source=source)
+            return orient_positive(dataset, positive_class, flag=flag)
         return orient_positive(load_medmnist_npz(Path(text), source=source, classes=classes), positive_class)
     if classes:
         raise ConfigError("--classes names the classes of your own .npz file; MedMNIST and table classes are fixed "

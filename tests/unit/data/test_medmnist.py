@@ -1,3 +1,4 @@
+import dataclasses
 import numpy as np
 import pytest
 
@@ -102,3 +103,27 @@ def test_shared_medmnist_files_match_their_readme():
     retina = load_data("retinamnist", data_dir=shared_data_dir())
     assert retina.task == "multiclass" and retina.input_shape == (3, 28, 28) and retina.n_classes == 5
     assert retina.checksum == "bd4c0672f1bba3e3a89f0e4e876791e4"
+
+
+def test_an_official_file_read_by_path_keeps_its_names_and_positive_class(tmp_path, monkeypatch):
+    from medprune.data import _medmnist_info, load
+    from medprune.data.fetch import md5sum
+    from tests.conftest import write_npz
+
+    npz = write_npz(tmp_path / "copy.npz")
+    breast = _medmnist_info.MEDMNIST["breastmnist"]  # malignant is class 0 in its files
+    fake = dataclasses.replace(breast, md5={28: (md5sum(npz),)})
+    monkeypatch.setitem(_medmnist_info.MEDMNIST, "breastmnist", fake)
+    monkeypatch.setitem(load.MEDMNIST, "breastmnist", fake)
+    dataset = load.load_data(npz)
+    assert dataset.name == "breastmnist" and dataset.class_names[1] == "malignant"
+    named = load.load_data(npz, classes=["normal", "disease"], positive_class="disease")
+    assert named.class_names == ["normal", "disease"]  # the user's own names still win
+
+
+@needs_shared_data
+def test_the_shared_official_files_are_recognised_by_path():
+    from medprune.data.load import load_data
+
+    dataset = load_data(shared_data_dir() / "adrenalmnist3d.npz")
+    assert dataset.name == "adrenalmnist3d" and dataset.class_names == ["normal", "hyperplasia"]
