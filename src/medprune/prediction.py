@@ -15,16 +15,17 @@ import numpy as np
 
 from medprune._atomic import write_text_atomic
 from medprune.data.batches import to_tensor
+from medprune.data.csv_file import read_csv
 from medprune.data.image_files import ImageFiles, scan_images
 from medprune.data.images import ImageReading, is_image_file
-from medprune.data.table_encoding import apply_encoding
+from medprune.data.manifest import image_paths
+from medprune.data.table_encoding import apply_encoding, count_unknown_categories
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.predict import check_finite
 from medprune.models.checkpoint import Checkpoint
 
 
 def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], ImageFiles]:
-    import pandas as pd
 
     channels, *sides = checkpoint.input_shape
     if len(set(sides)) > 1:
@@ -36,11 +37,12 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
     else:
         if not image_column:
             raise ConfigError("pass a folder of images, or a CSV with --image-column naming the image paths")
-        frame = pd.read_csv(data)
+        frame = read_csv(data, "a manifest")
         if image_column not in frame.columns:
-            raise DataError(f"column '{image_column}' is not in {data.name}")
+            raise DataError(f"column '{image_column}' is not in {data.name}: choose one of "
+                            f"{', '.join(map(str, frame.columns))}")
+        files = image_paths(frame, image_column, data)
         names = [str(p) for p in frame[image_column]]
-        files = [data.parent / p for p in names]
     if not files:
         raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif, .dcm, .nii, .nii.gz)")
     recorded = checkpoint.spec.get("preprocessing", {}).get("reading", {})
@@ -54,19 +56,22 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
     return names, ImageFiles(files, reading, sides[0], dims=dims)
 
 
-def _table_inputs(checkpoint: Checkpoint, data: Path) -> tuple[list[str], np.ndarray]:
-    import pandas as pd
-
+def _table_inputs(checkpoint: Checkpoint, data: Path, unknown_category: str) -> tuple[list[str], np.ndarray, dict]:
     encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
     if encoding is None:
         raise ConfigError("this table model records no encoding (saved by an older medprune): train it again")
-    frame = pd.read_csv(data)
-    return [str(i) for i in range(len(frame))], apply_encoding(frame, encoding, data.name)
+    frame = read_csv(data)
+    unknown = count_unknown_categories(frame, encoding)
+    x = apply_encoding(frame, encoding, data.name, unknown=unknown_category)
+    return [str(i) for i in range(len(frame))], x, unknown
 
 
 def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
-            batch_size: int = 256, progress: bool = True) -> dict:
+            batch_size: int = 256, progress: bool = True, unknown_category: str = "error") -> dict:
     """Write `out` (CSV): one row per case with the class probabilities, the decision and the threshold used.
+
+    `unknown_category`: "error" refuses a table row with a category the model never saw; "ignore" encodes it as
+    no known category (all zeros), and the record counts such rows per column.
 
     Raises:
         DataError / ConfigError: inputs that are missing, unreadable or do not fit the model.
@@ -80,8 +85,9 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
     if checkpoint.spec["model"].get("modality") == "table":
         if data.is_dir() or data.suffix.lower() != ".csv":
             raise DataError(f"the model takes table rows: pass a CSV with its columns, not {data.name}")
-        names, x = _table_inputs(checkpoint, data)
+        names, x, unknown = _table_inputs(checkpoint, data, unknown_category)
     else:
+        unknown = {}
         names, x = _image_inputs(checkpoint, data, image_column)
     pre = checkpoint.spec.get("preprocessing", {})
     model = checkpoint.model.eval()
@@ -100,5 +106,6 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
         writer.writerow([name, *(f"{v:.6f}" for v in p), classes[k]] + ([f"{threshold:.6f}"] if binary else []))
     write_text_atomic(out, buffer.getvalue())
     counts = {c: int(np.sum(decided == i)) for i, c in enumerate(classes)}
-    return {"cases": len(names), "predicted": counts, "threshold": threshold, "out": str(out)}
+    return {"cases": len(names), "predicted": counts, "threshold": threshold, "out": str(out),
+            "unknown_categories": unknown}
 

@@ -10,6 +10,7 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import ModelDirOpt, ProgressOpt
+from medprune.errors import ConfigError
 
 
 @command("predict", outputs={"out": "file"})
@@ -20,10 +21,18 @@ def predict(
     out: Annotated[Path, typer.Option("--out", help="CSV to write: case, class probabilities, decision.")],
     image_column: Annotated[Optional[str], typer.Option(help="The manifest's column of image paths.")] = None,
     progress: ProgressOpt = True,
+    unknown_category: Annotated[str, typer.Option(
+        "--unknown-category", help="A table category the model never saw: error (refuse) or ignore (encode as no "
+                                   "known category, and count such rows).")] = "error",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model or data file at --out "
                                                                 "(never the command's own inputs).")] = False,
 ) -> None:
     """Predict new cases with the model's own preprocessing and decision threshold (no labels needed)."""
-    record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress)
+    if unknown_category not in ("error", "ignore"):
+        raise ConfigError(f"--unknown-category must be error or ignore, got '{unknown_category}'")
+    record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress,
+                         unknown_category=unknown_category)
     counts = ", ".join(f"{name} {n}" for name, n in record["predicted"].items())
     console.print(f"{record['cases']} cases predicted ({counts}) -> {out}")
+    for column, n in record["unknown_categories"].items():
+        console.print(f"{n} rows had a '{column}' value the model never saw: encoded as no known category")

@@ -104,7 +104,7 @@ def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = N
             shape = native_size(f)
         except DataError as err:
             if not reading.skip_unreadable:
-                raise
+                raise DataError(f"{err}; or pass --skip-unreadable to leave such files out") from None
             skipped.append(str(err))
             continue
         kept.append(i)

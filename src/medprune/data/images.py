@@ -100,8 +100,7 @@ def native_size(path: Path) -> tuple[int, ...]:
     except DataError:
         raise
     except Exception as err:
-        raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file, or "
-                        "pass --skip-unreadable") from None
+        raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file") from None
 
 
 def _check_single_frame(ds, path: Path) -> None:
@@ -121,8 +120,7 @@ def _dicom_values(path: Path, window: tuple[float, float] | None) -> tuple[np.nd
     try:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as err:
-        raise DataError(f"{path} is not a readable DICOM file ({type(err).__name__}): replace or remove it, or pass "
-                        "--skip-unreadable") from None
+        raise DataError(f"{path} is not a readable DICOM file ({type(err).__name__}): replace or remove it") from None
     if "PixelData" not in ds:
         raise DataError(f"{path} is a DICOM file without pixel data (a report or structured document): remove it from "
                         "the data")
@@ -133,12 +131,12 @@ def _dicom_values(path: Path, window: tuple[float, float] | None) -> tuple[np.nd
         syntax = ds.file_meta.get("TransferSyntaxUID")
         name = getattr(syntax, "name", str(syntax))
         raise DataError(f"{path}: pixel data compressed as {name} cannot be decoded ({type(err).__name__}): install "
-                        "a decoder for it (pylibjpeg-libjpeg for lossless JPEG) or convert the file; or pass "
-                        "--skip-unreadable") from None
+                        "a decoder for it (pylibjpeg-libjpeg for lossless JPEG) or convert the file") from None
     if stored.ndim == 3:  # colour: pydicom has already converted YBR to RGB
         return stored.astype(np.uint8), True, False
     monochrome1 = ds.get("PhotometricInterpretation", "") == "MONOCHROME1"
     values = apply_modality_lut(stored, ds).astype(np.float64)
+    _check_finite(values, path)
     if window is not None:
         return _apply_window(values, *window), False, monochrome1
     if "VOILUTSequence" in ds:
@@ -160,6 +158,13 @@ def _apply_window(values: np.ndarray, center: float, width: float) -> np.ndarray
     return np.clip((values - (center - 0.5)) / (width - 1) + 0.5, 0.0, 1.0) * 255.0
 
 
+def _check_finite(values: np.ndarray, path: Path) -> None:
+    """A NaN or infinite pixel would turn the whole image black in the stretch and get a confident prediction."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{path} holds {int(bad.sum())} NaN or infinite pixel values: clean or remove the image")
+
+
 def _stretch(values: np.ndarray) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     return (values - low) / (high - low) * 255.0 if high > low else np.zeros_like(values)
@@ -173,12 +178,12 @@ def _pillow_values(path: Path, window: tuple[float, float] | None, channels: int
         with Image.open(path) as image:
             if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # deep grey: kept as numbers until normalised
                 values = np.asarray(image, dtype=np.float64)
+                _check_finite(values, path)
                 return (_apply_window(values, *window) if window else _stretch(values)), False
             image = image.convert("L" if channels == 1 else "RGB")
             return np.asarray(image, dtype=np.uint8), True
     except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file, or "
-                        "pass --skip-unreadable") from None
+        raise DataError(f"{path} cannot be read as an image ({type(err).__name__}): replace or remove the file") from None
 
 
 def read_volume(path: Path, reading: ImageReading, size: int) -> np.ndarray:
@@ -190,11 +195,9 @@ def read_volume(path: Path, reading: ImageReading, size: int) -> np.ndarray:
     try:
         values = np.asarray(nibabel.load(path).get_fdata(dtype=np.float32))
     except Exception as err:
-        raise DataError(f"{path} cannot be read as a NIfTI volume ({type(err).__name__}): replace or remove it, or "
-                        "pass --skip-unreadable") from None
+        raise DataError(f"{path} cannot be read as a NIfTI volume ({type(err).__name__}): replace or remove it") from None
     values = values[..., 0] if values.ndim == 4 and values.shape[3] == 1 else values
-    if not np.isfinite(values).all():
-        raise DataError(f"{path} holds NaN or infinite voxels: clean the volume")
+    _check_finite(values, path)
     scaled = _apply_window(values, *reading.window) if reading.window else _stretch(values)
     resampled = ndimage.zoom(scaled, [size / n for n in scaled.shape], order=1, grid_mode=True, mode="nearest")
     return np.clip(np.rint(resampled), 0, 255).astype(np.uint8)[None]

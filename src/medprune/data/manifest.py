@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from medprune.data.csv_file import read_csv
 from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
 from medprune.data.folders import FOLDER_SPLIT, dicom_subgroups, image_preprocessing, split_cases
 from medprune.data.image_files import ImageFiles, files_digest, scan_images
@@ -56,6 +57,16 @@ def _given_splits(frame, split_column: str, groups: np.ndarray | None, allow_gro
     return values
 
 
+def image_paths(frame, image_column: str, path: Path) -> list[Path]:
+    """The manifest's image files, relative to its folder; an empty cell is refused by its row number (it would
+    otherwise read as a file named 'nan')."""
+    empty = np.flatnonzero(frame[image_column].isna().to_numpy() | (frame[image_column].astype(str).str.strip() == ""))
+    if len(empty):
+        raise DataError(f"{path.name}: {len(empty)} rows have no '{image_column}' path (first: data row {empty[0] + 1}): "
+                        "fill them or remove those rows")
+    return [path.parent / str(p) for p in frame[image_column]]
+
+
 def load_manifest(path: Path, *, image_column: str, target: str | None, split_column: str | None = None,
                   group_column: str | None = None, allow_group_overlap: bool = False,
                   subgroups: list[str] | None = None, reading: ImageReading = ImageReading(), seed: int = 0,
@@ -66,10 +77,8 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
         DataError: missing columns, files or labels; split values other than train/val/test; a patient in two
             given splits (unless `allow_group_overlap`).
     """
-    import pandas as pd
-
     path = Path(path)
-    frame = pd.read_csv(path)
+    frame = read_csv(path, "a manifest")
     columns = [c for c in subgroups or [] if not c.startswith("dicom:")]
     needed = [c for c in (image_column, target, split_column, group_column, *columns) if c]
     if not target:
@@ -81,7 +90,7 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
         raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' label")
     class_values = sorted(frame[target].unique().tolist(), key=str)
     y = frame[target].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
-    files = [path.parent / str(p) for p in frame[image_column]]
+    files = image_paths(frame, image_column, path)
     missing = [f for f in files if not f.is_file()]
     if missing:
         raise DataError(f"{path.name} lists {len(missing)} images that do not exist (first: {missing[0]}): paths are "

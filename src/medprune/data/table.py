@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from medprune.data.csv_file import read_csv
 from medprune.data.dataset import Dataset, Split, check_labels, task_for
 from medprune.data.fetch import md5sum
 from medprune.data.table_encoding import apply_encoding, check_header, encoded_feature_names, fit_encoding
@@ -18,16 +19,7 @@ SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 
 
 def _read_csv(path: Path):
-    import pandas as pd
-
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist: check the path given to --data") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not a readable CSV table ({err}): check the file") from None
-    if frame.empty:
-        raise DataError(f"{path} has no rows: a table needs one case per row")
+    frame = read_csv(path)
     check_header(_header(path), path.name)
     return frame
 

@@ -39,11 +39,27 @@ def encoded_feature_names(encoding: dict[str, Any]) -> list[str]:
                                     for level in fit["levels"])]
 
 
-def apply_encoding(frame, encoding: dict[str, Any], file_name: str) -> np.ndarray:
-    """(N, F) float32 features of `frame`, columns taken by name; unknown categories encode as all zeros.
+def count_unknown_categories(frame, encoding: dict[str, Any]) -> dict[str, int]:
+    """Per categorical column, the rows whose (non-missing) value the model never saw in training."""
+    counts = {}
+    for column, fit in encoding["categorical"].items():
+        if column in frame.columns:
+            values = frame[column].dropna().astype(str)
+            unseen = int((~values.isin(fit["levels"])).sum())
+            if unseen:
+                counts[column] = unseen
+    return counts
+
+
+def apply_encoding(frame, encoding: dict[str, Any], file_name: str, unknown: str = "error") -> np.ndarray:
+    """(N, F) float32 features of `frame`, columns taken by name.
+
+    A category the model never saw is refused (`unknown="error"`), or with `unknown="ignore"` encoded as none of
+    the known ones (all zeros).
 
     Raises:
-        DataError: a column the model needs is missing, non-numeric, infinite, or has missing values.
+        DataError: a column the model needs is missing, non-numeric, infinite, has missing values, or (by default)
+            holds a category unseen in training.
     """
     import pandas as pd
 
@@ -75,6 +91,12 @@ def apply_encoding(frame, encoding: dict[str, Any], file_name: str) -> np.ndarra
                                 "pass --missing impute when training, or clean the file")
             series = series.fillna(fit["impute"])
         text = series.astype(str).to_numpy()
+        unseen = ~np.isin(text, fit["levels"])
+        if unseen.any() and unknown != "ignore":
+            raise DataError(f"{file_name}: column '{column}' holds {int(unseen.sum())} values the model never saw in "
+                            f"training (first: '{text[unseen][0]}', data row {int(np.flatnonzero(unseen)[0]) + 1}; "
+                            f"known: {', '.join(fit['levels'][:8])}): fix the values, or pass --unknown-category "
+                            "ignore to encode them as no known category")
         parts.append(np.stack([text == level for level in fit["levels"]], axis=1).astype(float)
                      if fit["levels"] else np.zeros((len(frame), 0)))
     return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.zeros((len(frame), 0), np.float32)

@@ -59,6 +59,11 @@ class Protocol:
     def check(self, n_classes: int) -> Protocol:
         for name in [*self.judged, *self.margins]:
             PAIRED_METRICS.get(name)
+        unjudged = [name for name in self.margins if name not in self.judged]
+        if unjudged:
+            raise ConfigError(f"--margin gives {unjudged[0]} a margin but {unjudged[0]} is not judged (endpoints: "
+                              f"{', '.join(self.judged)}): add it with --endpoints "
+                              f"{','.join([*self.judged, *unjudged])}, or drop its margin")
             if name in BINARY_ONLY and n_classes != 2:
                 raise ConfigError(f"endpoint {name} needs a binary task: use auroc, sensitivity, specificity or "
                                   "balanced_accuracy for multi-class")
@@ -89,7 +94,7 @@ class Protocol:
         return {**record, "confidence_level": 1 - self.alpha, "rule": RULE,
                 "ci_method": {name: METHODS.get(name, BOOTSTRAP_METHOD) for name in self.judged},
                 "bootstrap": "paired, resampled within each class, percentile interval",
-                "auroc_test": "paired DeLong test (DeLong et al. 1988) reported beside the bootstrap",
+                "auroc_test": "paired DeLong test (DeLong et al. 1988); the binary verdict inverts it on the logit scale",
                 "multiplicity": "intersection-union across endpoints (no correction needed); Holm (1979) across "
                                 "candidates",
                 "threshold": THRESHOLD_RULES[self.candidate_threshold]}

@@ -152,3 +152,17 @@ def test_an_rle_compressed_dicom_reads_exactly(tmp_path):
     ds.save_as(tmp_path / "r.dcm")
     assert dcmread(tmp_path / "r.dcm").file_meta.TransferSyntaxUID == RLELossless
     assert np.array_equal(read_image(tmp_path / "r.dcm", ImageReading(), 28)[0], PIXELS)
+
+
+def test_a_float_tiff_with_one_nan_pixel_is_refused_not_read_as_black(tmp_path):
+    from PIL import Image
+
+    from medprune.data.images import ImageReading, read_image
+    from medprune.errors import DataError
+
+    values = np.linspace(0, 1000, 32 * 32, dtype=np.float32).reshape(32, 32)
+    values[5, 7] = np.nan
+    path = tmp_path / "scan.tif"
+    Image.fromarray(values, mode="F").save(path)
+    with pytest.raises(DataError, match="1 NaN or infinite pixel values"):
+        read_image(path, ImageReading(None, 1, None, False), 16)

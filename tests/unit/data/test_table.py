@@ -53,8 +53,20 @@ def test_target_required_and_columns_checked(tiny_table):
 def test_unreadable_csv(tmp_path):
     path = tmp_path / "bin.csv"
     path.write_bytes(b"\xff\xfe\x00garbage\x00")
-    with pytest.raises(DataError, match="not a readable CSV"):
+    with pytest.raises(DataError, match="not a text CSV file"):
         load_data(path, target="x")
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("Age;Sex;Outcome\n50;M;1\n60;F;0\n".encode(), "separates its columns with semicolons"),
+    ("Age,Ville,Outcome\n50,Besançon,1\n".encode("latin-1"), "not UTF-8 text .*save it again as 'CSV UTF-8'"),
+    (b"Age,Sex,Outcome\n50,M,1\n60,F,0,extra\n", "not a regular CSV .*as many fields as the header"),
+])
+def test_common_csv_mistakes_say_how_to_fix_them(tmp_path, content, message):
+    path = tmp_path / "table.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        load_data(path, target="Outcome")
 
 
 @needs_shared_data

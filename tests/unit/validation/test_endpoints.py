@@ -402,3 +402,14 @@ def test_agreeing_models_are_not_told_about_rates_of_disagreement():
                     margins={"auroc": 0.5, "sensitivity": 0.05, "specificity": 0.05}, minimum=10)
     reason = result.endpoints["sensitivity"]["reason"]
     assert "rates of disagreement" not in reason and "the two models agree on all 69 positive cases" in reason
+
+
+def test_a_margin_for_an_endpoint_that_is_not_judged_is_refused_not_dropped():
+    from medprune.errors import ConfigError
+    from medprune.validation.protocol import build_protocol
+
+    with pytest.raises(ConfigError, match="--margin gives ppv a margin but ppv is not judged.*--endpoints "
+                                          "auroc,sensitivity,specificity,ppv"):
+        build_protocol(metric="auroc", margin="auroc=0.02,ppv=0.05").check(2)
+    judged = build_protocol(metric="auroc", margin="auroc=0.02,ppv=0.05", endpoints="auroc,ppv").check(2)
+    assert judged.margin_for("ppv") == 0.05

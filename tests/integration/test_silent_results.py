@@ -1,0 +1,49 @@
+"""Inputs that used to give a confident wrong answer with exit 0 now give one line naming the problem."""
+
+import pytest
+
+from tests.integration.test_cli import FAST, assert_one_line_error, invoke
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("table")
+    rng = np.random.default_rng(0)
+    lines = ["Age,Pain,Outcome"]
+    for i in range(120):
+        risk = rng.normal()
+        lines.append(f"{50 + 10 * risk:.1f},{['ASY', 'ATA', 'NAP'][i % 3]},{int(risk > 0)}")
+    (root / "table.csv").write_text("\n".join(lines) + "\n")
+    result = invoke("train", "--data", root / "table.csv", "--target", "Outcome", "--model", "mlp",
+                    "--out", root / "run", *FAST)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def test_an_unseen_category_is_refused_unless_ignored_and_then_counted(table_run, tmp_path):
+    new = tmp_path / "new.csv"
+    new.write_text("Age,Pain\n55,ASY\n61,XYZ\n47,NAP\n")
+    assert_one_line_error(invoke("predict", "--model", table_run / "run", "--data", new, "--out", tmp_path / "p.csv"),
+                          "column 'Pain' holds 1 values the model never saw in training (first: 'XYZ', data row 2")
+    assert not (tmp_path / "p.csv").exists()
+    result = invoke("predict", "--model", table_run / "run", "--data", new, "--out", tmp_path / "p.csv",
+                    "--unknown-category", "ignore")
+    assert result.exit_code == 0, result.output
+    assert "1 rows had a 'Pain' value the model never saw" in result.output
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 4
+
+
+def test_an_empty_path_cell_is_named_by_its_row_not_read_as_nan(tmp_path):
+    from tests.conftest import write_npz
+
+    run = tmp_path / "run"
+    assert invoke("train", "--data", write_npz(tmp_path / "tiny.npz"), "--model", "smallcnn", "--out", run,
+                  *FAST).exit_code == 0
+    manifest = tmp_path / "new.csv"
+    manifest.write_text("path,site\na.png,A\n,B\nb.png,C\n")
+    result = invoke("predict", "--model", run, "--data", manifest, "--image-column", "path", "--out",
+                    tmp_path / "p.csv")
+    assert_one_line_error(result, "rows have no 'path' path (first: data row")
+    assert "nan" not in result.stderr
