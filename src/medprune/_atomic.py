@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -11,18 +13,41 @@ from typing import Any
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)`, then rename the temporary file over `path`."""
+    """Call `write(tmp_path)`, then rename the temporary file over `path`.
+
+    Raises:
+        OSError: the file could not be written, including the RuntimeError that torch.save raises on a full disk.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write(Path(tmp))
+        try:
+            write(Path(tmp))
+        except RuntimeError as err:
+            failure = write_failure(err, path)
+            if failure is None:
+                raise
+            raise failure from None
         _share(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_failure(err: RuntimeError, path: Path) -> OSError | None:
+    """The OSError behind a library's RuntimeError while writing `path`, or None when it is not a write failure.
+
+    torch's zip writer and OpenVINO report a failed write ("iostream error", "unexpected pos") as a RuntimeError
+    without an errno: it is one when the disk is nearly full or the message is about writing.
+    """
+    text = str(err).lower()
+    full = shutil.disk_usage(Path(path).parent).free < 64 * 2 ** 20
+    if not (full or any(word in text for word in ("write", "iostream", "unexpected pos"))):
+        return None
+    return OSError(errno.ENOSPC if full else errno.EIO, "the disk is full" if full else "writing failed", str(path))
 
 
 def write_texts_atomic(texts: dict[Path, str]) -> None:

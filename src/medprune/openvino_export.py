@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medprune._atomic import write_failure
 from medprune.errors import ConfigError
 from medprune.evaluation.efficiency import count_macs
 from medprune.evaluation.metrics import compute_auroc
@@ -65,7 +66,13 @@ def _save(converted, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as tmpdir:
         staged = Path(tmpdir) / out.name
-        ov.save_model(converted, str(staged), compress_to_fp16=False)
+        try:
+            ov.save_model(converted, str(staged), compress_to_fp16=False)
+        except RuntimeError as err:
+            failure = write_failure(err, out)
+            if failure is None:
+                raise
+            raise failure from None
         os.replace(staged.with_suffix(".bin"), out.with_suffix(".bin"))
         os.replace(staged, out)
 

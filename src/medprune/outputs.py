@@ -122,5 +122,7 @@ def describe_os_error(err: OSError) -> str:
              errno.EROFS: "the file system is read-only: choose another path",
              errno.ENOTDIR: "part of the path is a file, not a folder: choose another path",
              errno.EISDIR: "it is a folder: give a file path",
-             errno.ENOENT: "it does not exist: check the path"}
-    return f"cannot access {where}: {hints.get(err.errno, err.strerror or str(err))}"
+             errno.ENOENT: "it does not exist: check the path",
+             errno.EIO: "writing failed; the disk may be full: free space or choose another path"}
+    verb = "cannot write" if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO) else "cannot access"
+    return f"{verb} {where}: {hints.get(err.errno, err.strerror or str(err))}"

@@ -134,8 +134,12 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     import torch
 
     torch.manual_seed(config.seed)  # the initial weights are part of the seeded run
-    net = create_model(model, input_shape=dataset.input_shape, n_classes=dataset.n_classes,
-                       modality=dataset.modality, **(model_kwargs or {}))
+    try:
+        net = create_model(model, input_shape=dataset.input_shape, n_classes=dataset.n_classes,
+                           modality=dataset.modality, **(model_kwargs or {}))
+    except TypeError as err:  # a keyword the architecture does not take
+        raise ConfigError(f"model '{model}' cannot be built with model_kwargs {model_kwargs} ({err}): remove or "
+                          "rename the unknown keyword") from None
     prepare_out(out, resume, overwrite)
     result: TrainResult = fit(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress)
     checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")

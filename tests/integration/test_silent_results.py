@@ -47,3 +47,18 @@ def test_an_empty_path_cell_is_named_by_its_row_not_read_as_nan(tmp_path):
                     tmp_path / "p.csv")
     assert_one_line_error(result, "rows have no 'path' path (first: data row")
     assert "nan" not in result.stderr
+
+
+def test_a_full_disk_while_saving_is_one_line_and_leaves_no_empty_run_folder(tmp_path, monkeypatch):
+    import torch
+
+    from tests.conftest import write_npz
+
+    def full(*args, **kwargs):  # what torch's zip writer raises when the disk fills
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 306304 vs 306192")
+
+    npz = write_npz(tmp_path / "tiny.npz")
+    monkeypatch.setattr(torch, "save", full)
+    result = invoke("train", "--data", npz, "--model", "smallcnn", "--out", tmp_path / "run", *FAST)
+    assert_one_line_error(result, "train_state.pt: writing failed")
+    assert not (tmp_path / "run").exists()

@@ -65,16 +65,19 @@ def command(name: str | None = None, parent: typer.Typer | None = None,
             warnings.showwarning = _one_line_warning
             claimed = {Path(kwargs[k]): kind for k, kind in (outputs or {}).items() if kwargs.get(k) is not None}
             inputs = _input_paths({k: v for k, v in kwargs.items() if k not in (outputs or {})})
+            created = [path for path, kind in claimed.items() if kind == "dir" and not path.exists()]
             try:
                 with claim_outputs(claimed, inputs, forced=bool(kwargs.get("overwrite"))):
                     return fn(*args, **kwargs)
             except MedpruneError as err:
                 if os.environ.get("MEDPRUNE_DEBUG"):
                     raise
+                _remove_if_empty(created)
                 _fail(str(err))
             except OSError as err:  # a full disk or a path that became unwritable while results were written
                 if os.environ.get("MEDPRUNE_DEBUG"):
                     raise
+                _remove_if_empty(created)
                 _fail(describe_os_error(err))
             except KeyboardInterrupt:
                 err_console.print("interrupted: work finished so far is saved; run again with --resume to continue")
@@ -83,6 +86,15 @@ def command(name: str | None = None, parent: typer.Typer | None = None,
         return (parent or app).command(name)(run)
 
     return wrap
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """A failed run leaves no empty output folder it created (one holding anything, such as resume state, stays)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _input_paths(options: dict) -> list[Path]:

@@ -230,9 +230,30 @@ def _message(error: dict) -> str:
     return error["msg"].removeprefix("Value error, ").replace("\n", " ")
 
 
-def _refuse_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
+# A recipe is a page of settings; aliases that expand past this many values are a "billion laughs" document,
+# which would take minutes to check and validate.
+MAX_EXPANDED_VALUES = 100_000
+
+
+def _expanded_size(node: yaml.Node | None, memo: dict[int, int]) -> int:
+    """How many values the document holds once its aliases are expanded, counted in time linear in its nodes."""
+    if node is None:
+        return 0
+    if id(node) not in memo:
+        memo[id(node)] = 0  # a node that contains itself (a recursive alias) counts once
+        children = ([item for pair in node.value for item in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+        memo[id(node)] = min(1 + sum(_expanded_size(child, memo) for child in children), 10 * MAX_EXPANDED_VALUES)
+    return memo[id(node)]
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.Node | None, seen_nodes: set[int] | None = None) -> None:
     """YAML lets a repeated key silently replace the first (e.g. a second `validation:` changing the
-    pre-specified margin); a recipe refuses it."""
+    pre-specified margin); a recipe refuses it. Each node is checked once, however often aliases repeat it."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if node is None or id(node) in seen_nodes:
+        return
+    seen_nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -241,10 +262,10 @@ def _refuse_duplicate_keys(path: Path, node: yaml.Node | None) -> None:
                 raise ConfigError(f"{path} line {key.start_mark.line + 1}: the key '{name}' appears again (first on "
                                   f"line {seen[name]}): a recipe names each key once")
             seen[name] = key.start_mark.line + 1
-            _refuse_duplicate_keys(path, value)
+            _refuse_duplicate_keys(path, value, seen_nodes)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _refuse_duplicate_keys(path, item)
+            _refuse_duplicate_keys(path, item, seen_nodes)
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -264,8 +285,12 @@ def load_recipe(path: str | Path) -> Recipe:
         raise ConfigError(f"{path} line {line}: not UTF-8 text (byte {err.object[err.start]:#04x}): save the recipe "
                           "as UTF-8") from None
     try:
-        raw, root = yaml.safe_load(text), yaml.compose(text)
+        root = yaml.compose(text)
+        if _expanded_size(root, {}) > MAX_EXPANDED_VALUES:
+            raise ConfigError(f"{path}: its aliases expand to more than {MAX_EXPANDED_VALUES:,} values: a recipe is a "
+                              "page of settings; write it without nested aliases")
         _refuse_duplicate_keys(path, root)
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""

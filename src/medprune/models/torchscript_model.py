@@ -11,6 +11,7 @@ parameters once frozen: they became constants of the graph).
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 import zipfile
@@ -35,10 +36,13 @@ def is_torchscript(path: Path) -> bool:
 
 
 def save_torchscript(module: torch.jit.ScriptModule, spec: dict, counts: tuple[int, int, int], out: Path) -> None:
+    """Write the archive to `out`; it is built in memory first, because torch's writer aborts the whole process
+    (a C++ error in a destructor) when the disk fills while it writes a file itself."""
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(module, str(out), _extra_files={SPEC_FILE: json.dumps(spec),
-                                                       COUNTS_FILE: json.dumps(list(counts))})
+        torch.jit.save(module, buffer, _extra_files={SPEC_FILE: json.dumps(spec), COUNTS_FILE: json.dumps(list(counts))})
+    Path(out).write_bytes(buffer.getvalue())
 
 
 class TorchScriptModel(nn.Module):

@@ -96,3 +96,24 @@ def test_data_with_reading_options_reaches_load_data(tmp_path):
     assert data_options(_load(tmp_path, GOOD)) == ("pneumoniamnist", {})
     with pytest.raises(ConfigError, match=r"line 1 \(data\..*image_colum\): unknown key"):
         _load(tmp_path, GOOD.replace("data: pneumoniamnist", "data: {path: l.csv, image_colum: x}"))
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path):
+    rows = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    names = "abcdefghijkl"
+    for previous, name in zip(names, names[1:]):
+        rows.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    with pytest.raises(ConfigError, match="aliases expand to more than 100,000 values"):
+        _load(tmp_path, "\n".join(rows) + "\n")
+
+
+def test_an_ordinary_alias_is_still_read(tmp_path):
+    recipe = _load(tmp_path, """\
+        data: pneumoniamnist
+        reference:
+          train: {model: resnet18, epochs: 12}
+        techniques:
+          - &pruned {technique: prune, criterion: taylor}
+          - chain: [*pruned, {technique: distill}]
+        """)
+    assert [e.label for e in recipe.techniques] == ["prune", "prune -> distill"]
