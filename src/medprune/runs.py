@@ -15,9 +15,9 @@ from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.data import Dataset, load_data
 from medprune.data.batches import to_tensor
 from medprune.models.imported import build_imported, is_imported, load_weights
-from medprune.errors import ConfigError, DataError
+from medprune.errors import ConfigError, DataError, MedpruneError
 from medprune.evaluation import Evaluation
-from medprune.evaluation.evaluate import evaluate, validation_threshold
+from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
 from medprune.evaluation.metrics import check_threshold_data
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
@@ -59,7 +59,22 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
     if encoding is not None:
         source["encoding"] = encoding  # a table model's columns are matched by name, never refitted
-    dataset = load_data(source.pop("data"), data_dir=data_dir, **source)
+    path = source.pop("data")
+    try:
+        dataset = load_data(path, data_dir=data_dir, **source)
+    except ConfigError:
+        if same_data or "positive_class" not in source:
+            raise
+        # Other data whose classes lack the model's positive class: a file of another shape says that first.
+        source.pop("positive_class")
+        try:
+            check_model_matches_data(checkpoint, load_data(path, data_dir=data_dir, **source))
+        except DataError as mismatch:
+            if "shape" in str(mismatch) or "takes" in str(mismatch):
+                raise mismatch from None
+        except MedpruneError:
+            pass
+        raise
     recorded = checkpoint.spec.get("data_md5")
     if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
         warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
@@ -114,7 +129,8 @@ def check_trainable(dataset: Dataset) -> None:
         warnings.warn(f"class '{empty[0]}' has no training cases (named with --classes): the model never learns it",
                       stacklevel=2)
     if dataset.n_classes == 2:
-        check_threshold_data(dataset.split("val").y)
+        pooled = np.concatenate([dataset.split("train").y, dataset.split("val").y])
+        check_threshold_data(dataset.split("val").y, pooled)
 
 
 def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *, resume: bool = False,

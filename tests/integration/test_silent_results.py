@@ -62,3 +62,44 @@ def test_a_full_disk_while_saving_is_one_line_and_leaves_no_empty_run_folder(tmp
     result = invoke("train", "--data", npz, "--model", "smallcnn", "--out", tmp_path / "run", *FAST)
     assert_one_line_error(result, "train_state.pt: writing failed")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_file_of_another_shape_is_told_about_its_shape_not_its_classes(tmp_path):
+    from tests.conftest import write_npz
+
+    grey = write_npz(tmp_path / "grey.npz")
+    run = tmp_path / "run"
+    result = invoke("train", "--data", grey, "--classes", "normal,pneumonia", "--positive-class", "pneumonia",
+                    "--model", "smallcnn", "--out", run, *FAST)
+    assert result.exit_code == 0, result.output
+    rgb = write_npz(tmp_path / "rgb.npz", channels=3)
+    assert_one_line_error(invoke("evaluate", "--model", run, "--data", rgb, "--repeats", "1"),
+                          "expects inputs of shape (1, 16, 16) but rgb has (3, 16, 16)")
+
+
+def test_an_empty_training_split_is_named_as_such(tmp_path):
+    from tests.conftest import write_npz
+
+    empty = write_npz(tmp_path / "empty.npz", counts=(0, 32, 32))
+    assert_one_line_error(invoke("train", "--data", empty, "--out", tmp_path / "run", *FAST),
+                          "the train split holds no cases")
+
+
+def test_the_val_fraction_advice_is_one_that_works(tmp_path):
+    import numpy as np
+
+    from medprune.evaluation.metrics import val_fraction_hint
+
+    pooled = np.array([1] * 12 + [0] * 36)  # a 60-row table's train + val with 15 positives in all
+    assert "--val-fraction 0.5 " in val_fraction_hint(pooled)
+    lines = ["Age,Chol,Outcome"] + [f"{40 + i % 30},{180 + i},{int(i % 4 == 0)}" for i in range(60)]
+    table = tmp_path / "t60.csv"
+    table.write_text("\n".join(lines) + "\n")
+    base = ("train", "--data", table, "--target", "Outcome", "--model", "mlp", *FAST)
+    assert_one_line_error(invoke(*base, "--out", tmp_path / "a"), "pass --val-fraction 0.5 ")
+    assert invoke(*base, "--val-fraction", "0.5", "--out", tmp_path / "b").exit_code == 0
+
+
+def test_a_subgroup_that_is_the_label_column_is_refused(tiny_table, tmp_path):
+    assert_one_line_error(invoke("train", "--data", tiny_table, "--target", "Outcome", "--subgroup", "Outcome",
+                                 "--model", "mlp", "--out", tmp_path / "run", *FAST), "is the label column")

@@ -19,7 +19,7 @@ from medprune.data.dataset import SPLITS, Dataset, Split, check_labels, task_for
 from medprune.data.folders import FOLDER_SPLIT, dicom_subgroups, image_preprocessing, split_cases
 from medprune.data.image_files import ImageFiles, files_digest, scan_images
 from medprune.data.images import ImageReading
-from medprune.errors import DataError
+from medprune.errors import ConfigError, DataError
 
 
 def _group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
@@ -83,6 +83,9 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
     needed = [c for c in (image_column, target, split_column, group_column, *columns) if c]
     if not target:
         raise DataError(f"{path.name} is a manifest: name the label column with --target COLUMN")
+    if target in columns:
+        raise ConfigError(f"--subgroup {target} is the label column: a subgroup splits patients by something other "
+                          "than their diagnosis; choose another column such as site or sex")
     for column in needed:
         if column not in frame.columns:
             raise DataError(f"column '{column}' is not in {path.name}: choose one of {', '.join(map(str, frame.columns))}")

@@ -75,6 +75,11 @@ def _labels(name: str, split: str, labels: np.ndarray, n_images: int) -> np.ndar
 
 def _class_names_from_labels(name: str, splits: dict[str, Split]) -> list[str]:
     """Classes 0..K-1 of a user's file; a class index with no training case is a stray label, not a class."""
+    empty_splits = [split for split, s in splits.items() if len(s.y) == 0]
+    if empty_splits:
+        split = empty_splits[0]
+        fix = "carve one out of train with --val-fraction 0.2" if split == "val" else "put cases in it"
+        raise DataError(f"{name}: the {split} split holds no cases ({split}_images is empty): {fix}")
     labels = np.concatenate([s.y for s in splits.values()])
     top = int(labels.max())  # negative labels are refused by check_labels
     trained = set(np.unique(splits["train"].y).tolist())

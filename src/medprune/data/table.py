@@ -35,6 +35,9 @@ def _check_columns(path: Path, frame, target: str | None, subgroups: list[str]) 
     if not target:
         raise ConfigError(f"{path.name} is a table: name the label column with --target COLUMN "
                           f"(columns: {', '.join(map(str, frame.columns))})")
+    if target in subgroups:
+        raise ConfigError(f"--subgroup {target} is the label column: a subgroup splits patients by something other "
+                          "than their diagnosis; choose another column such as Sex or Age")
     for column in [target, *subgroups]:
         if column not in frame.columns:
             raise DataError(f"column '{column}' is not in {path.name}: choose one of "

@@ -79,16 +79,30 @@ MIN_VALIDATION_PER_CLASS = 5
 VAL_FRACTION_HINT = "pass --val-fraction F (e.g. 0.2) to carve a stratified validation split out of train"
 
 
-def check_threshold_data(y_val: np.ndarray) -> None:
-    """Refuse to choose a threshold on a validation split that cannot support one."""
+def val_fraction_hint(pooled: np.ndarray | None) -> str:
+    """What to pass so a carved validation split holds MIN_VALIDATION_PER_CLASS cases of each class, computed from
+    the train + val labels it would be carved from (a stratified carve keeps about F x n of a class of n)."""
+    if pooled is None:
+        return VAL_FRACTION_HINT
+    smallest = min(int(np.sum(pooled == k)) for k in (0, 1))
+    needed = float(np.ceil(20 * (MIN_VALIDATION_PER_CLASS + 0.5) / max(smallest, 1)) / 20)  # in steps of 0.05
+    if needed > 0.5:
+        return (f"train and validation hold only {smallest} cases of one class together: add cases of that class "
+                "(a validation split needs 5 of each and training needs more)")
+    return f"pass --val-fraction {needed:g} to carve a stratified validation split out of train with enough of each class"
+
+
+def check_threshold_data(y_val: np.ndarray, pooled: np.ndarray | None = None) -> None:
+    """Refuse to choose a threshold on a validation split that cannot support one; `pooled` (train + val labels)
+    lets the hint name a --val-fraction that would work."""
     counts = {int(k): int(np.sum(y_val == k)) for k in (0, 1)}
     if min(counts.values()) == 0:
         missing = [k for k, n in counts.items() if n == 0][0]
         raise DataError(f"the validation split has no cases of class {missing} ({len(y_val)} cases in all): a decision "
-                        f"threshold needs both classes; {VAL_FRACTION_HINT}")
+                        f"threshold needs both classes; {val_fraction_hint(pooled)}")
     if min(counts.values()) < MIN_VALIDATION_PER_CLASS:
         raise DataError(f"the validation split has only {min(counts.values())} cases of one class (fewer than "
-                        f"{MIN_VALIDATION_PER_CLASS}): too few to choose a decision threshold; {VAL_FRACTION_HINT}")
+                        f"{MIN_VALIDATION_PER_CLASS}): too few to choose a decision threshold; {val_fraction_hint(pooled)}")
 
 
 def compute_confusion_rates(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
