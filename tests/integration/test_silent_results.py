@@ -103,3 +103,15 @@ def test_the_val_fraction_advice_is_one_that_works(tmp_path):
 def test_a_subgroup_that_is_the_label_column_is_refused(tiny_table, tmp_path):
     assert_one_line_error(invoke("train", "--data", tiny_table, "--target", "Outcome", "--subgroup", "Outcome",
                                  "--model", "mlp", "--out", tmp_path / "run", *FAST), "is the label column")
+
+
+def test_model_kwargs_the_architecture_does_not_take_are_one_line(tmp_path):
+    from medprune import api
+    from medprune.errors import ConfigError
+    from tests.conftest import write_npz
+
+    dataset = api.load_data(write_npz(tmp_path / "tiny.npz"))
+    with pytest.raises(ConfigError, match="model 'smallcnn' cannot be built with model_kwargs {'bogus': 1}"):
+        api.train(dataset, "smallcnn", api.TrainConfig(epochs=1), tmp_path / "run", model_kwargs={"bogus": 1},
+                  progress=False)
+    assert not (tmp_path / "run" / "model.pt").exists()
