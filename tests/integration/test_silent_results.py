@@ -82,7 +82,7 @@ def test_an_empty_training_split_is_named_as_such(tmp_path):
 
     empty = write_npz(tmp_path / "empty.npz", counts=(0, 32, 32))
     assert_one_line_error(invoke("train", "--data", empty, "--out", tmp_path / "run", *FAST),
-                          "the train split holds no cases")
+                          "the train split is empty")
 
 
 def test_the_val_fraction_advice_is_one_that_works(tmp_path):

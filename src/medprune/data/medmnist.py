@@ -79,7 +79,7 @@ def _class_names_from_labels(name: str, splits: dict[str, Split]) -> list[str]:
     if empty_splits:
         split = empty_splits[0]
         fix = "carve one out of train with --val-fraction 0.2" if split == "val" else "put cases in it"
-        raise DataError(f"{name}: the {split} split holds no cases ({split}_images is empty): {fix}")
+        raise DataError(f"{name}: the {split} split is empty ({split}_images holds no cases): {fix}")
     labels = np.concatenate([s.y for s in splits.values()])
     top = int(labels.max())  # negative labels are refused by check_labels
     trained = set(np.unique(splits["train"].y).tolist())
