@@ -9,17 +9,13 @@ import torch
 
 from medprune.errors import ConfigError
 from medprune.outputs import claim_output
-from tests.conftest import write_npz
-from tests.integration.test_cli import FAST, assert_one_line_error, invoke
+from tests.integration.test_cli import FAST, assert_one_line_error, invoke, trained  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("secure")
-    npz = write_npz(root / "tiny.npz")
-    result = invoke("train", "--data", npz, "--model", "smallcnn", "--out", root / "run", *FAST)
-    assert result.exit_code == 0, result.output
-    return root
+def run(request):
+    """A folder with tiny.npz and run/ (a smallcnn trained on it): test_cli's fixture."""
+    return request.getfixturevalue("trained")
 
 
 def _with_spec_name(source, target, name, kwargs):
