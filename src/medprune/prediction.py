@@ -48,7 +48,7 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
     recorded = checkpoint.spec.get("preprocessing", {}).get("reading", {})
     window = recorded.get("window")
     reading = ImageReading(sides[0], channels, tuple(window) if window else None)
-    _, _, dims = scan_images(files, reading)  # every file is an image, before any prediction is made
+    _, _, dims = scan_images(files, reading, skip_hint=False)  # every file is an image, before any prediction
     if dims != len(sides):
         kind = {2: "2D images", 3: "3D volumes"}
         raise ConfigError(f"the model takes {kind[len(sides)]} but {data.name} holds {kind[dims]}: use a model "

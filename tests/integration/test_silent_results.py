@@ -115,3 +115,17 @@ def test_model_kwargs_the_architecture_does_not_take_are_one_line(tmp_path):
         api.train(dataset, "smallcnn", api.TrainConfig(epochs=1), tmp_path / "run", model_kwargs={"bogus": 1},
                   progress=False)
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_predict_does_not_suggest_an_option_it_lacks(tmp_path):
+    from tests.conftest import write_npz
+
+    run = tmp_path / "run"
+    assert invoke("train", "--data", write_npz(tmp_path / "tiny.npz"), "--model", "smallcnn", "--out", run,
+                  *FAST).exit_code == 0
+    folder = tmp_path / "new"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not a png")
+    result = invoke("predict", "--model", run, "--data", folder, "--out", tmp_path / "p.csv")
+    assert_one_line_error(result, "broken.png cannot be read as an image")
+    assert "--skip-unreadable" not in result.stderr

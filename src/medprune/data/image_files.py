@@ -91,7 +91,8 @@ class ImageFiles:
         return image
 
 
-def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = None) -> tuple[np.ndarray, int, int]:
+def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = None,
+                skip_hint: bool = True) -> tuple[np.ndarray, int, int]:
     """(indices of the files kept, size to read them at, spatial dimensions: 2 images or 3 volumes).
 
     Every header is read, so a file that is not an image stops here, and images of several sizes without
@@ -104,6 +105,8 @@ def scan_images(files: list[Path], reading: ImageReading, cache: Path | None = N
             shape = native_size(f)
         except DataError as err:
             if not reading.skip_unreadable:
+                if not skip_hint:  # the command cannot skip files (predict answers for every case it is given)
+                    raise
                 raise DataError(f"{err}; or pass --skip-unreadable to leave such files out") from None
             skipped.append(str(err))
             continue
