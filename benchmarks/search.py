@@ -25,8 +25,8 @@ from medprune.models import Checkpoint, load_checkpoint
 from medprune.pruning.structured import DenseFigures, prune_channels
 from medprune.pruning.target import Target
 from medprune.search import RunOptions, SearchConfig, search
+from medprune.batchnorm import recalibrate_batchnorm
 from medprune.search.evaluator import Evaluator
-from medprune.search.scoring import recalibrate_batchnorm
 from medprune.training import TrainConfig, fit
 
 
