@@ -1,6 +1,7 @@
 """`medprune validate` end to end: verdicts, report contents and one-line errors."""
 
 import json
+import re
 
 import numpy as np
 
@@ -181,7 +182,15 @@ def test_heart_disease_subgroups_by_sex(tmp_path):
     sexes = cand["subgroups"]["Sex"]
     assert [r["group"] for r in sexes] == ["F", "M"] and all(r["ci_low"] <= r["delta"] <= r["ci_high"] for r in sexes)
     assert len(cand["subgroups"]["Age"]) == 4  # numeric: quartiles
-    assert "Forest plot of Sex" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "Forest plot of Sex" in html
+    table = html[html.index("Forest plot of Sex"):]
+    table = table[: table.index("</table>")]
+    headers = re.findall(r"<th>(.*?)</th>", table)
+    assert len(headers) == 7 and all(headers)  # every column named, the finding column included
+    operating = re.findall(r'<td style="text-align:left">(.*?)</td>', table, re.S)
+    assert len(operating) == 2  # one per group, the first row included
+    assert all("sensitivity" in cell and "specificity" in cell and "auroc" not in cell for cell in operating)
     unknown = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "cand", "--subgroup",
                      "Race", "--out", tmp_path / "r2")
     assert_one_line_error(unknown, "column 'Race' is not in heart_disease.csv")

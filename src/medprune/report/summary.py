@@ -107,8 +107,11 @@ def render_pruning_summary(record: dict[str, Any]) -> str:
     for label, key in (("Parameters", "params"), ("Non-zero parameters", "nonzero_params"), ("MACs", "macs")):
         lines.append(f"| {label} | {de[key]:,} | {pe[key]:,} | x{pe[key] / de[key]:.3f} |")
     for label, key in (("File size", "size_bytes"), ("File size (gzip)", "size_gzip_bytes")):
-        lines.append(f"| {label} | {fmt_bytes(de[key])} | {fmt_bytes(pe[key])} | {de[key] / pe[key]:.2f}x smaller |")
+        a, b = de[key], pe[key]
+        size = f"{a / b:.2f}x smaller" if a >= b else f"{b / a:.2f}x larger"
+        lines.append(f"| {label} | {fmt_bytes(a)} | {fmt_bytes(b)} | {size} |")
     for batch in ("batch1", "batch32"):
         a, b = de["latency_ms"][batch], pe["latency_ms"][batch]
-        lines.append(f"| CPU latency {batch} | {a:.2f} ms | {b:.2f} ms | {a / b:.2f}x faster |")
+        speed = f"{a / b:.2f}x faster" if a >= b else f"{b / a:.2f}x slower"
+        lines.append(f"| CPU latency {batch} | {a:.2f} ms | {b:.2f} ms | {speed} |")
     return "\n".join(lines) + "\n"
