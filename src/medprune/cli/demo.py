@@ -20,6 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
+from medprune.budget import parse_duration
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 
@@ -33,9 +34,9 @@ def demo(
     round_to: Annotated[int, typer.Option(
         help="Kept channel counts are multiples of this (16 speeds TorchScript on AVX-512 but, at 12 % of the "
              "MACs, cost resnet18 test AUROC: 0.9681 vs 0.9721 with 8).")] = 8,
-    time_budget: Annotated[Optional[float], typer.Option(
-        help="Seconds the dense model may train (no epoch is begun that would end later); the run, and so its "
-             "verdicts, then depend on the machine's speed.")] = None,
+    time_budget: Annotated[Optional[str], typer.Option(
+        help="Wall time the dense model may train, e.g. 200s, 5m (no epoch is begun that would end later; as "
+             "train's --time-budget); the run, and so its verdicts, then depend on the machine's speed.")] = None,
     finetune_epochs: Annotated[int, typer.Option(help="Fine-tuning epochs after pruning, with distillation (8 left "
                                                       "resnet18 at 12 % of its MACs inconclusive on specificity).")] = 15,
     margin: Annotated[float, typer.Option(help="Non-inferiority margin on test AUROC.")] = 0.01,
@@ -46,7 +47,7 @@ def demo(
     settings = api.PruneSettings(criterion="taylor", structured=True, target=target, finetune_epochs=finetune_epochs,
                                  distill=True, round_to=round_to)
     settings.check()  # a mistyped --target fails now, not after training
-    config = api.TrainConfig(epochs=epochs, time_budget_s=time_budget).check()
+    config = api.TrainConfig(epochs=epochs, time_budget_s=parse_duration(time_budget)).check()
     dataset = api.load_data("pneumoniamnist", data_dir=data_dir)
     console.print(f"[bold]1/4 train[/] {model} on PneumoniaMNIST ({len(dataset.split('train'))} / "
                   f"{len(dataset.split('val'))} / {len(dataset.split('test'))} chest X-rays)")
