@@ -68,12 +68,9 @@ def _export_fp32(model: torch.nn.Module, spec: dict[str, Any], name: str, path: 
                 torch.onnx.export(model, (example,), str(tmp), input_names=["input"], output_names=["logits"],
                                   dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=OPSET,
                                   dynamo=False)
-        except OSError:
-            raise  # a full disk or an unwritable path, not an operator ONNX lacks
         except Exception as err:
-            failure = write_failure(err, path) if isinstance(err, RuntimeError) else None
-            if failure is not None:
-                raise failure from None
+            if isinstance(err, OSError) or (isinstance(err, RuntimeError) and write_failure(err, path)):
+                raise  # a full disk or an unwritable path (write_atomic names it), not an operator ONNX lacks
             raise ExportError(f"ONNX cannot export operator '{_unsupported_op(err)}' of {name}: "
                               "replace that layer with a standard one, or export to TorchScript") from None
         proto = onnx.load(str(tmp))

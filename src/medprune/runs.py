@@ -17,7 +17,7 @@ from medprune.data.batches import to_tensor
 from medprune.models.imported import build_imported, is_imported, load_weights
 from medprune.errors import ConfigError, DataError, MedpruneError
 from medprune.evaluation import Evaluation
-from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
+from medprune.evaluation.evaluate import check_input_shape, evaluate, validation_threshold
 from medprune.evaluation.metrics import check_threshold_data
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
@@ -62,18 +62,16 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     path = source.pop("data")
     try:
         dataset = load_data(path, data_dir=data_dir, **source)
-    except ConfigError:
+    except ConfigError as error:
         if same_data or "positive_class" not in source:
             raise
         # Other data whose classes lack the model's positive class: a file of another shape says that first.
         source.pop("positive_class")
         try:
-            check_model_matches_data(checkpoint, load_data(path, data_dir=data_dir, **source))
-        except DataError as mismatch:
-            if "shape" in str(mismatch) or "takes" in str(mismatch):
-                raise mismatch from None
+            plain = load_data(path, data_dir=data_dir, **source)
         except MedpruneError:
-            pass
+            raise error from None
+        check_input_shape(checkpoint, plain)
         raise
     recorded = checkpoint.spec.get("data_md5")
     if same_data and recorded and dataset.checksum and recorded != dataset.checksum:

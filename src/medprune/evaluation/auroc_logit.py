@@ -2,7 +2,8 @@
 
 Near 1 an AUROC estimate is skewed (it cannot pass 1) and DeLong's variance rests on the few misranked
 cases, so DeLong's symmetric interval and the percentile bootstrap say "non-inferior" too often there
-(`benchmarks/validation_size.py`: DeLong 8 % instead of 2.5 % at 0.99 vs 0.98 with 100 cases per class).
+(simulated in the design of `benchmarks/validation_size.py`: DeLong 8 % instead of 2.5 % at 0.99 vs 0.98
+with 100 cases per class).
 Here DeLong's paired test (DeLong, DeLong & Clarke-Pearson 1988) is inverted on the logit scale of each
 AUROC, the usual transform for one AUROC near 1 (Qin & Hotilovac 2008): a difference d is inside the
 interval when

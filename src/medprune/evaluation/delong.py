@@ -69,6 +69,12 @@ class PairedComponents:
         """2x2 covariance of the two AUROC estimates."""
         return np.cov(self.v10, ddof=1) / self.v10.shape[1] + np.cov(self.v01, ddof=1) / self.v01.shape[1]
 
+    def correlation(self) -> float:
+        """Correlation of the two AUROC estimates; nan where a variance is 0."""
+        cov = self.covariance()
+        product = cov[0, 0] * cov[1, 1]
+        return float(cov[0, 1] / np.sqrt(product)) if product > 0 else float("nan")
+
     def misranked(self) -> tuple[int, int]:
         """(positives, negatives) not perfectly ranked by at least one model: the cases the variance rests on."""
         return int(np.sum((self.v10 < 1).any(axis=0))), int(np.sum((self.v01 < 1).any(axis=0)))
@@ -112,7 +118,5 @@ def delong_paired_test(y_true: np.ndarray, reference: np.ndarray, candidate: np.
         z = delta / se
         p = float(2 * stats.norm.sf(abs(z)))
     half = float(stats.norm.ppf(1 - alpha / 2)) * se
-    product = cov[0, 0] * cov[1, 1]
-    correlation = float(cov[0, 1] / np.sqrt(product)) if product > 0 else float("nan")
-    misranked = parts.fewest_misranked()
-    return DelongComparison(auc_r, auc_c, delta, se, delta - half, delta + half, z, p, correlation, misranked)
+    return DelongComparison(auc_r, auc_c, delta, se, delta - half, delta + half, z, p, parts.correlation(),
+                            parts.fewest_misranked())

@@ -50,8 +50,8 @@ class Evaluation:
         return out
 
 
-def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
-    """Refuse to score a model on data of another shape or class count."""
+def check_input_shape(checkpoint: Checkpoint, dataset: Dataset) -> None:
+    """Refuse data whose inputs have another shape than the model takes (said before anything about classes)."""
     model_dims, data_dims = len(checkpoint.input_shape) - 1, len(dataset.input_shape) - 1
     if dataset.modality == "image" and model_dims != data_dims and min(model_dims, data_dims) >= 2:
         kind = {2: "2D images", 3: "3D volumes"}
@@ -63,6 +63,11 @@ def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
             f"model '{checkpoint.name}' expects inputs of shape {tuple(checkpoint.input_shape)} but "
             f"{dataset.name} has {tuple(dataset.input_shape)}: evaluate on the data the model was trained on"
         )
+
+
+def check_model_matches_data(checkpoint: Checkpoint, dataset: Dataset) -> None:
+    """Refuse to score a model on data of another shape or class count."""
+    check_input_shape(checkpoint, dataset)
     if len(checkpoint.class_names) != dataset.n_classes:
         raise DataError(f"model '{checkpoint.name}' predicts {len(checkpoint.class_names)} classes but "
                         f"{dataset.name} has {dataset.n_classes}: evaluate on the data the model was trained on")

@@ -88,7 +88,7 @@ def val_fraction_hint(pooled: np.ndarray | None) -> str:
     needed = float(np.ceil(20 * (MIN_VALIDATION_PER_CLASS + 0.5) / max(smallest, 1)) / 20)  # in steps of 0.05
     if needed > 0.5:
         return (f"train and validation hold only {smallest} cases of one class together: add cases of that class "
-                "(a validation split needs 5 of each and training needs more)")
+                f"(a validation split needs {MIN_VALIDATION_PER_CLASS} of each and training needs more)")
     return f"pass --val-fraction {needed:g} to carve a stratified validation split out of train with enough of each class"
 
 

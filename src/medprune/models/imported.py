@@ -81,11 +81,11 @@ def check_buildable(name: str) -> None:
 
 def build_imported(name: str, kwargs: dict[str, Any]) -> nn.Module:
     """Build `monai:NAME` (a class or function of monai.networks.nets) or a trusted `factory:module:function`."""
-    check_buildable(name)
     if name.startswith(MONAI_PREFIX):
         module_name, attr = "monai.networks.nets", name[len(MONAI_PREFIX):]
         builder = _monai_network(attr)
     else:
+        check_buildable(name)
         module_name, attr = _split_factory(name[len(FACTORY_PREFIX):])
         try:
             builder = getattr(importlib.import_module(module_name), attr)

@@ -198,10 +198,7 @@ def compute_auroc_difference(y: np.ndarray, reference: np.ndarray | list[np.ndar
     p = logit_delong_p_value(parts, margin)
     if parts.fewest_misranked() < FEW_MISRANKED or not np.isfinite(low):
         ref_value, cand_value = parts.aurocs
-        n_pos, n_neg = parts.v10.shape[1], parts.v01.shape[1]
-        cov = parts.covariance()
-        product = cov[0, 0] * cov[1, 1]
-        r = float(cov[0, 1] / np.sqrt(product)) if product > 0 else float("nan")
+        n_pos, n_neg, r = parts.v10.shape[1], parts.v01.shape[1], parts.correlation()
         m_low, m_high = compute_paired_auroc_mover(ref_value, cand_value, n_pos, n_neg, r, alpha)
         m_p = mover_p_value(ref_value, cand_value, n_pos, n_neg, r, margin)
         low, high = float(np.fmin(low, m_low)), float(np.fmax(high, m_high))

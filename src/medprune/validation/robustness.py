@@ -51,9 +51,9 @@ def audit_robustness(reference: Model, candidates: list[Model], test: Split, pre
     chosen = choose(kind_of(input_shape), corruptions)
     y = test.y
     images = np.asarray(test.x)
-    counts = stratified_counts(y, n_resamples, seed)
     auroc = PAIRED_METRICS.get("auroc")
     binary = len(np.unique(y)) <= 2
+    counts = None if binary else stratified_counts(y, n_resamples, seed)  # the bootstrap serves multi-class only
     conditions, deltas = [], {c.name: {} for c in candidates}
     for corruption in chosen:
         for severity in SEVERITIES:
