@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +13,7 @@ from medprune.data import Dataset, load_data
 from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
 from medprune.models import Checkpoint, save_checkpoint
-from medprune.pruning.prune import NO_SPEEDUP_NOTE, PruningRun, run_schedule
-from medprune.pruning.unstructured import make_permanent
+from medprune.pruning.prune import NO_SPEEDUP_NOTE, prune_checkpoint
 from medprune.report import render_pruning_summary
 from medprune.results import RunResult, returns_result
 from medprune.runs import (STATE_FILE, check_run_out, check_trainable, load_data_for, load_model, metrics_record,
@@ -70,7 +68,7 @@ search = returns_result(_search)
 
 
 @returns_result
-def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *, resume: bool = False,
+def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str | Path, *, resume: bool = False,
           overwrite: bool = False, progress: bool = True, log: Any = None, latency_repeats: int = 10) -> dict[str, Any]:
     """Prune a trained model into the run directory `out`; returns its metrics record.
 
@@ -78,20 +76,17 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: Any, out: str | Path, *
     the dense model's evaluation is stored under `reference`.
     """
     out = Path(out)
-    settings.check()
     check_model_matches_data(dense, dataset)
     prepare_out(out, resume, overwrite, PRUNE_STATE_FILE)
     began = time.perf_counter()
     threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
     reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats)
-    run = PruningRun(copy.deepcopy(dense.model), dense, dataset, settings, log or (lambda _: None), progress)
-    steps = run_schedule(run, out / PRUNE_STATE_FILE, resume)
-    make_permanent(run.model)
-    achieved = run.achieved()
+    model, steps, achieved = prune_checkpoint(dense, dataset, settings, log=log or (lambda _: None),
+                                              progress=progress, state_path=out / PRUNE_STATE_FILE, resume=resume)
     spec = {k: v for k, v in dense.spec.items() if k not in ("layers", "prune_progress")}
     spec["pruning"] = settings.to_dict()
-    pruned = Checkpoint(model=run.model, spec=spec, path=out / "model.pt")
-    save_checkpoint(out / "model.pt", run.model, spec)
+    pruned = Checkpoint(model=model, spec=spec, path=out / "model.pt")
+    save_checkpoint(out / "model.pt", model, spec)
     result = evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats)
     record = metrics_record(result, dataset, pruned)
     record["threshold_method"] = "dense model's validation threshold, carried unchanged"

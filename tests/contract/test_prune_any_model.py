@@ -61,9 +61,9 @@ def test_mistakes_are_one_clear_error():
     net = fully_convolutional()
     with pytest.raises(ConfigError, match="pass calibration="):
         medprune.prune(net, X[:1], criterion="taylor")
-    with pytest.raises(ConfigError, match="does not fit structured pruning"):
-        medprune.prune(net, X[:1], criterion="magnitude", target="sparsity=0.5")
-    with pytest.raises(ConfigError, match="round_to must be at least 1"):
+    with pytest.raises(ConfigError, match="structured pruning removes channels"):
+        medprune.prune(net, X[:1], criterion="magnitude", target="sparsity=0.5", structured=True)
+    with pytest.raises(ConfigError, match=r"round to \(--round-to\): input should be greater than or equal to 1"):
         medprune.prune(net, X[:1], criterion="magnitude", round_to=0)
     with pytest.raises(ConfigError, match="until-tolerance needs validation data"):
         medprune.prune(net, X[:1], criterion="magnitude", schedule="until-tolerance")

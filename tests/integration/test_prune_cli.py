@@ -100,8 +100,8 @@ def test_batchnorm_statistics_are_re_estimated_after_channels_are_removed(dense,
     expected = recalibrate_batchnorm(copy_model(pruned), [x for x, _ in data])
     norms = [(a, b) for a, b in zip(pruned.modules(), expected.modules()) if isinstance(a, torch.nn.BatchNorm2d)]
     assert norms and all(torch.allclose(a.running_var, b.running_var, atol=1e-6) for a, b in norms)
-    with pytest.raises(ConfigError, match="BatchNorm batches must be >= 0"):
-        PruneSettings(bn_batches=-1).check()
+    with pytest.raises(ConfigError, match=r"bn batches \(--bn-batches\): input should be greater than or equal to 0"):
+        PruneSettings(bn_batches=-1)
 
 
 def test_interrupted_prune_resumes_after_the_last_finished_step(dense, tmp_path):
@@ -127,10 +127,11 @@ def test_interrupted_prune_resumes_after_the_last_finished_step(dense, tmp_path)
 @pytest.mark.parametrize("args, match", [
     (["--target", "macs=1.5", "--structured"], "outside (0, 1]"),
     (["--method", "taylr"], "did you mean 'taylor'"),
-    (["--target", "macs=0.5"], "needs --structured"),
+    (["--unstructured", "--target", "macs=0.5"], "needs channels removed"),
     (["--structured", "--target", "sparsity=0.5"], "removes channels"),
     (["--schedule", "iterative"], "iterative:K"),
-    (["--structured", "--target", "macs=0.5", "--round-to", "0"], "round_to must be at least 1"),
+    (["--structured", "--target", "macs=0.5", "--round-to", "0"],
+     "round to (--round-to): input should be greater than or equal to 1, got 0"),
 ])
 def test_bad_prune_options(dense, tmp_path, args, match):
     result = invoke("prune", "--model", dense / "dense", "--out", tmp_path / "bad", *FAST, *args)
@@ -174,3 +175,31 @@ def test_fine_tuning_with_corruption_augmentation(dense, tmp_path):
     assert metrics["pruning"]["settings"]["augment"] == "corruptions"
     result = invoke("prune", "--model", dense / "dense", "--augment", "heavy", "--out", tmp_path / "q")
     assert result.exit_code == 2 and "augment must be one of auto, none, light, strong, corruptions" in result.output
+
+
+def test_the_cli_a_recipe_and_python_give_the_same_model_for_the_same_settings(dense, tmp_path):
+    import torch
+
+    import medprune
+    from medprune.compress.prune import PruneOptions, prune_model
+    from medprune.compress.technique import Budget, Context
+    from medprune.pruning.criterion import CalibrationData
+
+    same = {"criterion": "taylor", "target": "macs=0.5", "schedule": "iterative:2", "calibration_batches": 1,
+            "bn_batches": 0, "step_epochs": 0}
+    checkpoint = api.load_model(dense / "dense")
+    dataset = api.load_data_for(checkpoint)
+    result = invoke("prune", "--model", dense / "dense", "--out", tmp_path / "cli", "--finetune-epochs", "0",
+                    "--no-progress", *[f"--{k.replace('_', '-')}={v}" for k, v in same.items()])
+    assert result.exit_code == 0, result.output
+    cli = api.load_model(tmp_path / "cli").model.state_dict()
+    api.prune(checkpoint, dataset, PruneSettings(**same, finetune_epochs=0), tmp_path / "api", progress=False)
+    run_directory = api.load_model(tmp_path / "api").model.state_dict()
+    ctx = Context(checkpoint, dataset, Budget(epochs=0), tmp_path, progress=False)
+    recipe = prune_model(checkpoint, ctx, PruneOptions(**same).settings(ctx.budget))[0].model.state_dict()
+    batches = CalibrationData.from_dataset(dataset, 1, PruneSettings().calibration_batch_size, 0).batches
+    in_memory = medprune.prune(checkpoint.model, torch.zeros(1, *dataset.input_shape), calibration=batches,
+                               recalibrate_bn=False, **same).model.state_dict()
+    for other in (run_directory, recipe, in_memory):
+        assert other.keys() == cli.keys()
+        assert all(torch.equal(other[k], cli[k]) for k in cli)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medprune.compress import TECHNIQUES, Budget, check_chain
-from medprune.compress.technique import checked
+from medprune.schema import checked
 from medprune.errors import ConfigError, MedpruneError
 from medprune.models.registry import MODELS
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
@@ -50,17 +50,6 @@ class Reference(_Strict):
         if (self.path is None) == (self.train is None):
             raise ValueError("give the reference as path: RUN_DIR or as train: {model: ..., epochs: ...}")
         return self
-
-
-class BudgetSettings(_Strict):
-    epochs: int | None = Field(default=None, ge=0)  # None: the fine-tuning step budget, with early stopping
-    lr: float = Field(default=5e-4, gt=0, lt=10)
-    batch_size: int = Field(default=128, ge=2)
-    seed: int = 0
-    operating_margin: float = Field(default=0.05, gt=0, le=1)  # 1: fine-tuning picks epochs by AUROC alone
-
-    def budget(self) -> Budget:
-        return Budget(**self.model_dump())
 
 
 class ValidationSettings(_Strict):
@@ -118,7 +107,8 @@ class DataSettings(_Strict):
     manifests; a bare string is a MedMNIST name or a file read with the defaults."""
 
     path: str
-    target: str | None = None
+    # `target:` is the older spelling, read for one release (target now means a compression budget only)
+    label_column: str | None = Field(default=None, validation_alias=AliasChoices("label_column", "target"))
     positive_class: str | None = None
     subgroups: list[str] | None = None
     missing: Literal["error", "impute"] = "error"
@@ -140,7 +130,7 @@ class Recipe(_Strict):
     data: DataSettings | str
     data_dir: str | None = None
     reference: Reference
-    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    budget: Budget = Field(default_factory=Budget)
     validation: ValidationSettings = Field(default_factory=ValidationSettings)
     measure: MeasureSettings = Field(default_factory=MeasureSettings)
     techniques: list[Entry] = Field(min_length=1)

@@ -80,7 +80,7 @@ def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Rec
         log(f"{entry.label}: finished earlier, reused")
         return done
     folder.mkdir(parents=True, exist_ok=True)
-    ctx = Context(reference, dataset, recipe.budget.budget(), folder, progress=progress,
+    ctx = Context(reference, dataset, recipe.budget, folder, progress=progress,
                   log=lambda text: log(f"{entry.label}: {text}"))
     began = time.perf_counter()
     model, steps = run_chain(list(entry.chain), reference, ctx)

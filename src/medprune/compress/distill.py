@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 
-from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
+from medprune.schema import checked
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.models.checkpoint import Checkpoint, make_spec
 from medprune.models.registry import MODELS, create_model

@@ -17,7 +17,8 @@ import torch
 from pydantic import Field, field_validator, model_validator
 from torch import nn
 
-from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
+from medprune.schema import checked
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.evaluation.efficiency import count_macs
 from medprune.evaluation.evaluate import validation_auroc

@@ -16,7 +16,8 @@ from torch import nn
 
 from medprune.models.conv import CONV_LAYERS
 from medprune.compress.prune import prune_structured
-from medprune.compress.technique import (Context, FinetuneOptions, Technique, checked, compressed_spec,
+from medprune.schema import checked
+from medprune.compress.technique import (Context, FinetuneOptions, Technique, compressed_spec,
                                          register_technique, require_pytorch)
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint

@@ -8,7 +8,7 @@ Steps chain: the output of one is the input of the next (e.g. prune -> distill -
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,27 +17,24 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from medprune.data.dataset import Dataset
-from medprune.errors import ConfigError, MedpruneError
+from medprune.errors import ConfigError
 from medprune.evaluation.operating_point import OperatingPointGuard
 from medprune.models.checkpoint import Checkpoint, runtime_of
+from medprune.pruning.settings import FINETUNE_BATCH_SIZE, FINETUNE_EPOCHS, FINETUNE_LR, OPERATING_MARGIN, SEED
 from medprune.registry import Registry
+from medprune.schema import Settings
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
 
 
-@dataclass(frozen=True)
-class Budget:
-    """The fine-tuning every technique gets, so the comparison is fair."""
+class Budget(Settings):
+    """The fine-tuning every technique gets, so the comparison is fair (a recipe's `budget:`); its fields are
+    declared once with `medprune prune`'s (medprune.pruning.settings)."""
 
-    epochs: int | None = None  # None: the fine-tuning step budget (medprune.budget), with early stopping
-    lr: float = 5e-4
-    batch_size: int = 128
-    seed: int = 0
-    # Epochs are picked by validation AUROC among those keeping validation sensitivity and specificity at the
-    # reference threshold within this of the reference's (medprune.evaluation.operating_point); 1: AUROC alone.
-    operating_margin: float = 0.05
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    epochs: int | None = FINETUNE_EPOCHS
+    lr: float = FINETUNE_LR
+    batch_size: int = FINETUNE_BATCH_SIZE
+    seed: int = SEED
+    operating_margin: float = OPERATING_MARGIN
 
 
 @dataclass
@@ -80,15 +77,6 @@ class FinetuneOptions(StepOptions):
     """Options of a step that trains: its fine-tuning epochs default to the shared budget."""
 
     epochs: int | None = Field(default=None, ge=0, description="fine-tuning epochs (default: the shared budget)")
-
-
-def checked(check: Callable[[Any], Any], value: Any) -> Any:
-    """Run a medprune validator inside a pydantic one (which reports ValueErrors with their location)."""
-    try:
-        check(value)
-    except MedpruneError as err:
-        raise ValueError(str(err)) from None
-    return value
 
 
 class Technique:

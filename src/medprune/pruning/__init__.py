@@ -2,8 +2,10 @@
 
 from medprune.pruning import criteria  # noqa: F401  (registers the criteria)
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
-from medprune.pruning.prune import PruneSettings, PruningRun, run_schedule
+from medprune.pruning.engine import Pruner
+from medprune.pruning.prune import prune_checkpoint
+from medprune.pruning.settings import PruneSettings
 from medprune.pruning.target import Schedule, Target
 
-__all__ = ["CRITERIA", "CalibrationData", "Criterion", "PruneSettings", "PruningRun", "Schedule", "Target",
-           "run_schedule"]
+__all__ = ["CRITERIA", "CalibrationData", "Criterion", "PruneSettings", "Pruner", "Schedule", "Target",
+           "prune_checkpoint"]

@@ -88,11 +88,14 @@ def test_recipe_that_is_not_utf8_is_refused_with_its_line(tmp_path):
 def test_data_with_reading_options_reaches_load_data(tmp_path):
     from medprune.comparison.recipe import data_options
 
-    text = GOOD.replace("data: pneumoniamnist", "data: {path: labels.csv, image_column: dicom, target: label, "
+    text = GOOD.replace("data: pneumoniamnist", "data: {path: labels.csv, image_column: dicom, label_column: label, "
                                                  "group_column: patient, window: [40, 400], positive_class: mass}")
     data, options = data_options(_load(tmp_path, text))
-    assert data == "labels.csv" and options == {"image_column": "dicom", "target": "label", "group_column": "patient",
-                                                "window": (40.0, 400.0), "positive_class": "mass"}
+    assert data == "labels.csv" and options == {"image_column": "dicom", "label_column": "label",
+                                                "group_column": "patient", "window": (40.0, 400.0),
+                                                "positive_class": "mass"}
+    older = data_options(_load(tmp_path, text.replace("label_column: label", "target: label")))[1]
+    assert older["label_column"] == "label"  # the older spelling still reads
     assert data_options(_load(tmp_path, GOOD)) == ("pneumoniamnist", {})
     with pytest.raises(ConfigError, match=r"line 1 \(data\..*image_colum\): unknown key"):
         _load(tmp_path, GOOD.replace("data: pneumoniamnist", "data: {path: l.csv, image_colum: x}"))

@@ -1,0 +1,84 @@
+"""One declaration per option: the CLI, a recipe and Python read every pruning setting from PruneSettings, so
+its name, default, range and help cannot differ between doors."""
+
+import inspect
+
+import pytest
+import torch
+import typer
+from torch import nn
+
+import medprune
+from medprune.cli.app import app
+from medprune.cli.schema_options import help_of
+from medprune.comparison.recipe import Recipe
+from medprune.compress.prune import FROM_BUDGET, PruneOptions
+from medprune.compress.technique import Budget
+from medprune.errors import ConfigError
+from medprune.pruning import PruneSettings
+from medprune.schema import flags
+
+FIELDS = PruneSettings.model_fields
+PRUNE_COMMAND = {param.name: param for param in typer.main.get_command(app).commands["prune"].params}
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_the_prune_command_takes_each_setting_as_declared(name):
+    field, param = FIELDS[name], PRUNE_COMMAND[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default
+    assert param.help == help_of(field) and field.description
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_a_recipe_takes_each_setting_as_declared(name):
+    if name in FROM_BUDGET:  # the shared budget every technique of a comparison gets
+        recipe_name = "epochs" if name == "finetune_epochs" else name
+        recipe_field = Budget.model_fields[recipe_name]
+    else:
+        recipe_field = PruneOptions.model_fields[name]
+    assert recipe_field.default == FIELDS[name].default
+    assert recipe_field.metadata == FIELDS[name].metadata  # the same range
+
+
+@pytest.mark.parametrize("name", list(FIELDS))
+def test_python_takes_each_setting_by_its_name(name):
+    assert getattr(PruneSettings(**{name: FIELDS[name].default}), name) == getattr(PruneSettings(), name)
+    signature = inspect.signature(medprune.prune)
+    assert "settings" in signature.parameters and any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+
+
+BAD = [("max_layer_ratio", 1.5), ("round_to", 0), ("criterion", "nope"), ("target", "macs=2"),
+       ("scope", "row"), ("temperature", 0.0), ("distill_weight", 2.0), ("schedule", "twice")]
+
+
+@pytest.mark.parametrize(("name", "value"), BAD)
+def test_a_bad_value_is_refused_with_the_same_sentence_by_each_door(name, value, tmp_path):
+    with pytest.raises(ConfigError) as python:
+        PruneSettings(**{name: value})
+    with pytest.raises(ConfigError) as in_memory:
+        medprune.prune(nn.Linear(2, 2), torch.zeros(1, 2), **{name: value})
+    assert str(in_memory.value) == str(python.value)
+    if name in PruneOptions.model_fields:
+        with pytest.raises(Exception) as recipe:
+            Recipe.model_validate({"data": "pneumoniamnist", "reference": {"path": "r"},
+                                   "techniques": [{"technique": "prune", name: value}]})
+        sentence = str(python.value).split(": ", 1)[-1] if "(--" in str(python.value) else str(python.value)
+        assert sentence.split(", got")[0].lower() in str(recipe.value).lower()
+
+
+def test_one_default_granularity_for_every_door():
+    assert PruneSettings().target == "macs=0.5" and PruneSettings().structured is True
+    assert PruneSettings(target="sparsity=0.8").structured is False
+    assert PruneSettings(pattern="2:4").granularity == "n:m"
+    assert PruneOptions().settings(Budget()).structured is True
+    with pytest.raises(ConfigError, match="needs channels removed"):
+        PruneSettings(structured=False, target="macs=0.5")
+
+
+def test_python_prune_defaults_to_the_declared_settings():
+    net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(32, 2))
+    result = medprune.prune(net, torch.zeros(1, 1, 12, 12), criterion="magnitude", round_to=1)
+    assert result.target == PruneSettings().target and result.achieved["macs_ratio"] <= 0.55
+    assert [s["step"] for s in result.steps] == [1]
