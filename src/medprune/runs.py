@@ -33,9 +33,9 @@ def load_model(path: str | Path) -> Checkpoint:
 
 
 # How the training data was read, kept when the same model reads other data.
-CARRIED_DATA_OPTIONS = ("target", "subgroups", "missing", "seed", "subgroups_as_input", "positive_class", "val_fraction",
-                        "classes", "image_size", "channels", "window", "cache", "image_column", "split_column",
-                        "group_column", "allow_group_overlap")
+CARRIED_DATA_OPTIONS = ("label_column", "subgroups", "missing", "seed", "subgroups_as_input", "positive_class",
+                        "val_fraction", "classes", "image_size", "channels", "window", "cache", "image_column",
+                        "split_column", "group_column", "allow_group_overlap")
 
 
 def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
@@ -45,6 +45,8 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
     `subgroups` are extra metadata columns to audit; they never change the model's inputs.
     """
     source = dict(checkpoint.spec.get("data", {}))
+    if "target" in source:  # the label column's name in runs written before 0.2
+        source["label_column"] = source.pop("target")
     same_data = data is None or data == source.get("data")
     if not same_data:
         source = {"data": data, **{k: v for k, v in source.items() if k in CARRIED_DATA_OPTIONS}}

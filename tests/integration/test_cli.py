@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from medprune.cli import app
+from medprune.models import load_checkpoint
 from tests.conftest import write_npz
 
 runner = CliRunner()
@@ -123,7 +124,7 @@ def test_missing_dataset_offline_names_the_file(tmp_path, monkeypatch):
 
 
 def test_table_training_with_subgroup(tiny_table, tmp_path):
-    result = invoke("train", "--data", tiny_table, "--target", "Outcome", "--subgroup", "Sex", "--model", "mlp",
+    result = invoke("train", "--data", tiny_table, "--label-column", "Outcome", "--subgroup", "Sex", "--model", "mlp",
                     "--out", tmp_path / "t", "--epochs", "3", "--batch-size", "16", "--no-progress")
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "t" / "metrics.json").read_text())
@@ -136,8 +137,8 @@ def test_table_training_with_subgroup(tiny_table, tmp_path):
 
 def test_table_errors(tiny_table, tmp_path):
     base = ["train", "--data", tiny_table, "--model", "mlp", "--out", tmp_path / "t", "--no-progress"]
-    assert_one_line_error(invoke(*base), "--target COLUMN")
-    assert_one_line_error(invoke(*base, "--target", "Outcome", "--subgroup", "Race"), "column 'Race'")
+    assert_one_line_error(invoke(*base), "--label-column COLUMN")
+    assert_one_line_error(invoke(*base, "--label-column", "Outcome", "--subgroup", "Race"), "column 'Race'")
 
 
 def test_list_and_unknown_list():
@@ -190,10 +191,21 @@ def test_predict_new_images_and_table_rows(tmp_path, tiny_table):
     assert {r["prediction"] for r in rows} <= {"normal", "pneumonia"}
     assert all(abs(float(r["p_normal"]) + float(r["p_pneumonia"]) - 1) < 1e-5 for r in rows)
     assert all((float(r["p_pneumonia"]) >= float(r["threshold"])) == (r["prediction"] == "pneumonia") for r in rows)
-    assert invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
+    assert invoke("train", "--data", tiny_table, "--label-column", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
                   *FAST).exit_code == 0
     result = invoke("predict", "--model", tmp_path / "t", "--data", tiny_table, "--out", tmp_path / "t.csv")
     assert result.exit_code == 0, result.output
     assert len((tmp_path / "t.csv").read_text().splitlines()) == 121
     assert_one_line_error(invoke("predict", "--model", tmp_path / "run", "--data", tmp_path / "nope", "--out",
                                  tmp_path / "x.csv"), "does not exist")
+
+
+def test_the_label_column_keeps_its_older_flag_for_one_release(tiny_table, tmp_path):
+    result = invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
+                    *FAST)
+    assert result.exit_code == 0, result.output
+    assert "deprecated" in result.output and "--label-column Outcome" in result.output
+    spec = load_checkpoint(tmp_path / "t" / "model.pt").spec
+    assert spec["data"]["label_column"] == "Outcome" and "target" not in spec["data"]
+    assert_one_line_error(invoke("train", "--data", tiny_table, "--target", "Outcome", "--label-column", "Sex",
+                                 "--model", "mlp", "--out", tmp_path / "u", *FAST), "disagree")

@@ -33,7 +33,7 @@ def _write(root, split=None):
 
 def test_dicom_and_png_copies_give_identical_arrays_and_the_report_names_scanners_not_patients(tmp_path):
     csv = _write(tmp_path)
-    common = dict(target="label", group_column="patient", positive_class="pneumonia")
+    common = dict(label_column="label", group_column="patient", positive_class="pneumonia")
     dicom = load_data(csv, image_column="dicom", **common)
     png = load_data(csv, image_column="png", **common)
     for name in ("train", "val", "test"):
@@ -41,7 +41,7 @@ def test_dicom_and_png_copies_give_identical_arrays_and_the_report_names_scanner
         assert np.array_equal(dicom.split(name).y, png.split(name).y)
     assert dicom.input_shape == (1, 16, 16)
     run = tmp_path / "run"
-    result = invoke("train", "--data", csv, "--image-column", "dicom", "--target", "label", "--group-column",
+    result = invoke("train", "--data", csv, "--image-column", "dicom", "--label-column", "label", "--group-column",
                     "patient", "--positive-class", "pneumonia", "--model", "smallcnn", "--out", run, *FAST)
     assert result.exit_code == 0, result.output
     result = invoke("validate", "--reference", run, "--candidate", run, "--subgroup", "dicom:Manufacturer", "--out",
@@ -60,7 +60,7 @@ def test_dicom_and_png_copies_give_identical_arrays_and_the_report_names_scanner
 def test_data_audit_reports_a_patient_in_two_given_splits(tmp_path):
     # Patient 0's first image in test, the rest of its images in train: one patient leaks.
     csv = _write(tmp_path, split=lambda p, i: "test" if i == 0 else ("train", "train", "val", "test")[p % 4])
-    args = ["--image-column", "png", "--target", "label", "--split-column", "split", "--group-column", "patient",
+    args = ["--image-column", "png", "--label-column", "label", "--split-column", "split", "--group-column", "patient",
             "--positive-class", "pneumonia"]
     assert_one_line_error(invoke("train", "--data", csv, *args, "--out", tmp_path / "r", *FAST),
                           "1 patients have images in both train and test")
@@ -76,7 +76,7 @@ def test_data_audit_reports_a_patient_in_two_given_splits(tmp_path):
 
 def test_reading_in_workers_through_a_cache_trains_the_same_model(tmp_path):
     csv = _write(tmp_path)
-    args = ["--data", csv, "--image-column", "dicom", "--target", "label", "--group-column", "patient",
+    args = ["--data", csv, "--image-column", "dicom", "--label-column", "label", "--group-column", "patient",
             "--positive-class", "pneumonia", "--model", "smallcnn", *FAST]
     assert invoke("train", *args, "--out", tmp_path / "plain").exit_code == 0
     result = invoke("train", *args, "--workers", "2", "--cache", tmp_path / "cache", "--out", tmp_path / "workers")
@@ -88,7 +88,7 @@ def test_reading_in_workers_through_a_cache_trains_the_same_model(tmp_path):
 
 def test_broken_own_data_is_one_line_errors(tmp_path):
     csv = _write(tmp_path)
-    args = ["--target", "label", "--positive-class", "pneumonia", "--out", tmp_path / "r", *FAST]
+    args = ["--label-column", "label", "--positive-class", "pneumonia", "--out", tmp_path / "r", *FAST]
     text = csv.read_text()
     (tmp_path / "dcm" / "5.dcm").write_bytes(b"\0" * 128 + b"DICM" + b"damaged")
     assert_one_line_error(invoke("train", "--data", csv, "--image-column", "dicom", *args), "5.dcm cannot be read")
@@ -109,7 +109,7 @@ def test_broken_own_data_is_one_line_errors(tmp_path):
     assert_one_line_error(invoke("train", "--data", tmp_path / "multi.csv", "--image-column", "dicom", *args),
                           "9.dcm is a multi-frame DICOM (2 frames): a 2D model")
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(tmp_path / "png" / "8.png")
-    assert invoke("train", "--data", csv, "--image-column", "png", "--target", "label", "--positive-class",
+    assert invoke("train", "--data", csv, "--image-column", "png", "--label-column", "label", "--positive-class",
                   "pneumonia", "--out", tmp_path / "ok", *FAST).exit_code == 0
     (tmp_path / "unseen.csv").write_text(text.replace(",normal,", ",covid,"))
     assert_one_line_error(invoke("evaluate", "--model", tmp_path / "ok", "--data", tmp_path / "unseen.csv",

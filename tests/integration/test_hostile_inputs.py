@@ -130,7 +130,7 @@ def test_inf_in_a_table_is_refused(tiny_table, tmp_path):
     lines = tiny_table.read_text().splitlines()
     lines[2] = ",".join(["inf", *lines[2].split(",")[1:]])
     tiny_table.write_text("\n".join(lines) + "\n")
-    result = invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
+    result = invoke("train", "--data", tiny_table, "--label-column", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
                     *FAST)
     assert_one_line_error(result, "column 'Age' holds infinite values")
 
@@ -140,7 +140,7 @@ def test_heart_model_reads_its_columns_by_name(tmp_path):
     import pandas as pd
 
     source = shared_data_dir() / "heart_disease.csv"
-    result = invoke("train", "--data", source, "--target", "HeartDisease", "--model", "mlp", "--out", tmp_path / "m",
+    result = invoke("train", "--data", source, "--label-column", "HeartDisease", "--model", "mlp", "--out", tmp_path / "m",
                     "--epochs", "5", "--batch-size", "64", "--no-progress")
     assert result.exit_code == 0, result.output
     frame = pd.read_csv(source)

@@ -39,7 +39,7 @@ def test_demo_runs_on_pneumoniamnist(tmp_path):
 @needs_shared_data
 def test_heart_table_mlp_with_subgroup(tmp_path):
     csv = shared_data_dir() / "heart_disease.csv"
-    result = runner.invoke(app, ["train", "--data", str(csv), "--target", "HeartDisease", "--subgroup", "Sex",
+    result = runner.invoke(app, ["train", "--data", str(csv), "--label-column", "HeartDisease", "--subgroup", "Sex",
                                  "--model", "mlp", "--epochs", "20", "--batch-size", "64", "--lr", "3e-3",
                                  "--out", str(tmp_path / "heart"), "--no-progress"])
     assert result.exit_code == 0, result.output

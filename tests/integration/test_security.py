@@ -129,7 +129,8 @@ def test_a_manifest_read_as_a_table_is_refused_and_no_identifier_reaches_a_model
         rows.append(f"{image.name},{['train', 'val', 'test'][i % 3]},P{1000 + i},{int(rng.uniform() > 0.5)}")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
-    result = invoke("train", "--data", manifest, "--target", "label", "--model", "mlp", "--out", tmp_path / "run", *FAST)
+    result = invoke("train", "--data", manifest, "--label-column", "label", "--model", "mlp", "--out", tmp_path / "run",
+                    *FAST)
     assert_one_line_error(result, "pass --image-column path")
     assert not (tmp_path / "run" / "model.pt").exists()
 
@@ -139,7 +140,7 @@ def test_identifier_columns_of_a_table_are_refused_unless_allowed(tiny_table, tm
     with_ids = [lines[0] + ",PatientID"] + [f"{line},{5000 + i}" for i, line in enumerate(lines[1:])]
     table = tmp_path / "ids.csv"
     table.write_text("\n".join(with_ids) + "\n")
-    base = ("train", "--data", table, "--target", "Outcome", "--model", "mlp", *FAST)
+    base = ("train", "--data", table, "--label-column", "Outcome", "--model", "mlp", *FAST)
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a"), "column 'PatientID' would be a model input")
     allowed = invoke(*base, "--allow-column", "PatientID", "--out", tmp_path / "b")
     assert allowed.exit_code == 0, allowed.output

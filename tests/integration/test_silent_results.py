@@ -16,7 +16,7 @@ def table_run(tmp_path_factory):
         risk = rng.normal()
         lines.append(f"{50 + 10 * risk:.1f},{['ASY', 'ATA', 'NAP'][i % 3]},{int(risk > 0)}")
     (root / "table.csv").write_text("\n".join(lines) + "\n")
-    result = invoke("train", "--data", root / "table.csv", "--target", "Outcome", "--model", "mlp",
+    result = invoke("train", "--data", root / "table.csv", "--label-column", "Outcome", "--model", "mlp",
                     "--out", root / "run", *FAST)
     assert result.exit_code == 0, result.output
     return root
@@ -95,13 +95,13 @@ def test_the_val_fraction_advice_is_one_that_works(tmp_path):
     lines = ["Age,Chol,Outcome"] + [f"{40 + i % 30},{180 + i},{int(i % 4 == 0)}" for i in range(60)]
     table = tmp_path / "t60.csv"
     table.write_text("\n".join(lines) + "\n")
-    base = ("train", "--data", table, "--target", "Outcome", "--model", "mlp", *FAST)
+    base = ("train", "--data", table, "--label-column", "Outcome", "--model", "mlp", *FAST)
     assert_one_line_error(invoke(*base, "--out", tmp_path / "a"), "pass --val-fraction 0.5 ")
     assert invoke(*base, "--val-fraction", "0.5", "--out", tmp_path / "b").exit_code == 0
 
 
 def test_a_subgroup_that_is_the_label_column_is_refused(tiny_table, tmp_path):
-    assert_one_line_error(invoke("train", "--data", tiny_table, "--target", "Outcome", "--subgroup", "Outcome",
+    assert_one_line_error(invoke("train", "--data", tiny_table, "--label-column", "Outcome", "--subgroup", "Outcome",
                                  "--model", "mlp", "--out", tmp_path / "run", *FAST), "is the label column")
 
 

@@ -170,7 +170,7 @@ def test_subgroup_file_for_image_data(models, tmp_path):
 @needs_shared_data
 def test_heart_disease_subgroups_by_sex(tmp_path):
     csv = shared_data_dir() / "heart_disease.csv"
-    train = ["train", "--data", csv, "--target", "HeartDisease", "--subgroup", "Sex", "--model", "mlp",
+    train = ["train", "--data", csv, "--label-column", "HeartDisease", "--subgroup", "Sex", "--model", "mlp",
              "--batch-size", "64", "--lr", "3e-3", "--no-progress"]
     assert invoke(*train, "--epochs", "30", "--out", tmp_path / "ref").exit_code == 0
     assert invoke(*train, "--epochs", "5", "--seed", "1", "--out", tmp_path / "cand").exit_code == 0

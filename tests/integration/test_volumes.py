@@ -82,7 +82,7 @@ def test_predict_refuses_inputs_of_another_kind(volume_run, tmp_path, tiny_table
     Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(folder / "a.png")
     assert_one_line_error(invoke("predict", "--model", volume_run / "run", "--data", folder, "--out",
                                  tmp_path / "p.csv"), "takes 3D volumes but new holds 2D images")
-    assert invoke("train", "--data", tiny_table, "--target", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
+    assert invoke("train", "--data", tiny_table, "--label-column", "Outcome", "--model", "mlp", "--out", tmp_path / "t",
                   *FAST).exit_code == 0
     assert_one_line_error(invoke("predict", "--model", tmp_path / "t", "--data", folder, "--out", tmp_path / "q.csv"),
                           "takes table rows")
@@ -106,12 +106,12 @@ def test_a_nifti_manifest_is_read_windowed_and_resampled_and_predicted(tmp_path)
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     from medprune.data import load_data
 
-    data = load_data(tmp_path / "labels.csv", image_column="path", target="label", positive_class="mass",
+    data = load_data(tmp_path / "labels.csv", image_column="path", label_column="label", positive_class="mass",
                      window=(-50, 400), image_size=8)
     assert data.input_shape == (1, 8, 8, 8)
     first = data.split("train").x[0]
     assert first.shape == (1, 8, 8, 8) and first.dtype == np.uint8 and 0 < first.mean() < 255
-    args = ["--data", tmp_path / "labels.csv", "--image-column", "path", "--target", "label", "--positive-class",
+    args = ["--data", tmp_path / "labels.csv", "--image-column", "path", "--label-column", "label", "--positive-class",
             "mass", "--window", "-50,400", "--volume-size", "8", "--model", "smallcnn"]
     result = invoke("train", *args, "--out", tmp_path / "run", *FAST)
     assert result.exit_code == 0, result.output

@@ -11,9 +11,9 @@ from medprune import api
 from medprune.errors import ConfigError
 from medprune.cli.app import command, console, data_app
 from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
-                                  ImageColumnOpt, ImageSizeOpt, MissingOpt, PositiveClassOpt, ProgressOpt,
-                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, TargetOpt, VolumeSizeOpt, WindowOpt,
-                                  WorkersOpt, image_reading)
+                                  ImageColumnOpt, ImageSizeOpt, LabelColumnOpt, MissingOpt, OldLabelColumnOpt,
+                                  PositiveClassOpt, ProgressOpt, SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt,
+                                  VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading, label_column_of)
 
 
 @command("audit", parent=data_app, outputs={"json_out": "file", "html": "file"})
@@ -26,7 +26,8 @@ def audit(
     max_distance: Annotated[Optional[float], typer.Option(help="Near duplicates: pHash bits (default 2) or table "
                                                                 "distance (default 1e-6).")] = None,
     min_cosine: Annotated[float, typer.Option(help="Near duplicates with --model: cosine at least this.")] = 0.995,
-    target: TargetOpt = None,
+    label_column: LabelColumnOpt = None,
+    target: OldLabelColumnOpt = None,
     positive_class: PositiveClassOpt = None,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
@@ -50,7 +51,8 @@ def audit(
                             split_column=split_column, group_column=group_column, allow_group_overlap=True,
                             window=window, skip_unreadable=skip_unreadable, cache=cache, workers=workers,
                             volume_size=volume_size)
-    dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
+    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target),
+                            missing=missing, seed=split_seed,
                             positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)
     record = api.audit_data(dataset, settings, model=api.load_model(model) if model is not None else None,
@@ -88,7 +90,8 @@ def prune(
     proxy_epochs: Annotated[int, typer.Option(help="Epochs of each proxy run.")] = 3,
     proxy_runs: Annotated[int, typer.Option(help="Proxy runs averaged (el2n, grand).")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the proxy runs and random scores.")] = 0,
-    target: TargetOpt = None,
+    label_column: LabelColumnOpt = None,
+    target: OldLabelColumnOpt = None,
     positive_class: PositiveClassOpt = None,
     missing: MissingOpt = "error",
     split_seed: SplitSeedOpt = 0,
@@ -116,7 +119,8 @@ def prune(
                             split_column=split_column, group_column=group_column,
                             allow_group_overlap=allow_group_overlap, window=window, skip_unreadable=skip_unreadable,
                             cache=cache, workers=workers, volume_size=volume_size)
-    dataset = api.load_data(data, data_dir=data_dir, target=target, missing=missing, seed=split_seed,
+    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target),
+                            missing=missing, seed=split_seed,
                             positive_class=positive_class, **reading)
     api.check_positive_applies(dataset, positive_class)
     proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress)

@@ -9,7 +9,8 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, TargetOpt, TargetSensitivityOpt
+from medprune.cli.options import (DataDirOpt, LabelColumnOpt, ModelDirOpt, OldLabelColumnOpt, OptionalDataOpt,
+                                  TargetSensitivityOpt, label_column_of)
 from medprune.cli.show import show_metrics
 
 
@@ -21,12 +22,13 @@ def evaluate(
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the metrics as JSON here.")] = None,
     target_sensitivity: TargetSensitivityOpt = None,
     data_dir: DataDirOpt = None,
-    target: TargetOpt = None,
+    label_column: LabelColumnOpt = None,
+    target: OldLabelColumnOpt = None,
     repeats: Annotated[int, typer.Option(help="Timed repeats per latency figure.")] = 10,
 ) -> None:
     """Evaluate a model: AUROC, sensitivity/specificity at the validation threshold, calibration, efficiency."""
     checkpoint = api.load_model(model)
-    dataset = api.load_data_for(checkpoint, data, data_dir=data_dir, target=target)
+    dataset = api.load_data_for(checkpoint, data, data_dir=data_dir, label_column=label_column_of(label_column, target))
     record = api.evaluate_model(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
                                 latency_repeats=repeats)
     show_metrics(record, f"{checkpoint.name} on {dataset.name}: {split} split")

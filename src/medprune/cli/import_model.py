@@ -10,7 +10,8 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import DataDirOpt, DataOpt, OutOpt, PositiveClassOpt, TargetOpt
+from medprune.cli.options import (DataDirOpt, DataOpt, LabelColumnOpt, OldLabelColumnOpt, OutOpt, PositiveClassOpt,
+                                  label_column_of)
 from medprune.cli.show import show_metrics
 from medprune.errors import ConfigError
 
@@ -33,7 +34,8 @@ def import_model(
         "--trust-bundle-code", help="Evaluate the bundle's Python expressions ($...) and build a network_def "
                                     "that is not a MONAI network: this runs the bundle's code; only for bundles "
                                     "you trust.")] = False,
-    target: TargetOpt = None,
+    label_column: LabelColumnOpt = None,
+    target: OldLabelColumnOpt = None,
     positive_class: PositiveClassOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -50,7 +52,8 @@ def import_model(
     name, arguments, bundle_weights = api.network_to_import(monai=monai, factory=factory, bundle=bundle,
                                                             kwargs=arguments, trust_bundle_code=trust_bundle_code)
     weights = weights or bundle_weights
-    dataset = api.load_data(data, data_dir=data_dir, target=target, positive_class=positive_class)
+    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target),
+                            positive_class=positive_class)
     record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite)
     show_metrics(record, f"{name} on {dataset.name}: test split")
     console.print(f"run written to {out} (model.pt, metrics.json, summary.md): prune, export and validate accept it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,7 +16,11 @@ OptionalDataOpt = Annotated[Optional[str], typer.Option("--data", help="Data to 
                                                                         "model was trained on.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder searched first for MedMNIST "
                                                                         "files (then $MEDPRUNE_DATA, then the cache).")]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Label column of a CSV table.")]
+LabelColumnOpt = Annotated[Optional[str], typer.Option("--label-column", help="Label column of a CSV table or "
+                                                                              "manifest.")]
+# --target named the label column before it meant the compression budget everywhere: read for one release.
+OldLabelColumnOpt = Annotated[Optional[str], typer.Option("--target", hidden=True, help="Older spelling of "
+                                                                                       "--label-column.")]
 SubgroupOpt = Annotated[Optional[list[str]], typer.Option("--subgroup", help="CSV column kept aside as subgroup "
                                                                               "metadata for audits (repeatable).")]
 AllowColumnOpt = Annotated[Optional[list[str]], typer.Option(
@@ -48,7 +53,7 @@ VolumeSizeOpt = Annotated[Optional[int], typer.Option(
                           "be one cubic size).")]
 ChannelsOpt = Annotated[Optional[int], typer.Option("--channels", help="1 (grey) or 3 (RGB) for images (default 1).")]
 ImageColumnOpt = Annotated[Optional[str], typer.Option(
-    "--image-column", help="A CSV manifest's column of image paths (relative to the CSV); --target names the label "
+    "--image-column", help="A CSV manifest's column of image paths (relative to the CSV); --label-column names the label "
                            "column.")]
 SplitColumnOpt = Annotated[Optional[str], typer.Option("--split-column", help="Manifest column with train / val / test.")]
 GroupColumnOpt = Annotated[Optional[str], typer.Option(
@@ -66,6 +71,17 @@ CacheOpt = Annotated[Optional[Path], typer.Option(
                     "epochs and verbs skip decoding.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Processes reading image files while training (0: the "
                                                            "main process).")]
+
+
+def label_column_of(label_column: str | None, target: str | None) -> str | None:
+    """--label-column, or the older --target with a one-line notice."""
+    if target is None:
+        return label_column
+    if label_column is not None and label_column != target:
+        raise ConfigError(f"--label-column {label_column} and --target {target} disagree: give --label-column only")
+    warnings.warn("--target as the label column is deprecated and will mean the compression budget only: use "
+                  f"--label-column {target}", FutureWarning, stacklevel=2)
+    return target
 
 
 def image_reading(*, image_size: int | None, channels: int | None, image_column: str | None,

@@ -9,10 +9,11 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import (AllowColumnOpt, AllowGroupOverlapOpt, AugmentOpt, CacheOpt, ChannelsOpt,
-                                  DataDirOpt, DataOpt, GroupColumnOpt, ImageColumnOpt, ImageSizeOpt, MissingOpt,
-                                  OutOpt, PositiveClassOpt, ProgressOpt, SkipUnreadableOpt, SplitColumnOpt,
-                                  SplitSeedOpt, SubgroupInputOpt, SubgroupOpt, TargetOpt, TargetSensitivityOpt,
-                                  VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading)
+                                  DataDirOpt, DataOpt, GroupColumnOpt, ImageColumnOpt, ImageSizeOpt, LabelColumnOpt,
+                                  MissingOpt, OldLabelColumnOpt, OutOpt, PositiveClassOpt, ProgressOpt,
+                                  SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt, SubgroupOpt,
+                                  TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading,
+                                  label_column_of)
 from medprune.budget import parse_duration
 from medprune.cli.show import show_metrics
 
@@ -44,7 +45,8 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
     data_dir: DataDirOpt = None,
-    target: TargetOpt = None,
+    label_column: LabelColumnOpt = None,
+    target: OldLabelColumnOpt = None,
     positive_class: PositiveClassOpt = None,
     subgroup: SubgroupOpt = None,
     subgroup_as_input: SubgroupInputOpt = False,
@@ -76,7 +78,7 @@ def train(
                              batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
                              weight_decay=weight_decay, augment="none" if no_augment else augment,
                              class_weighting=class_weighting, seed=seed).check()
-    dataset = api.load_data(data, data_dir=data_dir, target=target, subgroups=subgroup,
+    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target), subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction, allow_columns=allow_column,
                             classes=[c.strip() for c in classes.split(",")] if classes else None,

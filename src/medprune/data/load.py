@@ -43,7 +43,7 @@ def parse_dataset_name(data: str) -> tuple[str, int]:
     return flag, size
 
 
-def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | None = None,
+def load_data(data: str | Path, *, data_dir: Path | None = None, label_column: str | None = None,
               subgroups: list[str] | None = None, subgroups_as_input: bool = False,
               missing: MissingPolicy = "error", seed: int = 0, allow_download: bool = True,
               extra_meta: list[str] | None = None, encoding: dict | None = None,
@@ -61,7 +61,7 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     `classes` names the classes of a user's `.npz` by index (classes without training cases allowed).
     A folder of images (`class_name/file`) is read at `image_size` px (default: the files' own size) with
     `channels` (1 grey, 3 RGB) and an intensity `window` (center, width; DICOM); so is a CSV manifest with
-    `image_column` (paths), `target`, and optionally `split_column` and `group_column` (patients: splits are
+    `image_column` (paths), `label_column`, and optionally `split_column` and `group_column` (patients: splits are
     made by patient). `subgroups` may name DICOM header fields (`dicom:Manufacturer`). Their images are read
     when used, in `workers` DataLoader processes while training, decoded arrays kept in `cache` if given. A table
     never feeds an identifier or file path column to the model; `allow_columns` names those that only look like
@@ -77,16 +77,17 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, target: str | N
     if image_column is not None:
         if not str(data).lower().endswith(".csv"):
             raise ConfigError("--image-column reads a CSV manifest: pass --data path/to/labels.csv")
-        source = {"data": str(data), "target": target, "image_column": image_column, "split_column": split_column,
-                  "group_column": group_column, "allow_group_overlap": allow_group_overlap,
+        source = {"data": str(data), "label_column": label_column, "image_column": image_column,
+                  "split_column": split_column, "group_column": group_column, "allow_group_overlap": allow_group_overlap,
                   "subgroups": list(subgroups or []), "seed": seed, **_reading_source(reading, streaming)}
-        dataset = load_manifest(Path(data), image_column=image_column, target=target, split_column=split_column,
+        dataset = load_manifest(Path(data), image_column=image_column, label_column=label_column, split_column=split_column,
                                 group_column=group_column, allow_group_overlap=allow_group_overlap,
                                 subgroups=[*(subgroups or []), *(extra_meta or [])], reading=reading,
                                 seed=seed, source=source, **streaming)
         dataset = orient_positive(dataset, positive_class)
         return carve_validation(dataset, val_fraction, seed) if val_fraction is not None else dataset
-    dataset = _load(data, data_dir=data_dir, target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
+    dataset = _load(data, data_dir=data_dir, label_column=label_column, subgroups=subgroups,
+                    subgroups_as_input=subgroups_as_input,
                     missing=missing, seed=seed, allow_download=allow_download, extra_meta=extra_meta,
                     encoding=encoding, positive_class=positive_class, classes=classes, reading=reading,
                     streaming=streaming, allow_columns=allow_columns)
@@ -102,7 +103,7 @@ def _reading_source(reading: ImageReading, streaming: dict) -> dict:
             "cache": str(streaming["cache"]) if streaming["cache"] else None}
 
 
-def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgroups: list[str] | None,
+def _load(data: str | Path, *, data_dir: Path | None, label_column: str | None, subgroups: list[str] | None,
           subgroups_as_input: bool, missing: MissingPolicy, seed: int, allow_download: bool,
           extra_meta: list[str] | None, encoding: dict | None, positive_class: str | None,
           classes: list[str] | None, reading: ImageReading, streaming: dict,
@@ -122,10 +123,10 @@ def _load(data: str | Path, *, data_dir: Path | None, target: str | None, subgro
                             extra_meta=extra_meta, encoding=encoding,
                             **({"positive_class": positive_class} if positive_class else {}))
     if suffix == ".csv":
-        source = {"data": text, "target": target, "subgroups": list(subgroups or []),
+        source = {"data": text, "label_column": label_column, "subgroups": list(subgroups or []),
                   "subgroups_as_input": subgroups_as_input, "missing": missing, "seed": seed,
                   **({"allow_columns": list(allow_columns)} if allow_columns else {})}
-        table = load_table(Path(text), target=target, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
+        table = load_table(Path(text), label_column=label_column, subgroups=subgroups, subgroups_as_input=subgroups_as_input,
                            missing=missing, seed=seed, extra_meta=extra_meta, source=source, encoding=encoding,
                            allow_columns=allow_columns)
         return orient_positive(table, positive_class)

@@ -67,7 +67,7 @@ def image_paths(frame, image_column: str, path: Path) -> list[Path]:
     return [path.parent / str(p) for p in frame[image_column]]
 
 
-def load_manifest(path: Path, *, image_column: str, target: str | None, split_column: str | None = None,
+def load_manifest(path: Path, *, image_column: str, label_column: str | None, split_column: str | None = None,
                   group_column: str | None = None, allow_group_overlap: bool = False,
                   subgroups: list[str] | None = None, reading: ImageReading = ImageReading(), seed: int = 0,
                   source: dict | None = None, cache: Path | None = None, workers: int = 0) -> Dataset:
@@ -80,19 +80,19 @@ def load_manifest(path: Path, *, image_column: str, target: str | None, split_co
     path = Path(path)
     frame = read_csv(path, "a manifest")
     columns = [c for c in subgroups or [] if not c.startswith("dicom:")]
-    needed = [c for c in (image_column, target, split_column, group_column, *columns) if c]
-    if not target:
-        raise DataError(f"{path.name} is a manifest: name the label column with --target COLUMN")
-    if target in columns:
-        raise ConfigError(f"--subgroup {target} is the label column: a subgroup splits patients by something other "
+    needed = [c for c in (image_column, label_column, split_column, group_column, *columns) if c]
+    if not label_column:
+        raise DataError(f"{path.name} is a manifest: name the label column with --label-column COLUMN")
+    if label_column in columns:
+        raise ConfigError(f"--subgroup {label_column} is the label column: a subgroup splits patients by something other "
                           "than their diagnosis; choose another column such as site or sex")
     for column in needed:
         if column not in frame.columns:
             raise DataError(f"column '{column}' is not in {path.name}: choose one of {', '.join(map(str, frame.columns))}")
-    if frame[target].isna().any():
-        raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' label")
-    class_values = sorted(frame[target].unique().tolist(), key=str)
-    y = frame[target].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
+    if frame[label_column].isna().any():
+        raise DataError(f"{path.name}: {int(frame[label_column].isna().sum())} rows have no '{label_column}' label")
+    class_values = sorted(frame[label_column].unique().tolist(), key=str)
+    y = frame[label_column].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
     files = image_paths(frame, image_column, path)
     missing = [f for f in files if not f.is_file()]
     if missing:

@@ -31,14 +31,14 @@ def _header(path: Path) -> list[str]:
         return next(csv.reader(f), [])
 
 
-def _check_columns(path: Path, frame, target: str | None, subgroups: list[str]) -> None:
-    if not target:
-        raise ConfigError(f"{path.name} is a table: name the label column with --target COLUMN "
+def _check_columns(path: Path, frame, label_column: str | None, subgroups: list[str]) -> None:
+    if not label_column:
+        raise ConfigError(f"{path.name} is a table: name the label column with --label-column COLUMN "
                           f"(columns: {', '.join(map(str, frame.columns))})")
-    if target in subgroups:
-        raise ConfigError(f"--subgroup {target} is the label column: a subgroup splits patients by something other "
+    if label_column in subgroups:
+        raise ConfigError(f"--subgroup {label_column} is the label column: a subgroup splits patients by something other "
                           "than their diagnosis; choose another column such as Sex or Age")
-    for column in [target, *subgroups]:
+    for column in [label_column, *subgroups]:
         if column not in frame.columns:
             raise DataError(f"column '{column}' is not in {path.name}: choose one of "
                             f"{', '.join(map(str, frame.columns))}")
@@ -82,7 +82,7 @@ def _check_no_identifiers(path: Path, frame, features: list[str], allowed: list[
             continue
         if "path" in reason:
             raise DataError(f"{path.name}: column '{column}' would be a model input but {reason}: for a manifest of "
-                            f"images pass --image-column {column} (and --target LABEL); a table model never reads "
+                            f"images pass --image-column {column} (and --label-column LABEL); a table model never reads "
                             "file paths")
         raise DataError(f"{path.name}: column '{column}' would be a model input but {reason}: identifiers must never "
                         f"reach a model; drop the column, keep it aside with --subgroup {column}, or pass "
@@ -110,14 +110,14 @@ def _split_indices(y: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
-def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = None,
+def load_table(path: Path, *, label_column: str | None, subgroups: list[str] | None = None,
                subgroups_as_input: bool = False, missing: MissingPolicy = "error", seed: int = 0,
                extra_meta: list[str] | None = None, source: dict | None = None,
                encoding: dict | None = None, allow_columns: list[str] | None = None) -> Dataset:
     """Load a CSV table as a dataset; encoders are fitted on the training split only.
 
     Args:
-        target: the label column.
+        label_column: the label column.
         subgroups: columns kept aside as metadata for subgroup audits.
         subgroups_as_input: also feed the subgroup columns to the model.
         missing: "error" refuses missing values, "impute" fills them (median / most frequent).
@@ -140,15 +140,15 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
         raise ConfigError(f"missing must be 'error' or 'impute', got '{missing}'")
     frame = _read_csv(path)
     extra_meta = [c for c in (extra_meta or []) if c not in subgroups]
-    _check_columns(path, frame, target, subgroups + extra_meta)
-    if frame[target].isna().any():
-        raise DataError(f"{path.name}: {int(frame[target].isna().sum())} rows have no '{target}' "
+    _check_columns(path, frame, label_column, subgroups + extra_meta)
+    if frame[label_column].isna().any():
+        raise DataError(f"{path.name}: {int(frame[label_column].isna().sum())} rows have no '{label_column}' "
                         "label: drop them or fill the labels")
     if encoding is None:
-        features = [c for c in frame.columns if c != target and (subgroups_as_input or c not in subgroups)]
+        features = [c for c in frame.columns if c != label_column and (subgroups_as_input or c not in subgroups)]
     else:
         features = list(encoding["columns"])
-        known = {*features, target, *subgroups, *extra_meta}
+        known = {*features, label_column, *subgroups, *extra_meta}
         unknown = [c for c in frame.columns if c not in known]
         absent = [c for c in features if c not in frame.columns]
         if absent:
@@ -159,7 +159,7 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
             raise DataError(f"{path.name} has the column '{unknown[0]}' the model was not trained on: remove it, "
                             f"or check the header (the model's columns: {', '.join(features)})")
     if not features:
-        raise DataError(f"{path.name} has no feature columns besides '{target}'")
+        raise DataError(f"{path.name} has no feature columns besides '{label_column}'")
     if encoding is None:
         _check_no_identifiers(path, frame, features, list(allow_columns or []))
     present = [c for c in features if c in frame.columns]
@@ -169,8 +169,8 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
         where = ", ".join(f"{c} ({n})" for c, n in holes.items())
         raise DataError(f"{path.name} has missing values in {where}: pass --missing impute to fill "
                         "them (median / most frequent) or clean the file")
-    class_values = sorted(frame[target].unique().tolist(), key=str)
-    y = frame[target].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
+    class_values = sorted(frame[label_column].unique().tolist(), key=str)
+    y = frame[label_column].map({v: i for i, v in enumerate(class_values)}).to_numpy(np.int64)
     index = _split_indices(y, seed)
     if encoding is None:
         categorical = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
@@ -185,7 +185,7 @@ def load_table(path: Path, *, target: str | None, subgroups: list[str] | None = 
     return Dataset(
         name=path.stem, modality="table", task=task_for(len(class_names)), class_names=class_names,
         splits=splits, input_shape=(x.shape[1],), checksum=md5sum(path),
-        source=source or {"data": str(path), "target": target},
+        source=source or {"data": str(path), "label_column": label_column},
         feature_names=encoded_feature_names(encoding),
         preprocessing={"missing": missing, "numeric": list(encoding["numeric"]),
                        "categorical": list(encoding["categorical"]), "encoding": encoding,

@@ -42,7 +42,7 @@ def test_duplicate_table_rows_are_found(tiny_table, tmp_path):
     lines = tiny_table.read_text().splitlines()
     doubled = tmp_path / "t.csv"
     doubled.write_text("\n".join(lines + lines[1:4]) + "\n")  # three rows twice
-    record = audit(load_data(doubled, target="Outcome"), AuditSettings())
+    record = audit(load_data(doubled, label_column="Outcome"), AuditSettings())
     found = sum(b["exact"] for b in record["duplicates"]["within"].values()) + \
         sum(b["exact"] for b in record["duplicates"]["across"].values())
     assert found == 3

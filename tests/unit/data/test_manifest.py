@@ -27,7 +27,7 @@ def test_splits_are_made_by_patient(tmp_path):
     import pandas as pd
 
     csv = _manifest(tmp_path)
-    data = load_data(csv, image_column="path", target="label", group_column="patient", image_size=16,
+    data = load_data(csv, image_column="path", label_column="label", group_column="patient", image_size=16,
                      subgroups=["site"])
     frame = pd.read_csv(csv)
     sizes = {k: len(v) for k, v in data.splits.items()}
@@ -47,15 +47,15 @@ def test_splits_are_made_by_patient(tmp_path):
 
 def test_given_splits_with_a_patient_in_two_are_refused_unless_allowed(tmp_path):
     csv = _manifest(tmp_path, split=lambda p: ("train", "val", "test")[p % 3])
-    data = load_data(csv, image_column="path", target="label", split_column="split", group_column="patient",
+    data = load_data(csv, image_column="path", label_column="label", split_column="split", group_column="patient",
                      image_size=16)
     assert len(data.split("val")) == 39  # 13 patients x 3
     text = csv.read_text().splitlines()
     text[1] = text[1].rsplit(",", 1)[0] + ",test"  # patient P000's first image moved to test
     csv.write_text("\n".join(text) + "\n")
     with pytest.raises(DataError, match="1 patients have images in both train and test: that is leakage"):
-        load_data(csv, image_column="path", target="label", split_column="split", group_column="patient")
-    load_data(csv, image_column="path", target="label", split_column="split", group_column="patient",
+        load_data(csv, image_column="path", label_column="label", split_column="split", group_column="patient")
+    load_data(csv, image_column="path", label_column="label", split_column="split", group_column="patient",
               allow_group_overlap=True, image_size=16)
 
 
@@ -63,14 +63,14 @@ def test_manifest_mistakes_are_one_line(tmp_path):
     csv = _manifest(tmp_path)
     (tmp_path / "img" / "5.png").unlink()
     with pytest.raises(DataError, match=r"lists 1 images that do not exist \(first: .*5.png\)"):
-        load_data(csv, image_column="path", target="label")
+        load_data(csv, image_column="path", label_column="label")
     with pytest.raises(DataError, match="column 'file' is not in labels.csv"):
-        load_data(csv, image_column="file", target="label")
+        load_data(csv, image_column="file", label_column="label")
 
 
 def test_patients_are_hashed_and_a_carved_validation_split_keeps_them_whole(tmp_path):
     csv = _manifest(tmp_path)
-    data = load_data(csv, image_column="path", target="label", group_column="patient", val_fraction=0.2)
+    data = load_data(csv, image_column="path", label_column="label", group_column="patient", val_fraction=0.2)
     train, val = data.split("train").groups, data.split("val").groups
     assert not set(train) & set(val) and not set(train) & {f"P{i:03d}" for i in range(40)}  # hashes, not the ids
     assert len(val) % 3 == 0 and 0.1 < len(val) / (len(train) + len(val)) < 0.3

@@ -38,8 +38,8 @@ def test_table_without_a_yes_value_needs_the_positive_class(tiny_table, tmp_path
     path = tmp_path / "words.csv"
     path.write_text(text)
     with pytest.raises(DataError, match="name it with --positive-class NAME"):
-        load_data(path, target="Outcome")
-    assert load_data(path, target="Outcome", positive_class="sick").class_names == ["healthy", "sick"]
+        load_data(path, label_column="Outcome")
+    assert load_data(path, label_column="Outcome", positive_class="sick").class_names == ["healthy", "sick"]
 
 
 def test_a_stray_label_does_not_make_an_eight_class_task(tmp_path):
