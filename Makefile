@@ -27,6 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests/integration -m "not openvino and not ray"
 	$(BIN)/python -m pytest tests/integration -m openvino
 	$(BIN)/python -m pytest tests/integration -m ray
+	$(BIN)/python -m pytest tests/benchmarks
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/foundation.py

@@ -1,6 +1,6 @@
 """Time of the vectorised paired bootstrap: 2000 stratified resamples of the AUROC difference on 10,000 cases.
 
-    .venv/bin/python benchmarks/bootstrap.py [--cases 10000] [--resamples 2000]
+    .venv/bin/python benchmarks/bootstrap.py [--cases 10000] [--resamples 2000] [--smoke]
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--resamples", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.cases, args.resamples, args.repeats = 400, 200, 1
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, args.cases)
     reference, candidate = y + rng.normal(size=args.cases), 0.95 * y + rng.normal(size=args.cases)

@@ -7,7 +7,7 @@ N: no cache, cache filled (first epoch decodes and writes), cache warm (every im
 cache); then the reading speed alone, in one process. The claim under test: peak memory stays under 2 GB
 and does not grow with N (compare 2,500 and 10,000 files).
 
-    .venv/bin/python benchmarks/data_loading.py [--files 2500,10000] [--workers 2] [--workdir /tmp/medprune-io]
+    .venv/bin/python benchmarks/data_loading.py [--files 2500,10000] [--workers 2] [--workdir /tmp/medprune-io] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _smoke import workdir
 
 SIZE, READ_AT = 256, 64
 
@@ -81,7 +83,7 @@ def _tree_pss_mb(pid: int) -> float:
 
 def train_once(manifest: Path, out: Path, workers: int, cache: Path | None) -> dict:
     command = [str(Path(sys.executable).parent / "medprune"), "train", "--data", str(manifest), "--image-column", "path",
-               "--target", "label", "--group-column", "patient", "--positive-class", "1", "--image-size",
+               "--label-column", "label", "--group-column", "patient", "--positive-class", "1", "--image-size",
                str(READ_AT), "--model", "smallcnn", "--epochs", "1", "--workers", str(workers), "--no-progress",
                "--out", str(out), "--overwrite"]
     if cache is not None:
@@ -124,7 +126,10 @@ def main() -> None:
     parser.add_argument("--files", default="2500,10000")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/medprune-data-loading"))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.files, args.workers, args.workdir = "120", 0, workdir(None, "data-loading")
     print(f"smallcnn, one epoch, {SIZE}x{SIZE} 16-bit DICOM read at {READ_AT} px, {args.workers} reader workers; "
           "peak = proportional set size of the train process and its workers, summed")
     print(f"{'files':>6} {'cache':<7} {'peak MB':>8} {'train img/s':>11} {'epoch s':>8} {'wall s':>7} {'AUROC':>6}")
@@ -132,11 +137,12 @@ def main() -> None:
         manifest = write_files(args.workdir, n)
         cache = args.workdir / f"cache-{n}"
         shutil.rmtree(cache, ignore_errors=True)
-        for label, use in (("none", None), ("filled", cache), ("warm", cache)):
+        modes = (("none", None), ("filled", cache), ("warm", cache))
+        for label, use in modes[1:2] if args.smoke else modes:  # smoke: one run, through the cache
             row = train_once(manifest, args.workdir / f"run-{n}", args.workers, use)
             print(f"{n:>6} {label:<7} {row['peak_mb']:>8.0f} {row['train_images_per_s']:>11.0f} "
                   f"{row['epoch_s']:>8.1f} {row['wall_s']:>7.1f} {row['auroc']:>6.3f}", flush=True)
-    read_speed(args.workdir)
+    read_speed(args.workdir, n=min(1000, max(int(v) for v in args.files.split(","))))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ For each dataset, every score ranks the training cases once (short proxy runs); 
 full data. Printed: test AUROC, its change against full data, sensitivity at the validation threshold,
 training wall time and its speed-up, and the scoring time, in one table.
 
-    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/data_pruning.py [--datasets pneumoniamnist retinamnist]
+    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/data_pruning.py \
+        [--datasets pneumoniamnist retinamnist] [--smoke]
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from medprune.data.subset import write_subset
 from medprune.datapruning import SCORES, ProxySettings, Selection, select
 from medprune.training import TrainConfig
 
+from _smoke import synthetic_npz, workdir
+
 
 def train(dataset, out: Path, model: str, epochs: int) -> dict:
     if (out / "metrics.json").is_file():
@@ -41,24 +44,31 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--prefer", choices=["hard", "easy"], default="hard", help="keep the hardest or easiest")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-data"))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    proxy = ProxySettings(model=args.model)
+    if args.smoke:
+        args.out = workdir(None, "data-pruning")
+        args.datasets = [str(synthetic_npz(args.out / "smoke.npz"))]
+        args.scores, args.keeps, args.epochs = ["el2n", "random"], [0.5], 1
+        proxy = ProxySettings(model=args.model, epochs=1, runs=1, batch_size=16)
     data_dir = Path(os.environ["MEDPRUNE_DATA"]) if "MEDPRUNE_DATA" in os.environ else None
     rows = []
     for name in args.datasets:
         dataset = load_data(name, data_dir=data_dir)
-        full = train(dataset, args.out / name / "full", args.model, args.epochs)
+        full = train(dataset, args.out / Path(name).stem / "full", args.model, args.epochs)
         full_time = full["training"]["result"]["wall_time_s"]
         rows.append((name, "full data", 1.0, full["auroc"], 0.0, full["sensitivity"], full_time, 1.0, 0.0))
         y = dataset.split("train").y
         for score in args.scores:
-            folder = args.out / name / score
+            folder = args.out / Path(name).stem / score
             folder.mkdir(parents=True, exist_ok=True)
             if (folder / "scores.npy").is_file():
                 scores = np.load(folder / "scores.npy")
                 scoring = json.loads((folder / "scoring.json").read_text())["wall_time_s"]
             else:
                 began = time.perf_counter()
-                scores = SCORES.get(score)().compute(dataset, ProxySettings(model=args.model))
+                scores = SCORES.get(score)().compute(dataset, proxy)
                 scoring = time.perf_counter() - began
                 np.save(folder / "scores.npy", scores)
                 (folder / "scoring.json").write_text(json.dumps({"wall_time_s": scoring}))

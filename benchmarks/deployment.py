@@ -11,7 +11,7 @@ runtime); median per model. Every row is validated against the dense PyTorch mod
 prints how much of each pruned model's MACs reduction each fp32 runtime turns into speed.
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/deployment.py --dense runs/bench/pneumonia-resnet18 \
-        --pruned runs/bench-pruning/pneumoniamnist-resnet18/taylor_structured_macs0.25 [--out runs/deployment]
+        --pruned runs/bench-pruning/pneumoniamnist-resnet18/taylor_structured_macs0.25 [--out runs/deployment] [--smoke]
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ from medprune.export import export
 from medprune.inference import for_cpu_inference
 from medprune.models import Checkpoint, load_checkpoint
 from medprune.validation import Protocol
+
+from _smoke import tiny_runs, workdir
 
 VARIANTS = {  # name: (format, int8)
     "PyTorch fp32": None,
@@ -64,12 +66,19 @@ def artefacts(name: str, run: Path, dataset, out: Path) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dense", type=Path, required=True)
-    parser.add_argument("--pruned", type=Path, action="append", required=True, help="a pruned run (repeatable)")
+    parser.add_argument("--dense", type=Path)
+    parser.add_argument("--pruned", type=Path, action="append", help="a pruned run (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("runs/deployment"))
     parser.add_argument("--calls", type=int, default=60, help="timed calls per model and batch size")
     parser.add_argument("--rounds", type=int, default=3, help="alternating blocks the calls are split into")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.out = workdir(None, "deployment")
+        dense, pruned = tiny_runs(args.out)
+        args.dense, args.pruned, args.calls, args.rounds = dense, [pruned], 2, 1
+    if args.dense is None or not args.pruned:
+        parser.error("give --dense and at least one --pruned run (or --smoke)")
     args.out.mkdir(parents=True, exist_ok=True)
     dense = load_checkpoint(args.dense)
     dataset = api.load_data_for(dense)

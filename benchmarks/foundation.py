@@ -7,12 +7,13 @@ Small-data rows are stratified random subsets of PneumoniaMNIST's training split
 and test splits stay whole. Targets: the training issue (546-image subset >= 0.96 in under 6 minutes,
 PneumoniaMNIST >= 0.975, RetinaMNIST >= 0.75) and MedMNIST v2's ResNet-18 at 28 px where it reports one.
 
-    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/foundation.py [--only NAME] [--recipe default]
+    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/foundation.py [--only NAME] [--recipe default] [--smoke]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -21,6 +22,8 @@ from pathlib import Path
 from medprune import api
 from medprune.data import Dataset
 from medprune.training import TrainConfig
+
+from _smoke import synthetic_npz, workdir
 
 HEART = Path(os.environ.get("MEDPRUNE_DATA", "../shared/data")) / "heart_disease.csv"
 N_PNEUMONIA_TRAIN = 4708
@@ -32,7 +35,7 @@ RUNS = {
     "pneumonia-resnet18": ("pneumoniamnist", {}, None, "resnet18", 0.975, 0.944),
     "retina-resnet18": ("retinamnist", {}, None, "resnet18", 0.75, 0.717),
     "pneumonia-smallcnn": ("pneumoniamnist", {}, None, "smallcnn", 0.93, None),
-    "heart-mlp": (str(HEART), {"target": "HeartDisease", "subgroups": ["Sex"]}, None, "mlp", 0.90, None),
+    "heart-mlp": (str(HEART), {"label_column": "HeartDisease", "subgroups": ["Sex"]}, None, "mlp", 0.90, None),
 }
 RECIPES = {
     "default": TrainConfig(),
@@ -55,7 +58,15 @@ def main() -> None:
     parser.add_argument("--recipe", action="append", choices=sorted(RECIPES), help="only these recipes (repeatable)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:  # both recipes, shortened, on a tiny synthetic set and a 20 % subset of it
+        args.out = workdir(None, "foundation")
+        npz = str(synthetic_npz(args.out / "smoke.npz"))
+        RUNS.update({"smoke": (npz, {}, None, "smallcnn", None, None), "smoke-subset": (npz, {}, 0.5, "smallcnn",
+                                                                                           None, None)})
+        RECIPES.update({name: dataclasses.replace(config, epochs=2, batch_size=16) for name, config in RECIPES.items()})
+        args.only = ["smoke", "smoke-subset"]
     rows = []
     for name in args.only or RUNS:
         data, options, keep, model, target, medmnist = RUNS[name]

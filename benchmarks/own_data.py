@@ -8,7 +8,7 @@ arrays are identical, so the test AUROC must agree within 1e-6); prunes the DICO
 exports the model to int8 ONNX and runs `predict` on a folder of the test images with the checkpoint and the
 ONNX file (agreement of decisions) and compares the checkpoint's probabilities with `evaluate`'s.
 
-    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/own_data.py [--workdir /tmp/medprune-own] [--epochs 3]
+    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/own_data.py [--workdir /tmp/medprune-own] [--epochs 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from _smoke import synthetic_npz, workdir
 
 CLASSES = ("normal", "pneumonia")
 MANUFACTURERS = ("ACME", "Globex")
@@ -94,16 +96,20 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/medprune-own-data"))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--model", default="smallcnn")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
     npz = Path(os.environ.get("MEDPRUNE_DATA", "../shared/data")) / "pneumoniamnist.npz"
     root = args.workdir
+    if args.smoke:  # a tiny synthetic stand-in for PneumoniaMNIST, one epoch
+        root = workdir(None, "own-data")
+        npz, args.epochs = synthetic_npz(root / "smoke.npz", size=28, counts=(96, 48, 48)), 1
     for old in ("validation", "model-int8.onnx", "audit.json"):  # outputs of an earlier run of this script
         shutil.rmtree(root / old, ignore_errors=True) if (root / old).is_dir() else (root / old).unlink(missing_ok=True)
     began = time.perf_counter()
     manifest = write_copies(npz, root)
     print(f"wrote {sum(1 for _ in manifest.open()) - 1} images as PNG and DICOM in {time.perf_counter() - began:.0f} s")
     train = ["--model", args.model, "--epochs", args.epochs, "--no-progress", "--overwrite"]
-    manifest_args = ["--target", "label", "--split-column", "split", "--group-column", "patient",
+    manifest_args = ["--label-column", "label", "--split-column", "split", "--group-column", "patient",
                      "--positive-class", "pneumonia"]
     auroc = {}
     for name, data in (("npz", ["--data", npz]), ("png", ["--data", manifest, "--image-column", "png", *manifest_args]),

@@ -6,7 +6,7 @@ MACs as the medprune rows). Latency is measured at the end for all models of a d
 interleaved (dense, pruned, dense, ...) so machine noise hits every row alike.
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/pruning.py [--datasets pneumoniamnist]
-        [--models resnet18] [--criteria taylor magnitude] [--finetune-epochs 3] [--out runs/bench-pruning]
+        [--models resnet18] [--criteria taylor magnitude] [--finetune-epochs 3] [--out runs/bench-pruning] [--smoke]
 """
 
 from __future__ import annotations
@@ -28,14 +28,17 @@ from medprune.pruning import CRITERIA, PruneSettings
 from medprune.pruning.groups import classifier_layers
 from medprune.training import TrainConfig, fit
 
+from _smoke import synthetic_npz, workdir
+
 DENSE_RECIPES = {"resnet18": TrainConfig(epochs=12), "smallcnn": TrainConfig(epochs=15)}
 CONFIGS = [("structured", "macs=0.5"), ("structured", "macs=0.25"), ("unstructured", "sparsity=0.9")]
 
 
-def dense_model(dataset, model: str, root: Path) -> Checkpoint:
+def dense_model(dataset, model: str, root: Path, epochs: int | None = None) -> Checkpoint:
     run = root / f"{dataset.name}-{model}-dense"
     if not (run / "model.pt").exists():
         config = DENSE_RECIPES[model] if dataset.name == "pneumoniamnist" else TrainConfig(epochs=30, batch_size=64)
+        config = config if epochs is None else TrainConfig(epochs=epochs, batch_size=16)
         api.train(dataset, model, config, run, overwrite=True, progress=False)
     return load_checkpoint(run)
 
@@ -87,8 +90,9 @@ def anchor_tp_magnitude(dense: Checkpoint, dataset, out: Path, macs_target: floa
     save_anchor(best, dense, out, f"Torch-Pruning MagnitudeImportance defaults, ratio {hi:.3f}")
 
 
-def run_pair(dataset, model_name: str, criteria: list[str], epochs: int, root: Path) -> list[dict]:
-    dense = dense_model(dataset, model_name, root)
+def run_pair(dataset, model_name: str, criteria: list[str], epochs: int, root: Path,
+             dense_epochs: int | None = None) -> list[dict]:
+    dense = dense_model(dataset, model_name, root, dense_epochs)
     base = root / f"{dataset.name}-{model_name}"
     runs = {"dense": dense.path.parent}
     for granularity, target in CONFIGS:
@@ -111,14 +115,14 @@ def run_pair(dataset, model_name: str, criteria: list[str], epochs: int, root: P
     if not (out / "model.pt").exists():
         anchor_torch_global_l1(dense, dataset, out, epochs, 5e-4)
     runs["torch-global-l1 unstructured sparsity=0.9"] = out
-    return measure(dataset, dense, runs)
+    return measure(dataset, dense, runs, repeats=15 if dense_epochs is None else 2)
 
 
-def measure(dataset, dense: Checkpoint, runs: dict[str, Path]) -> list[dict]:
+def measure(dataset, dense: Checkpoint, runs: dict[str, Path], repeats: int = 15) -> list[dict]:
     shape = tuple(dataset.input_shape)
     loaded = {k: load_checkpoint(p) for k, p in runs.items()}
-    lat1 = measure_latency_interleaved({k: c.model for k, c in loaded.items()}, shape, 1)
-    lat32 = measure_latency_interleaved({k: c.model for k, c in loaded.items()}, shape, 32)
+    lat1 = measure_latency_interleaved({k: c.model for k, c in loaded.items()}, shape, 1, repeats=repeats)
+    lat32 = measure_latency_interleaved({k: c.model for k, c in loaded.items()}, shape, 32, repeats=repeats)
     reference = evaluate(dense, dataset, threshold=dense.threshold, with_efficiency=False)
     rows = []
     for key, ckpt in loaded.items():
@@ -178,14 +182,19 @@ def main() -> None:
     parser.add_argument("--criteria", nargs="+", default=CRITERIA.names())
     parser.add_argument("--finetune-epochs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-pruning"))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.out = workdir(None, "pruning")
+        args.datasets = [str(synthetic_npz(args.out / "smoke.npz"))]
+        args.models, args.criteria, args.finetune_epochs = ["smallcnn"], ["magnitude"], 1
     torch.manual_seed(0)
     rows = []
     for name in args.datasets:
         dataset = api.load_data(name)
         for model in args.models:
             print(f"{name} / {model}", flush=True)
-            rows += run_pair(dataset, model, args.criteria, args.finetune_epochs, args.out)
+            rows += run_pair(dataset, model, args.criteria, args.finetune_epochs, args.out, 2 if args.smoke else None)
     print_table(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "pruning.json").write_text(json.dumps(rows, indent=2))

@@ -11,7 +11,7 @@ faster eager-mode variant (as trained or folded) of each model, and the fastest 
 comparison a team choosing a serving path would make.
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/pytorch_speed.py --dense runs/bench/pneumonia-resnet18 \
-        --pruned runs/prune/taylor-macs0.5 --pruned runs/prune/taylor-macs0.25 [--alternations 3]
+        --pruned runs/prune/taylor-macs0.5 --pruned runs/prune/taylor-macs0.25 [--alternations 3] [--smoke]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _smoke import tiny_runs, workdir
 
 VARIANTS = ("eager", "folded", "torchscript")
 
@@ -77,10 +79,14 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
     if args.child:
         time_one(args.child[0], args.child[1], args.calls, args.batch)
         return
+    if args.smoke:
+        args.dense, pruned = tiny_runs(workdir(None, "pytorch-speed"))
+        args.pruned, args.alternations, args.calls, args.batch = [pruned], 1, 3, 4
     if args.dense is None or not args.pruned:
         parser.error("give --dense and at least one --pruned run")
     runs = {"dense": args.dense} | {f"pruned{i + 1}": p for i, p in enumerate(args.pruned)}

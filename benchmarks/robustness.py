@@ -5,7 +5,8 @@ severities; then the same pruning fine-tuned with `--augment corruptions`, to se
 Prints, per candidate and corruption, the AUROC delta averaged over severities with its interval and verdict,
 the worst corruption, and how long the audit of the three models took (the models are reused when present).
 
-    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/robustness.py [--workdir runs/robustness] [--epochs 12]
+    MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/robustness.py [--workdir runs/robustness] \
+        [--epochs 12] [--smoke]
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from pathlib import Path
 from medprune import api
 from medprune.validation.robustness import Model, audit_robustness
 
+from _smoke import synthetic_npz, workdir
+
 
 def medprune(*args) -> None:
     command = [str(Path(sys.executable).parent / "medprune"), *map(str, args)]
@@ -27,10 +30,11 @@ def medprune(*args) -> None:
         raise SystemExit(f"{' '.join(command[1:3])} failed: {result.stderr[-1500:]}")
 
 
-def prepare(root: Path, epochs: int, finetune_epochs: int) -> dict[str, Path]:
+def prepare(root: Path, epochs: int, finetune_epochs: int, data: str = "pneumoniamnist",
+            model: str = "resnet18") -> dict[str, Path]:
     dense, pruned, robust = root / "dense", root / "pruned-0.25-kd", root / "pruned-0.25-kd-corruptions"
     if not (dense / "model.pt").is_file():
-        medprune("train", "--data", "pneumoniamnist", "--model", "resnet18", "--epochs", epochs, "--out", dense,
+        medprune("train", "--data", data, "--model", model, "--epochs", epochs, "--out", dense,
                  "--no-progress", "--overwrite")
     for out, augment in ((pruned, "light"), (robust, "corruptions")):
         if not (out / "model.pt").is_file():
@@ -48,14 +52,21 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("runs/robustness"))
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--finetune-epochs", type=int, default=3)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
-    paths = prepare(args.workdir, args.epochs, args.finetune_epochs)
+    if args.smoke:
+        args.workdir = workdir(None, "robustness")
+        data = str(synthetic_npz(args.workdir / "smoke.npz"))
+        paths = prepare(args.workdir, 2, 1, data, "smallcnn")
+    else:
+        paths = prepare(args.workdir, args.epochs, args.finetune_epochs)
     models = {name: api.load_model(path) for name, path in paths.items()}
     reference = models.pop("dense")
     dataset = api.load_data_for(reference)
     threshold = reference.threshold
     test = dataset.split("test")
-    settings = dict(input_shape=dataset.input_shape, corruptions="all", margin=0.01, alpha=0.05, n_resamples=2000,
+    corruptions = "gaussian_noise,contrast_down" if args.smoke else "all"
+    settings = dict(input_shape=dataset.input_shape, corruptions=corruptions, margin=0.01, alpha=0.05, n_resamples=2000,
                     seed=0)
     began = time.perf_counter()
     main_three = [Model(n, models[n], threshold) for n in ("pruned", "int8")]

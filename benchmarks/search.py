@@ -29,6 +29,8 @@ from medprune.batchnorm import recalibrate_batchnorm
 from medprune.search.evaluator import Evaluator
 from medprune.training import TrainConfig, fit
 
+from _smoke import tiny_runs, workdir
+
 
 def finetune(model, dataset, epochs: int, lr: float):
     fit(model, dataset, TrainConfig(epochs=epochs, lr=lr, batch_size=128), progress=False, keep_start=True)
@@ -60,7 +62,7 @@ def baselines(config: SearchConfig, epochs: int, lr: float) -> dict[str, tuple[t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dense", action="append", required=True, help="NAME=RUN_DIR of a dense model")
+    parser.add_argument("--dense", action="append", help="NAME=RUN_DIR of a dense model")
     parser.add_argument("--targets", type=float, nargs="+", default=[0.25])
     parser.add_argument("--samplers", nargs="+", default=["tpe", "gp", "pso", "evolution", "random"])
     parser.add_argument("--trials", type=int, default=40)
@@ -68,20 +70,29 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--criterion", default="taylor")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-search"))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.out = workdir(None, "search")
+        args.dense = [f"smoke={tiny_runs(args.out)[0]}"]
+        args.targets, args.samplers, args.trials, args.epochs = [0.5], ["random"], 3, 1
+    if not args.dense:
+        parser.error("give --dense NAME=RUN_DIR (repeatable), or --smoke")
     rows = []
     for item in args.dense:
         name, dense_dir = item.split("=", 1)
         dense = load_checkpoint(Path(dense_dir))
         for target in args.targets:
             folder = args.out / f"{name}-macs{target:g}"
-            base = dict(model=dense_dir, storage="", criterion=args.criterion, target=f"macs={target:g}", trials=args.trials)
+            base = dict(model=dense_dir, storage="", criterion=args.criterion, target=f"macs={target:g}", trials=args.trials,
+                        operating_margin=1.0 if args.smoke else 0.05)  # smoke: a weak tiny model, guard off
             models: dict[str, tuple[torch.nn.Module, float]] = {}
             for sampler in args.samplers:
                 out = folder / sampler
                 if not (out / "search.json").is_file():
                     search(SearchConfig(sampler=sampler, **base), out,
-                           RunOptions(finetune_epochs=args.epochs, lr=args.lr, progress=False),
+                           RunOptions(finetune_epochs=args.epochs, lr=args.lr, progress=False,
+                                      finetune_top=1 if args.smoke else 3),
                            resume=(out / "study.db").exists())
                 record = json.loads((out / "search.json").read_text())
                 models[f"searched: {sampler}"] = (load_checkpoint(out / "best").model, record["wall_time_s"])

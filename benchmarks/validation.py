@@ -1,7 +1,7 @@
 """The three verdicts on real data: a model against itself, against a pruned version, against a damaged one.
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/validation.py --reference runs/bench/pneumonia-resnet18 \
-        --pruned runs/prune-test [--out runs/validation-demo]
+        --pruned runs/prune-test [--out runs/validation-demo] [--smoke]
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import torch
 from medprune import api
 from medprune.models import load_checkpoint, save_checkpoint
 from medprune.validation import Protocol
+
+from _smoke import tiny_runs, workdir
 
 
 def damaged_copy(reference: Path, out: Path, noise: float = 1.0, seed: int = 0) -> Path:
@@ -30,11 +32,17 @@ def damaged_copy(reference: Path, out: Path, noise: float = 1.0, seed: int = 0) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference", type=Path, required=True)
-    parser.add_argument("--pruned", type=Path, required=True)
+    parser.add_argument("--reference", type=Path)
+    parser.add_argument("--pruned", type=Path)
     parser.add_argument("--margin", type=float, default=0.01)
     parser.add_argument("--out", type=Path, default=Path("runs/validation-demo"))
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
+    if args.smoke:
+        args.out = workdir(None, "validation")
+        args.reference, args.pruned = tiny_runs(args.out)
+    elif args.reference is None or args.pruned is None:
+        parser.error("give --reference and --pruned (or --smoke)")
     damaged = damaged_copy(args.reference, args.out / "damaged")
     reference = api.load_model(args.reference)
     candidates = [api.load_model(p) for p in (args.reference, args.pruned, damaged)]

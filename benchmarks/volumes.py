@@ -8,7 +8,7 @@ the non-inferiority verdict (all co-primary endpoints). It also says whether ONN
 convolutions faster than fp32.
 
     MEDPRUNE_DATA=../shared/data .venv/bin/python benchmarks/volumes.py [--reference RUN_DIR] [--out DIR]
-        [--data adrenalmnist3d@64]
+        [--data adrenalmnist3d@64] [--smoke]
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from pathlib import Path
 
 from medprune import api
 from medprune.comparison import load_recipe
+from medprune.comparison.recipe import Reference, ReferenceTraining
+
+from _smoke import synthetic_npz, workdir
 
 RECIPE = Path(__file__).resolve().parents[1] / "examples" / "adrenal3d.yaml"
 
@@ -34,6 +37,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/compare/adrenal3d"))
     parser.add_argument("--data", help="another 3D dataset, e.g. adrenalmnist3d@64")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
     recipe = load_recipe(RECIPE)
     changes = {}
@@ -41,6 +45,14 @@ def main() -> None:
         changes["reference"] = recipe.reference.model_copy(update={"path": str(args.reference), "train": None})
     if args.data:
         changes["data"] = args.data
+    if args.smoke:  # tiny synthetic volumes, a small model, two techniques
+        root = workdir(None, "volumes")
+        args.out = root / "compare"
+        changes = {"data": str(synthetic_npz(root / "smoke3d.npz", size=12, counts=(80, 40, 40), dims=3)),
+                   "reference": Reference(train=ReferenceTraining(model="smallcnn", epochs=2, batch_size=16)),
+                   "budget": recipe.budget.replace(epochs=1, batch_size=16),
+                   "measure": recipe.measure.model_copy(update={"latency_repeats": 3}),
+                   "techniques": [t for t in recipe.techniques if t.label in ("int8-static", "magnitude-0.5-kd")]}
     recipe = recipe.model_copy(update=changes)
     began = time.perf_counter()
     record = api.compare(recipe, args.out, resume=args.resume, progress=False)
