@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install benchmark clean
+.PHONY: demo test install benchmark docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -12,7 +12,7 @@ $(BIN)/python:
 # torch first, pinned, so pip takes the CPU wheel and no other package pulls a CUDA build.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[test,docs]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,9 +28,13 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests/integration -m openvino
 	$(BIN)/python -m pytest tests/integration -m ray
 	$(BIN)/python -m pytest tests/benchmarks
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/foundation.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site build/site

@@ -9,13 +9,26 @@ The public Python API is re-exported here lazily, so `import medprune` stays lig
 """
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what editors and type checkers resolve; at run time each name loads when first used
+    from medprune.evaluation.evaluate import evaluate_predictions
+    from medprune.evaluation.metrics import choose_threshold
+    from medprune.export import export_onnx
+    from medprune.models.registry import register_model
+    from medprune.pruning.any_model import PruneResult, prune
+    from medprune.pruning.settings import PruneSettings
+    from medprune.training import finetune
+    from medprune.validation.given_predictions import validate_predictions
+    from medprune.validation.robustness import judge_robustness
+    from medprune.validation.validate import ValidationReport
 
 _EXPORTS = {
     "prune": "medprune.pruning.any_model",
     "PruneResult": "medprune.pruning.any_model",
+    "PruneSettings": "medprune.pruning.settings",
     "finetune": "medprune.training",
     "register_model": "medprune.models.registry",
     "export_onnx": "medprune.export",

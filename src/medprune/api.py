@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from medprune._atomic import write_json_atomic, write_text_atomic
@@ -69,7 +70,8 @@ search = returns_result(_search)
 
 @returns_result
 def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str | Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True, log: Any = None, latency_repeats: int = 10) -> dict[str, Any]:
+          overwrite: bool = False, progress: bool = True, log: Callable[[str], None] | None = None,
+          latency_repeats: int = 10) -> dict[str, Any]:
     """Prune a trained model into the run directory `out`; returns its metrics record.
 
     The pruned model is evaluated at the dense model's validation threshold, carried unchanged, and
@@ -103,7 +105,7 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
 
 
 @returns_result
-def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Any,
+def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Protocol,
              out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
     """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
     values = {}
@@ -117,7 +119,8 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
 
 @returns_result
 def compare(recipe: str | Path | Recipe, out: str | Path, *, resume: bool = False, overwrite: bool = False,
-            progress: bool = True, data_dir: Path | None = None, log: Any = print) -> dict[str, Any]:
+            progress: bool = True, data_dir: Path | None = None,
+            log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every technique of a recipe (a YAML file, or a loaded one) against its reference; returns the
     `comparison.json` record."""
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)

@@ -22,10 +22,7 @@ MODES = ("auto", "none", "light", "strong", "corruptions")
 MIRROR_SAFE = frozenset({"retinamnist", "dermamnist", "pathmnist", "bloodmnist", "adrenalmnist3d",
                          "adrenalmnist3d@64"})
 
-# Quarter turns of fundus images (with the flip, all eight symmetries of the square) were tried and not adopted:
-# in 4-fold cross-validation over RetinaMNIST's train + val pooled (resnet18, held-out quarter's AUROC) they gave
-# 0.7720 against 0.7625 (folds +0.022, +0.000, -0.003, +0.019), but on the official test split 0.7389 against
-# 0.7414: no gain that holds beyond the noise of a few hundred images.
+# Quarter turns of fundus images were tried and not adopted: docs/experiments.md.
 
 # Below this many training cases `auto` picks `strong`: small sets overfit without it, large ones gain little
 # and pay its cost in every step.

@@ -34,22 +34,10 @@ AUGMENTATIONS = augmentation.MODES
 CLASS_WEIGHTING = ("auto", "on", "off")
 # `--class-weighting auto` weights the loss when the largest training class outnumbers the smallest by more.
 # Thresholds are chosen on validation and AUROC ignores class priors, so weighting earns its keep only where a
-# class is rare enough to starve of gradient: on RetinaMNIST (7.4 to 1) it lowered resnet18's validation AUROC
-# from 0.849 to 0.836 and test AUROC from 0.750 to 0.745 (both runs with weight averaging).
+# class is rare enough to starve of gradient (measured: docs/experiments.md).
 IMBALANCE_RATIO = 10.0
-# Tried as defaults for small sets and not adopted, judged by 4-fold cross-validation over RetinaMNIST's train and
-# val pooled (test AUROC of resnet18 on each held-out quarter; the official test split stayed unseen): the recipe
-# as it is 0.7732; with mixup (Beta(0.2, 0.2)) 0.7745; with label smoothing 0.1 0.7755, a gain too small to pay
-# for teachers that distil worse (Mueller et al. 2019), and medprune's compressed models learn from theirs.
-# Also tried and not adopted: choosing the epoch by the mean validation AUROC of 3 consecutive epochs, against lone
-# spikes on small validation splits. Over full resnet18 training curves on another 4-fold split of RetinaMNIST's
-# train + val it lifted mean held-out AUROC from 0.7625 to 0.7747, all of it from one fold where a single epoch
-# picked epoch 3 of 72 (0.741 -> 0.789); on the official test splits it moved RetinaMNIST from 0.7414 to 0.7395
-# and the 546-image PneumoniaMNIST subset from 0.9674 to 0.9583.
-# Nor a weight average whose horizon grows with the run (the warm-up's decay (1 + t) / (10 + t), about the last
-# tenth of the steps taken, instead of capping it at two epochs): cross-validated held-out AUROC 0.7625 -> 0.7654
-# (per fold +0.000, +0.003, +0.008, +0.001); on the official RetinaMNIST split the same 0.7414, epoch 11 chosen
-# before the cap would bind.
+# Recipe changes tried and not adopted (mixup, label smoothing, a 3-epoch mean for model selection, a growing
+# averaging horizon): docs/experiments.md.
 
 
 @dataclass(frozen=True)
@@ -406,7 +394,8 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
     model) the loss adds knowledge distillation (Hinton et al. 2015).
 
     Args:
-        train, val: re-iterable sources of (inputs, labels) batches, such as torch DataLoaders.
+        train: a re-iterable source of (inputs, labels) batches, such as a torch DataLoader.
+        val: the validation batches, alike.
         epochs: passes over `train`; None takes them from the fine-tuning step budget (medprune.budget) and
             stops early when validation AUROC stops improving.
     Raises:

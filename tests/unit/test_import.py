@@ -11,3 +11,17 @@ def test_import_is_quiet_and_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
     assert out.stderr == ""
+
+
+def test_every_lazy_export_is_declared_for_type_checkers():
+    import ast
+    from pathlib import Path
+
+    import medprune
+
+    tree = ast.parse(Path(medprune.__file__).read_text())
+    guarded = next(node for node in tree.body if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
+    declared = {alias.asname or alias.name for node in guarded.body for alias in node.names}
+    lazy = set(medprune.__all__) - {"__version__"}
+    assert declared == lazy
+    assert all(getattr(medprune, name) is not None for name in lazy)

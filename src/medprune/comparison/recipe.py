@@ -214,7 +214,7 @@ def _message(error: dict) -> str:
     if error["type"] == "union_tag_not_found":
         return f"each step needs 'technique:' (one of {', '.join(TECHNIQUES.names())})"
     if error["type"] == "extra_forbidden":
-        return "unknown key: check its spelling (see the options of this technique in the README)"
+        return "unknown key: check its spelling (`medprune list techniques` lists each technique's options)"
     if error["type"] == "missing":
         return "required key missing"
     return error["msg"].removeprefix("Value error, ").replace("\n", " ")

@@ -15,7 +15,8 @@ from medprune.validation.protocol import Protocol
 from medprune.validation.validate import ValidationReport, software_versions
 
 
-def validate_predictions(y_true, y_prob_reference, candidates: Mapping[str, object], *, threshold: float | None,
+def validate_predictions(y_true: np.ndarray, y_prob_reference: np.ndarray, candidates: Mapping[str, object], *,
+                         threshold: float | None,
                          margins: float | Mapping[str, float], metric: str = "auroc",
                          endpoints: list[str] | None = None, positive_class: str | int | None = None,
                          class_names: list[str] | None = None, groups: Mapping[str, object] | None = None,
