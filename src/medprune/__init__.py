@@ -38,7 +38,8 @@ _EXPORTS = {
     "ValidationReport": "medprune.validation.validate",
     "judge_robustness": "medprune.validation.robustness",
 }
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "prune", "PruneResult", "PruneSettings", "finetune", "register_model", "export_onnx",
+           "evaluate_predictions", "choose_threshold", "validate_predictions", "ValidationReport", "judge_robustness"]
 
 
 def __getattr__(name: str) -> Any:

@@ -25,3 +25,9 @@ def test_every_lazy_export_is_declared_for_type_checkers():
     lazy = set(medprune.__all__) - {"__version__"}
     assert declared == lazy
     assert all(getattr(medprune, name) is not None for name in lazy)
+
+
+def test_all_lists_exactly_the_lazy_exports():
+    import medprune
+
+    assert set(medprune.__all__) == {"__version__", *medprune._EXPORTS}
