@@ -13,7 +13,6 @@ PneumoniaMNIST >= 0.975, RetinaMNIST >= 0.75) and MedMNIST v2's ResNet-18 at 28 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -65,7 +64,7 @@ def main() -> None:
         npz = str(synthetic_npz(args.out / "smoke.npz"))
         RUNS.update({"smoke": (npz, {}, None, "smallcnn", None, None), "smoke-subset": (npz, {}, 0.5, "smallcnn",
                                                                                            None, None)})
-        RECIPES.update({name: dataclasses.replace(config, epochs=2, batch_size=16) for name, config in RECIPES.items()})
+        RECIPES.update({name: config.replace(epochs=2, batch_size=16) for name, config in RECIPES.items()})
         args.only = ["smoke", "smoke-subset"]
     rows = []
     for name in args.only or RUNS:

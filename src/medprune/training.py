@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from pydantic import Field, field_validator
 from torch import nn
 
 from medprune import augmentation
@@ -26,6 +27,7 @@ from medprune.data.batches import read_batches, to_tensor
 from medprune.data.corruptions import corrupt_randomly, kind_of
 from medprune.data.dataset import Dataset
 from medprune.errors import CheckpointError, ConfigError
+from medprune.schema import Settings
 from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.predict import positive_or_all, predict_proba
 
@@ -40,63 +42,67 @@ IMBALANCE_RATIO = 10.0
 # averaging horizon): docs/experiments.md.
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run.
+def _one_of(name: str, choices: tuple[str, ...]):
+    """A field validator: `name` must be one of `choices` (the message lists them)."""
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"{name.replace('_', ' ')} must be one of {', '.join(choices)}, got '{value}'")
+        return value
+    return field_validator(name)(check)
+
+
+class TrainConfig(Settings):
+    """Hyper-parameters of one training run, declared once: `medprune train`'s options and a recipe's
+    `reference: {train: ...}` keys are read from these fields.
 
     `epochs=None` takes the number of passes from the step budget named by `budget` (see medprune.budget)
     and stops early when validation AUROC has not improved for `patience` epochs (None: a quarter of the
     budget; 0: never). Given `epochs` are run in full unless `patience` is given too.
     """
 
-    epochs: int | None = None
-    budget: Literal["training", "finetuning"] = "training"
-    patience: int | None = None
-    time_budget_s: float | None = None  # no epoch is begun that would end past this many seconds
-    batch_size: int = 128
-    lr: float = 1e-3
-    optimizer: Literal["adam", "sgd"] = "adam"
-    schedule: Literal["cosine", "step", "none"] = "cosine"
-    weight_decay: float = 1e-4
-    augment: str = "auto"  # see medprune.augmentation
-    class_weighting: str = "auto"  # on: inverse class frequency; auto: on beyond IMBALANCE_RATIO
+    epochs: int | None = Field(default=None, ge=1, description=(
+        "Training epochs, run in full (default: at least 500 optimizer steps and 10 epochs, at most 150 epochs, "
+        "with early stopping)."))
+    budget: str = Field(default="training", description="The step budget of medprune.budget: training or "
+                                                        "finetuning.", json_schema_extra={"cli": False})
+    patience: int | None = Field(default=None, ge=0, description=(
+        "Stop after this many epochs without a better validation AUROC; 0: never (default: a quarter of the "
+        "automatic budget; none with --epochs)."))
+    time_budget_s: float | None = Field(default=None, gt=0, description=(
+        "No epoch is begun that would end past this many seconds."), json_schema_extra={"cli": False})
+    batch_size: int = Field(default=128, ge=2, description="Batch size (BatchNorm needs 2 cases).")
+    lr: float = Field(default=1e-3, gt=0, lt=10, description="Learning rate.")
+    optimizer: str = Field(default="adam", description="adam (AdamW) or sgd (Nesterov momentum).")
+    schedule: str = Field(default="cosine", description="cosine, step or none.")
+    weight_decay: float = Field(default=1e-4, ge=0, description="Weight decay.")
+    augment: str = Field(default="auto", description=(
+        "Training augmentation of images: auto (strong below 2,000 training cases, else light), none, light (2 px "
+        "shifts; flips for volumes), strong (also small rotations and zooms, intensity jitter, left-right flips "
+        "where the anatomy allows) or corruptions (light, and a random corruption at a random severity on half of "
+        "each batch: robustness)."))
+    class_weighting: str = Field(default="auto", description=(
+        "Weight the loss by inverse class frequency: on, off, or auto (on when the largest training class "
+        "outnumbers the smallest more than 10 to 1)."))
     # "ema": validate and keep an exponential moving average of the weights (horizon about two epochs) instead
     # of the weights of the last step, which swing with a high learning rate on small sets; its BatchNorm
     # statistics are re-estimated before each validation (see _Average.applied). Measured: RetinaMNIST test
     # AUROC 0.7324 -> 0.7447, the 546-image PneumoniaMNIST subset 0.9621 -> 0.9671, PneumoniaMNIST resnet18
     # 0.9674 -> 0.9781; the demo's smallcnn pruned to half its MACs and fine-tuned 6 epochs kept its operating
     # point (specificity at the reference threshold -0.017 with averaging while fine-tuning, -0.064 without).
-    average: str = "ema"
-    seed: int = 0
+    average: str = Field(default="ema", description="ema: validate and keep a moving average of the weights; "
+                                                    "none: the last step's weights.", json_schema_extra={"cli": False})
+    seed: int = Field(default=0, description="Seed of initialisation, shuffling and augmentation.")
+
+    _budget = _one_of("budget", tuple(BUDGETS))
+    _optimizer = _one_of("optimizer", ("adam", "sgd"))
+    _schedule = _one_of("schedule", ("cosine", "step", "none"))
+    _augment = _one_of("augment", AUGMENTATIONS)
+    _class_weighting = _one_of("class_weighting", CLASS_WEIGHTING)
+    _average = _one_of("average", ("ema", "none"))
 
     def check(self) -> TrainConfig:
-        if self.epochs is not None and self.epochs < 1:
-            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
-        if self.budget not in BUDGETS:
-            raise ConfigError(f"budget must be one of {', '.join(BUDGETS)}, got '{self.budget}'")
-        if self.patience is not None and self.patience < 0:
-            raise ConfigError(f"patience must be >= 0 epochs (0: no early stopping), got {self.patience}")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ConfigError(f"time budget must be > 0 seconds, got {self.time_budget_s}")
-        if self.batch_size < 2:
-            raise ConfigError(f"batch size must be >= 2, got {self.batch_size}: BatchNorm needs 2 cases")
-        if not 0 < self.lr < 10:
-            raise ConfigError(f"learning rate must be in (0, 10), got {self.lr}: try 1e-3 for adam")
-        if self.optimizer not in ("adam", "sgd"):
-            raise ConfigError(f"optimizer must be adam or sgd, got '{self.optimizer}'")
-        if self.schedule not in ("cosine", "step", "none"):
-            raise ConfigError(f"schedule must be cosine, step or none, got '{self.schedule}'")
-        if self.augment not in AUGMENTATIONS:
-            raise ConfigError(f"augment must be one of {', '.join(AUGMENTATIONS)}, got '{self.augment}'")
-        if self.average not in ("ema", "none"):
-            raise ConfigError(f"average must be ema or none, got '{self.average}'")
-        if self.class_weighting not in CLASS_WEIGHTING:
-            raise ConfigError(f"class weighting must be one of {', '.join(CLASS_WEIGHTING)}, "
-                              f"got '{self.class_weighting}'")
+        """Every value was checked when the config was made; kept so callers can chain it."""
         return self
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def test_corrupt_checkpoint(trained, tmp_path):
 @pytest.mark.parametrize("args, match", [
     (["--model", "resnet19"], "did you mean 'resnet18'"),
     (["--model", "mlp"], "use smallcnn or resnet18"),
-    (["--epochs", "0"], "epochs must be >= 1"),
+    (["--epochs", "0"], "epochs (--epochs): input should be greater than or equal to 1"),
 ])
 def test_bad_training_options(trained, tmp_path, args, match):
     result = invoke("train", "--data", trained / "tiny.npz", "--out", tmp_path / "r", "--no-progress", *args)

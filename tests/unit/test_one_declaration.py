@@ -11,12 +11,13 @@ from torch import nn
 import medprune
 from medprune.cli.app import app
 from medprune.cli.schema_options import help_of
-from medprune.comparison.recipe import Recipe
+from medprune.comparison.recipe import Recipe, ReferenceTraining
 from medprune.compress.prune import FROM_BUDGET, PruneOptions
 from medprune.compress.technique import Budget
 from medprune.errors import ConfigError
 from medprune.pruning import PruneSettings
 from medprune.schema import flags
+from medprune.training import TrainConfig
 
 FIELDS = PruneSettings.model_fields
 PRUNE_COMMAND = {param.name: param for param in typer.main.get_command(app).commands["prune"].params}
@@ -82,3 +83,30 @@ def test_python_prune_defaults_to_the_declared_settings():
     result = medprune.prune(net, torch.zeros(1, 1, 12, 12), criterion="magnitude", round_to=1)
     assert result.target == PruneSettings().target and result.achieved["macs_ratio"] <= 0.55
     assert [s["step"] for s in result.steps] == [1]
+
+
+TRAIN_FIELDS = {name: f for name, f in TrainConfig.model_fields.items()
+                if not (isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("cli") is False)}
+TRAIN_COMMAND = {param.name: param for param in typer.main.get_command(app).commands["train"].params}
+
+
+@pytest.mark.parametrize("name", list(TRAIN_FIELDS))
+def test_the_train_command_takes_each_training_setting_as_declared(name):
+    field, param = TRAIN_FIELDS[name], TRAIN_COMMAND[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default and param.help == help_of(field)
+
+
+@pytest.mark.parametrize("name", ["epochs", "lr", "batch_size", "seed"])
+def test_a_recipes_reference_training_shares_the_declaration(name):
+    recipe_field = ReferenceTraining.model_fields[name]
+    assert recipe_field.default == TrainConfig.model_fields[name].default
+    assert recipe_field.metadata == TrainConfig.model_fields[name].metadata
+
+
+def test_the_learning_rate_has_one_range_in_every_door():
+    with pytest.raises(ConfigError, match="lr"):
+        TrainConfig(lr=20)
+    with pytest.raises(Exception, match="less than 10"):
+        ReferenceTraining(lr=20)
+    assert TRAIN_COMMAND["lr"].help.endswith("[> 0, < 10]")

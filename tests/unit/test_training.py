@@ -94,14 +94,14 @@ def test_resume_with_other_settings_is_refused(tiny_npz, tmp_path):
             progress=False)
 
 
-@pytest.mark.parametrize("config, match", [
-    (TrainConfig(epochs=0), "epochs must be >= 1"),
-    (TrainConfig(lr=-1), "learning rate"),
-    (TrainConfig(optimizer="adagrad"), "adam or sgd"),
+@pytest.mark.parametrize("values, match", [
+    ({"epochs": 0}, r"epochs \(--epochs\): input should be greater than or equal to 1, got 0"),
+    ({"lr": -1}, r"lr \(--lr\): input should be greater than 0"),
+    ({"optimizer": "adagrad"}, "optimizer must be one of adam, sgd, got 'adagrad'"),
 ])
-def test_bad_settings(config, match):
+def test_bad_settings(values, match):
     with pytest.raises(ConfigError, match=match):
-        config.check()
+        TrainConfig(**values)
 
 
 def test_sgd_step_schedule_and_class_weights_run(tiny_npz):

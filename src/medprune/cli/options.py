@@ -33,11 +33,6 @@ TargetSensitivityOpt = Annotated[Optional[float], typer.Option(
     "--target-sensitivity", help="Choose the threshold reaching this validation sensitivity (default: Youden).")]
 ModelDirOpt = Annotated[Path, typer.Option("--model", help="Run directory (or model.pt) of a trained model.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Run directory to write.")]
-AugmentOpt = Annotated[str, typer.Option(
-    "--augment", help="Training augmentation of images: auto (strong below 2,000 training cases, else light), none, "
-                      "light (2 px shifts; flips for volumes), strong (also small rotations and zooms, intensity "
-                      "jitter, left-right flips where the anatomy allows) or corruptions (light, and a random "
-                      "corruption at a random severity on half of each batch: robustness).")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 PositiveClassOpt = Annotated[Optional[str], typer.Option(
     "--positive-class", help="The disease class of a binary task, which sensitivity and every binary metric are about "

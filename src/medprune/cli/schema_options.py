@@ -19,7 +19,7 @@ def settings_options(model: type[Settings], *, into: str = "settings",
     """Give a command one option per field of `model` (its flag, type, default and help from the declaration)
     and call it with `into=model(**those values)`, checked once, in the same place as for a recipe or Python."""
 
-    names = [name for name in model.model_fields if name not in exclude]
+    names = [name for name, field in model.model_fields.items() if name not in exclude and _on_cli(field)]
 
     def decorate(fn: Callable) -> Callable:
         hints = typing.get_type_hints(fn, include_extras=True)
@@ -41,6 +41,11 @@ def settings_options(model: type[Settings], *, into: str = "settings",
         return run
 
     return decorate
+
+
+def _on_cli(field: FieldInfo) -> bool:
+    """Fields marked cli=False are set by the program (or by another option), not by a flag of their own."""
+    return not (isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("cli") is False)
 
 
 def option_of(name: str, field: FieldInfo) -> typer.models.OptionInfo:

@@ -8,40 +8,27 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (AllowColumnOpt, AllowGroupOverlapOpt, AugmentOpt, CacheOpt, ChannelsOpt,
+from medprune.cli.options import (AllowColumnOpt, AllowGroupOverlapOpt, CacheOpt, ChannelsOpt,
                                   DataDirOpt, DataOpt, GroupColumnOpt, ImageColumnOpt, ImageSizeOpt, LabelColumnOpt,
                                   MissingOpt, OldLabelColumnOpt, OutOpt, PositiveClassOpt, ProgressOpt,
                                   SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt, SubgroupInputOpt, SubgroupOpt,
                                   TargetSensitivityOpt, VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading,
                                   label_column_of)
 from medprune.budget import parse_duration
+from medprune.cli.schema_options import settings_options
 from medprune.cli.show import show_metrics
 
 
 @command("train", outputs={"out": "dir"})
+@settings_options(api.TrainConfig, into="config")
 def train(
     data: DataOpt,
     out: OutOpt,
+    config: api.TrainConfig,
     model: Annotated[str, typer.Option("--model", help="Architecture (see `medprune list models`).")] = "smallcnn",
-    epochs: Annotated[Optional[int], typer.Option(
-        help="Training epochs, run in full (default: at least 500 optimizer steps and 10 epochs, at most 150 epochs, "
-             "with early stopping).")] = None,
-    patience: Annotated[Optional[int], typer.Option(
-        help="Stop after this many epochs without a better validation AUROC; 0: never (default: a quarter of the "
-             "automatic budget; none with --epochs).")] = None,
     time_budget: Annotated[Optional[str], typer.Option(
         "--time-budget", help="Begin no epoch that would end past this wall time, e.g. 300s, 5m, 1h.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 128,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
-    optimizer: Annotated[str, typer.Option(help="adam (AdamW) or sgd (Nesterov momentum).")] = "adam",
-    schedule: Annotated[str, typer.Option(help="cosine, step or none.")] = "cosine",
-    weight_decay: Annotated[float, typer.Option(help="Weight decay.")] = 1e-4,
-    augment: AugmentOpt = "auto",
     no_augment: Annotated[bool, typer.Option("--no-augment", help="The same as --augment none.")] = False,
-    class_weighting: Annotated[str, typer.Option(
-        "--class-weighting", help="Weight the loss by inverse class frequency: on, off, or auto (on when the largest "
-                                  "training class outnumbers the smallest more than 10 to 1).")] = "auto",
-    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run in --out.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace a finished run in --out.")] = False,
     data_dir: DataDirOpt = None,
@@ -73,11 +60,11 @@ def train(
     target_sensitivity: TargetSensitivityOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md."""
-    config = api.TrainConfig(epochs=epochs, patience=patience, time_budget_s=parse_duration(time_budget),
-                             batch_size=batch_size, lr=lr, optimizer=optimizer, schedule=schedule,
-                             weight_decay=weight_decay, augment="none" if no_augment else augment,
-                             class_weighting=class_weighting, seed=seed).check()
+    """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md.
+
+    The training options are declared once in medprune.training.TrainConfig (also a recipe's reference: train:)."""
+    config = config.replace(time_budget_s=parse_duration(time_budget),
+                            augment="none" if no_augment else config.augment)
     dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target), subgroups=subgroup,
                             subgroups_as_input=subgroup_as_input, missing=missing, seed=split_seed,
                             positive_class=positive_class, val_fraction=val_fraction, allow_columns=allow_column,

@@ -17,6 +17,7 @@ from medprune.compress import TECHNIQUES, Budget, check_chain
 from medprune.schema import checked
 from medprune.errors import ConfigError, MedpruneError
 from medprune.models.registry import MODELS
+from medprune.training import TrainConfig
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.paired_metrics import PAIRED_METRICS
 
@@ -29,12 +30,15 @@ class _Strict(BaseModel):
 
 
 class ReferenceTraining(_Strict):
+    """How to train the reference: the model, and TrainConfig's own fields (one declaration with `medprune
+    train`'s options: the same defaults and ranges)."""
+
     model: str = "resnet18"
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    epochs: int | None = Field(default=None, ge=1)  # None: the training step budget, with early stopping
-    lr: float = Field(default=1e-3, gt=0)
-    batch_size: int = Field(default=128, ge=2)
-    seed: int = 0
+    epochs: int | None = TrainConfig.model_fields["epochs"]  # None: the training step budget, early stopping
+    lr: float = TrainConfig.model_fields["lr"]
+    batch_size: int = TrainConfig.model_fields["batch_size"]
+    seed: int = TrainConfig.model_fields["seed"]
 
     _known = field_validator("model")(lambda v: checked(MODELS.get, v))
 
