@@ -10,7 +10,7 @@ from typing import Any
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.comparison import compare as run_compare
 from medprune.comparison import Recipe, load_recipe
-from medprune.data import Dataset, load_data
+from medprune.data import DataOptions, Dataset, load_data
 from medprune.errors import ConfigError
 from medprune.evaluation.evaluate import check_model_matches_data, evaluate, validation_threshold
 from medprune.models import Checkpoint, save_checkpoint
@@ -49,7 +49,8 @@ from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.protocol import Protocol, build_protocol
 
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
-           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "Protocol", "ProxySettings", "PruneSettings", "RunOptions",
+           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProxySettings", "PruneSettings",
+           "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
            "check_positive_applies", "check_run_out", "check_trainable", "compare", "evaluate_model", "export",
            "int8_exports",

@@ -51,7 +51,9 @@ def one_line(err: ValidationError, model: type[BaseModel] | None = None) -> str:
         known = ", ".join(sorted(model.model_fields)) if model is not None else ""
         return f"unknown setting '{name}'" + (f": known settings are {known}" if known else "")
     shown = f", got {first['input']!r}" if "input" in first and first["type"] != "missing" else ""
-    return f"{name.replace('_', ' ')} ({flag_of(name)}): {message[0].lower()}{message[1:]}{shown}"
+    field = model.model_fields.get(name) if model is not None else None
+    flag = flags(name, field)[0] if field is not None else flag_of(name)
+    return f"{name.replace('_', ' ')} ({flag}): {message[0].lower()}{message[1:]}{shown}"
 
 
 def flag_of(name: str) -> str:
@@ -59,9 +61,10 @@ def flag_of(name: str) -> str:
 
 
 def flags(name: str, field: FieldInfo) -> list[str]:
-    """The command-line spellings of a field: `--its-name`, then older spellings declared as `aliases`."""
+    """The command-line spellings of a field: `--its-name` (or the `flag` it declares, e.g. `--subgroup` for a
+    repeatable `subgroups`), then older spellings declared as `aliases`."""
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    return [flag_of(name), *extra.get("aliases", [])]
+    return [extra.get("flag", flag_of(name)), *extra.get("aliases", [])]
 
 
 def checked(check: Callable[[Any], Any], value: Any) -> Any:

@@ -11,9 +11,11 @@ from torch import nn
 import medprune
 from medprune.cli.app import app
 from medprune.cli.schema_options import help_of
-from medprune.comparison.recipe import Recipe, ReferenceTraining
+import medprune.data.load
+from medprune.comparison.recipe import DataSettings, Recipe, ReferenceTraining
 from medprune.compress.prune import FROM_BUDGET, PruneOptions
 from medprune.compress.technique import Budget
+from medprune.data import DataOptions
 from medprune.errors import ConfigError
 from medprune.pruning import PruneSettings
 from medprune.schema import flags
@@ -110,3 +112,34 @@ def test_the_learning_rate_has_one_range_in_every_door():
     with pytest.raises(Exception, match="less than 10"):
         ReferenceTraining(lr=20)
     assert TRAIN_COMMAND["lr"].help.endswith("[> 0, < 10]")
+
+
+DATA_FIELDS = DataOptions.model_fields
+
+
+@pytest.mark.parametrize("name", list(DATA_FIELDS))
+def test_the_train_command_reads_data_as_declared(name):
+    field, param = DATA_FIELDS[name], TRAIN_COMMAND[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default
+    assert param.help == help_of(field) and field.description
+
+
+@pytest.mark.parametrize("name", list(DATA_FIELDS))
+def test_load_data_and_a_recipe_take_each_data_option(name):
+    parameters = inspect.signature(medprune.data.load.load_data).parameters
+    python_name = {"volume_size": "image_size", "split_seed": "seed"}.get(name, name)
+    assert python_name in parameters
+    if name not in ("volume_size",):
+        assert parameters[python_name].default in (DATA_FIELDS[name].default, None, ())
+    assert name in DataSettings.model_fields
+
+
+def test_data_options_reach_load_data_by_their_names():
+    options = DataOptions(label_column="Outcome", split_seed=3, classes="a,b", window="40,400", volume_size=32)
+    assert options.load_kwargs() == {"label_column": "Outcome", "seed": 3, "classes": ["a", "b"],
+                                     "window": (40.0, 400.0), "image_size": 32}
+    recipe = DataSettings(path="t.csv", target="Outcome", seed=3)  # a recipe's older spellings still read
+    assert recipe.load_kwargs() == {"label_column": "Outcome", "seed": 3}
+    with pytest.raises(ConfigError, match="not both"):
+        DataOptions(image_size=28, volume_size=28)

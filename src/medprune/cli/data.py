@@ -10,15 +10,22 @@ import typer
 from medprune import api
 from medprune.errors import ConfigError
 from medprune.cli.app import command, console, data_app
-from medprune.cli.options import (AllowGroupOverlapOpt, CacheOpt, ChannelsOpt, DataDirOpt, DataOpt, GroupColumnOpt,
-                                  ImageColumnOpt, ImageSizeOpt, LabelColumnOpt, MissingOpt, OldLabelColumnOpt,
-                                  PositiveClassOpt, ProgressOpt, SkipUnreadableOpt, SplitColumnOpt, SplitSeedOpt,
-                                  VolumeSizeOpt, WindowOpt, WorkersOpt, image_reading, label_column_of)
+from medprune.cli.schema_options import settings_options
+from medprune.cli.options import (DataDirOpt, DataOpt, OldLabelColumnOpt,
+                                  ProgressOpt, label_column_of)
+
+
+# Options that shape what a model is fed (or how a training split is carved) mean nothing to data pruning; the
+# audit also reports patients in two splits instead of refusing them.
+TRAINING_ONLY_READS = ("subgroups", "subgroups_as_input", "allow_columns", "val_fraction", "classes")
+AUDIT_ONLY_READS = (*TRAINING_ONLY_READS, "allow_group_overlap")
 
 
 @command("audit", parent=data_app, outputs={"json_out": "file", "html": "file"})
+@settings_options(api.DataOptions, into="reading", exclude=AUDIT_ONLY_READS)
 def audit(
     data: DataOpt,
+    reading: api.DataOptions,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Write the audit record here.")] = None,
     html: Annotated[Optional[Path], typer.Option("--html", help="Write the HTML page (leakage pairs shown).")] = None,
     model: Annotated[Optional[Path], typer.Option("--model", help="Also compare penultimate features of this "
@@ -26,35 +33,15 @@ def audit(
     max_distance: Annotated[Optional[float], typer.Option(help="Near duplicates: pHash bits (default 2) or table "
                                                                 "distance (default 1e-6).")] = None,
     min_cosine: Annotated[float, typer.Option(help="Near duplicates with --model: cosine at least this.")] = 0.995,
-    label_column: LabelColumnOpt = None,
-    target: OldLabelColumnOpt = None,
-    positive_class: PositiveClassOpt = None,
-    missing: MissingOpt = "error",
-    split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
-    image_size: ImageSizeOpt = None,
-    volume_size: VolumeSizeOpt = None,
-    channels: ChannelsOpt = None,
-    image_column: ImageColumnOpt = None,
-    split_column: SplitColumnOpt = None,
-    group_column: GroupColumnOpt = None,
-    allow_group_overlap: AllowGroupOverlapOpt = False,
-    window: WindowOpt = None,
-    skip_unreadable: SkipUnreadableOpt = False,
-    cache: CacheOpt = None,
-    workers: WorkersOpt = 0,
+    target: OldLabelColumnOpt = None,
 ) -> None:
     """Find exact and near duplicates within and across splits; report leakage and redundancy per class."""
     settings = api.AuditSettings(max_distance=max_distance, min_cosine=min_cosine)
     # The audit reports patients in two splits rather than refusing to load them.
-    reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
-                            split_column=split_column, group_column=group_column, allow_group_overlap=True,
-                            window=window, skip_unreadable=skip_unreadable, cache=cache, workers=workers,
-                            volume_size=volume_size)
-    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target),
-                            missing=missing, seed=split_seed,
-                            positive_class=positive_class, **reading)
-    api.check_positive_applies(dataset, positive_class)
+    reading = reading.replace(label_column=label_column_of(reading.label_column, target), allow_group_overlap=True)
+    dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())
+    api.check_positive_applies(dataset, reading.positive_class)
     record = api.audit_data(dataset, settings, model=api.load_model(model) if model is not None else None,
                             json_out=json_out, html=html)
     d = record["duplicates"]
@@ -74,8 +61,10 @@ def audit(
 
 
 @command("prune", parent=data_app, outputs={"out": "dir"})
+@settings_options(api.DataOptions, into="reading", exclude=TRAINING_ONLY_READS)
 def prune(
     data: DataOpt,
+    reading: api.DataOptions,
     out: Annotated[Path, typer.Option("--out", help="Folder for subset.json (pass it to --data), scores.npy.")],
     score: Annotated[str, typer.Option(help="el2n, grand, forgetting, prototype or random.")] = "el2n",
     keep: Annotated[float, typer.Option(help="Share of the training split to keep, in (0, 1].")] = 0.5,
@@ -90,23 +79,8 @@ def prune(
     proxy_epochs: Annotated[int, typer.Option(help="Epochs of each proxy run.")] = 3,
     proxy_runs: Annotated[int, typer.Option(help="Proxy runs averaged (el2n, grand).")] = 3,
     seed: Annotated[int, typer.Option(help="Seed of the proxy runs and random scores.")] = 0,
-    label_column: LabelColumnOpt = None,
-    target: OldLabelColumnOpt = None,
-    positive_class: PositiveClassOpt = None,
-    missing: MissingOpt = "error",
-    split_seed: SplitSeedOpt = 0,
     data_dir: DataDirOpt = None,
-    image_size: ImageSizeOpt = None,
-    volume_size: VolumeSizeOpt = None,
-    channels: ChannelsOpt = None,
-    image_column: ImageColumnOpt = None,
-    split_column: SplitColumnOpt = None,
-    group_column: GroupColumnOpt = None,
-    allow_group_overlap: AllowGroupOverlapOpt = False,
-    window: WindowOpt = None,
-    skip_unreadable: SkipUnreadableOpt = False,
-    cache: CacheOpt = None,
-    workers: WorkersOpt = 0,
+    target: OldLabelColumnOpt = None,
     progress: ProgressOpt = False,
 ) -> None:
     """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
@@ -115,14 +89,9 @@ def prune(
                           easy_negatives_only=easy_negatives_only, prefer="easy" if keep_easy else "hard").check()
     if proxy_epochs < 1 or proxy_runs < 1:
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
-    reading = image_reading(image_size=image_size, channels=channels, image_column=image_column,
-                            split_column=split_column, group_column=group_column,
-                            allow_group_overlap=allow_group_overlap, window=window, skip_unreadable=skip_unreadable,
-                            cache=cache, workers=workers, volume_size=volume_size)
-    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target),
-                            missing=missing, seed=split_seed,
-                            positive_class=positive_class, **reading)
-    api.check_positive_applies(dataset, positive_class)
+    reading = reading.replace(label_column=label_column_of(reading.label_column, target))
+    dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())
+    api.check_positive_applies(dataset, reading.positive_class)
     proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress)
     record = api.prune_data(dataset, score, selection, out, proxy)
     per_class = ", ".join(f"{k} {v['before']}->{v['after']}" for k, v in record["per_class"].items())

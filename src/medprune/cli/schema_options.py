@@ -27,7 +27,7 @@ def settings_options(model: type[Settings], *, into: str = "settings",
                                  annotation=hints.get(p.name, p.annotation))
                for p in inspect.signature(fn).parameters.values() if p.name != into]
         declared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
-                                      annotation=Annotated[field.annotation, option_of(name, field)])
+                                      annotation=Annotated[cli_type(field), option_of(name, field)])
                     for name, field in model.model_fields.items() if name in names]
 
         @functools.wraps(fn)
@@ -41,6 +41,15 @@ def settings_options(model: type[Settings], *, into: str = "settings",
         return run
 
     return decorate
+
+
+def cli_type(field: FieldInfo) -> Any:
+    """The type the command line reads: the field's own, or the `cli_type` it declares (text that its validator
+    parses, e.g. `40,400` for a window)."""
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    if extra.get("cli_type") == "text":
+        return str | None if field.default is None else str
+    return field.annotation
 
 
 def _on_cli(field: FieldInfo) -> bool:

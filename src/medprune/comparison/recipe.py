@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from medprune.compress import TECHNIQUES, Budget, check_chain
 from medprune.schema import checked
 from medprune.errors import ConfigError, MedpruneError
+from medprune.data.options import DataOptions
 from medprune.models.registry import MODELS
 from medprune.training import TrainConfig
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
@@ -106,28 +107,11 @@ class Entry(_Strict):
         return self.name or " -> ".join(step.technique for step in self.chain)
 
 
-class DataSettings(_Strict):
-    """Data given with its reading options (the `--data` options of `medprune train`), for tables, folders and
-    manifests; a bare string is a MedMNIST name or a file read with the defaults."""
+class DataSettings(DataOptions):
+    """Data given with its reading options (DataOptions: the data options of `medprune train`, by the same names),
+    for tables, folders and manifests; a bare string is a MedMNIST name or a file read with the defaults."""
 
     path: str
-    # `target:` is the older spelling, read for one release (target now means a compression budget only)
-    label_column: str | None = Field(default=None, validation_alias=AliasChoices("label_column", "target"))
-    positive_class: str | None = None
-    subgroups: list[str] | None = None
-    missing: Literal["error", "impute"] = "error"
-    seed: int = 0
-    val_fraction: float | None = Field(default=None, gt=0, lt=1)
-    image_size: int | None = Field(default=None, ge=8, le=1024)
-    channels: Literal[1, 3] | None = None
-    image_column: str | None = None
-    split_column: str | None = None
-    group_column: str | None = None
-    allow_group_overlap: bool = False
-    window: tuple[float, float] | None = None
-    skip_unreadable: bool = False
-    cache: str | None = None
-    workers: int = Field(default=0, ge=0)
 
 
 class Recipe(_Strict):
@@ -152,8 +136,7 @@ def data_options(recipe: Recipe) -> tuple[str, dict[str, Any]]:
     """(data, keyword options of `load_data`) of a recipe."""
     if isinstance(recipe.data, str):
         return recipe.data, {}
-    options = recipe.data.model_dump(exclude={"path"}, exclude_defaults=True)
-    return recipe.data.path, options
+    return recipe.data.path, recipe.data.load_kwargs()
 
 
 def slug(label: str) -> str:
