@@ -52,7 +52,8 @@ __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLA
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProxySettings", "PruneSettings",
            "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
-           "check_positive_applies", "check_run_out", "check_trainable", "compare", "evaluate_model", "export",
+           "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare", "evaluate_model",
+           "export",
            "int8_exports",
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_window", "predict",
            "prune", "prune_data", "search", "set_trusted_factories", "terminal_cells", "train", "validate",
@@ -159,6 +160,18 @@ def int8_exports(model: Checkpoint, dataset: Dataset, stem: str | Path, *,
     latency = measure_latency_interleaved({r: load_checkpoint(p).model for r, p in paths.items()},
                                           tuple(dataset.input_shape), 32, repeats=repeats)
     return {r: paths[r] for r in sorted(paths, key=latency.get)}, exports, latency
+
+
+def choose_shipped(fastest_first: list[Path], verdicts: dict[str, str], pruned: Path, dense: Path) -> tuple[Path, str]:
+    """What to deploy, as the validation supports it: the fastest exported file shown non-inferior, else the
+    pruned model if it is, else the dense model stays in service. `verdicts` maps a candidate's name (a file's
+    name, or "pruned") to its verdict; returns the path and the sentence that says why."""
+    shipped = next((f for f in fastest_first if verdicts.get(f.name) == "non-inferior"), None)
+    if shipped is not None:
+        return shipped, f"{shipped.name} is the fastest file shown non-inferior"
+    if verdicts.get("pruned") == "non-inferior":
+        return pruned, "no int8 file was shown non-inferior: shipping the pruned fp32 model"
+    return dense, "no compressed model was shown non-inferior: keeping the dense model"
 
 
 def network_to_import(*, monai: str | None, factory: str | None, bundle: Path | None, kwargs: dict[str, Any],

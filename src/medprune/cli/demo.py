@@ -77,14 +77,6 @@ def demo(
         console.print(f"    {c['name']}: [bold]{c['verdict']}[/] ({figures})", highlight=False)
         if c["verdict"] != "non-inferior":
             console.print(f"      why: {c['verdict_reason']}", markup=False)
-    # Ship only what the validation supports: the fastest int8 file shown non-inferior, else the pruned model if
-    # it is, else nothing compressed.
-    shipped = next((f for f in files.values() if verdicts.get(f.name) == "non-inferior"), None)
-    if shipped is None and verdicts.get("pruned") == "non-inferior":
-        shipped = pruned_dir
-        console.print("    no int8 file was shown non-inferior: shipping the pruned fp32 model")
-    if shipped is None:  # nothing compressed is shown as safe: the dense model stays in service
-        shipped = dense_dir
-        console.print("    no compressed model was shown non-inferior: keeping the dense model")
-    console.print(f"shipped model: {shipped}")
+    shipped, why = api.choose_shipped(list(files.values()), verdicts, pruned_dir, dense_dir)
+    console.print(f"shipped model: {shipped} ({why})")
     console.print(f"report: {out / 'validation' / 'report.html'} (summary of the pruning: {pruned_dir / 'summary.md'})")
