@@ -25,8 +25,8 @@ import torch
 from medprune import api
 from medprune.evaluation import evaluate
 from medprune.evaluation.efficiency import measure_latency_interleaved, model_counts
-from medprune.export import export
-from medprune.inference import for_cpu_inference
+from medprune.deploy.export import export
+from medprune.deploy.inference import for_cpu_inference
 from medprune.models import Checkpoint, load_checkpoint
 from medprune.validation import Protocol
 

@@ -5,7 +5,7 @@ of each model's per-process medians.
 
 Three ways to serve a model in PyTorch, each against the dense model served the same way:
 eager (the model as trained), folded (BatchNorm folded into the convolutions, channels-last; what
-`medprune.inference.for_cpu_inference` returns) and TorchScript (`medprune export --format torchscript`:
+`medprune.deploy.inference.for_cpu_inference` returns) and TorchScript (`medprune export --format torchscript`:
 folded, traced, frozen, optimized for inference when loaded). Two more columns compare best with best: the
 faster eager-mode variant (as trained or folded) of each model, and the fastest variant of each model, the
 comparison a team choosing a serving path would make.
@@ -34,7 +34,7 @@ def time_one(model_path: str, variant: str, calls: int, batch: int) -> None:
     """Child process: print the median ms of `calls` forward passes of one model served one way."""
     import torch
 
-    from medprune.inference import for_cpu_inference
+    from medprune.deploy.inference import for_cpu_inference
     from medprune.models import load_checkpoint
 
     ckpt = load_checkpoint(model_path)
@@ -57,7 +57,7 @@ def prepare(runs: dict[str, Path], workdir: Path) -> tuple[dict[tuple[str, str],
     """The file each (model, variant) is loaded from, and each model's MACs."""
     from medprune import api
     from medprune.evaluation.efficiency import model_counts
-    from medprune.export import export
+    from medprune.deploy.export import export
     from medprune.models import load_checkpoint
 
     files, macs = {}, {}

@@ -25,7 +25,7 @@ from medprune.models import Checkpoint, load_checkpoint
 from medprune.pruning.structured import DenseFigures, prune_channels
 from medprune.pruning.target import Target
 from medprune.search import RunOptions, SearchConfig, search
-from medprune.batchnorm import recalibrate_batchnorm
+from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.search.evaluator import Evaluator
 from medprune.training import TrainConfig, fit
 

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:  # what editors and type checkers resolve; at run time each name loads when first used
     from medprune.evaluation.evaluate import evaluate_predictions
     from medprune.evaluation.metrics import choose_threshold
-    from medprune.export import export_onnx
+    from medprune.deploy.export import export_onnx
     from medprune.models.registry import register_model
     from medprune.pruning.any_model import PruneResult, prune
     from medprune.pruning.settings import PruneSettings
@@ -31,7 +31,7 @@ _EXPORTS = {
     "PruneSettings": "medprune.pruning.settings",
     "finetune": "medprune.training",
     "register_model": "medprune.models.registry",
-    "export_onnx": "medprune.export",
+    "export_onnx": "medprune.deploy.export",
     "evaluate_predictions": "medprune.evaluation.evaluate",
     "choose_threshold": "medprune.evaluation.metrics",
     "validate_predictions": "medprune.validation.given_predictions",

@@ -34,7 +34,7 @@ from medprune.data.audit import audit as run_audit
 from medprune.data.positive import check_positive_applies
 from medprune.datapruning import SCORES, ProxySettings, Selection
 from medprune.datapruning import prune_data as _prune_data
-from medprune.export import export
+from medprune.deploy.export import export
 from medprune.prediction import predict as _predict
 from medprune.models import MODELS
 from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, read_bundle, set_trusted_factories,
@@ -45,6 +45,7 @@ from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
 from medprune.search import LEARNERS, RunOptions, SearchConfig
 from medprune.search import search as _search
 from medprune.training import TrainConfig
+from medprune.training.budget import parse_duration
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.protocol import Protocol, build_protocol
 
@@ -55,7 +56,8 @@ __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLA
            "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare", "evaluate_model",
            "export",
            "int8_exports",
-           "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_window", "predict",
+           "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_duration", "parse_window",
+           "predict",
            "prune", "prune_data", "search", "set_trusted_factories", "terminal_cells", "train", "validate",
            "write_json_atomic"]
 

@@ -103,7 +103,7 @@ def test_dynamic_int8_export_runs_in_onnx_runtime(trained):
 
 def test_an_operator_onnx_cannot_express_is_named(tmp_path):
     import medprune
-    from medprune.export import ExportError
+    from medprune.deploy.export import ExportError
 
     class Unexportable(nn.Module):
         def forward(self, x):

@@ -86,7 +86,7 @@ def test_until_tolerance_stays_within_tolerance(dense, tmp_path):
 def test_batchnorm_statistics_are_re_estimated_after_channels_are_removed(dense, tmp_path):
     import torch
 
-    from medprune.batchnorm import recalibrate_batchnorm
+    from medprune.training.batchnorm import recalibrate_batchnorm
     from medprune.pruning.criterion import CalibrationData
     from medprune.pruning.unstructured import copy_model
 

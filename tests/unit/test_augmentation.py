@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from medprune import augmentation
+from medprune.training import augmentation
 
 
 @pytest.mark.parametrize("mode, modality, n, chosen", [

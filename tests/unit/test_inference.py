@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from medprune.inference import for_cpu_inference
+from medprune.deploy.inference import for_cpu_inference
 from medprune.models import create_model
 
 

@@ -6,7 +6,7 @@ from medprune.data import load_data
 from medprune.errors import ConfigError
 from medprune.evaluation import compute_auroc, predict_proba
 from medprune.models import create_model
-from medprune.budget import BUDGETS, StepBudget, parse_duration
+from medprune.training.budget import BUDGETS, StepBudget, parse_duration
 from medprune.training import TrainConfig, fit, plan
 
 CONFIG = TrainConfig(epochs=3, batch_size=16, lr=3e-3, seed=5)
@@ -163,7 +163,7 @@ def test_an_automatic_budget_stops_early_and_says_why(tiny_npz):
 
 
 def test_early_stopping_follows_the_validation_curve(tiny_npz, monkeypatch):
-    import medprune.training as training
+    import medprune.training.loop as training
 
     data = load_data(tiny_npz)
     scores = iter([0.6, 0.8, 0.7, 0.75, 0.9, 0.5, 0.85, 0.9, 0.95])  # a better epoch after two worse ones
@@ -180,7 +180,7 @@ def test_given_epochs_run_in_full_without_early_stopping(tiny_npz):
 
 
 def test_a_time_budget_begins_no_epoch_that_would_end_past_it(tiny_npz, monkeypatch):
-    import medprune.training as training
+    import medprune.training.loop as training
 
     clock = iter(range(0, 10_000, 10))  # every reading of the clock is 10 s later
     monkeypatch.setattr(training.time, "perf_counter", lambda: next(clock))
@@ -240,7 +240,7 @@ def test_bad_durations_are_refused(text):
 
 
 def test_an_automatic_budget_never_stops_before_half_its_epochs(tiny_npz, monkeypatch):
-    import medprune.training as training
+    import medprune.training.loop as training
 
     data = load_data(tiny_npz)
     scores = iter([0.9] + [0.5] * 200)  # the best epoch is the first: only the earliest stop holds the run
@@ -254,7 +254,7 @@ def test_an_automatic_budget_never_stops_before_half_its_epochs(tiny_npz, monkey
 
 
 def test_the_weight_average_follows_its_formula():
-    from medprune.training import _Average
+    from medprune.training.loop import _Average
 
     model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     average = _Average(model, decay=0.9)
@@ -301,7 +301,7 @@ def test_an_averaged_model_has_batchnorm_statistics_of_its_own_activations(tiny_
 
 
 def test_the_average_decay_warms_up_then_holds():
-    from medprune.training import _Average
+    from medprune.training.loop import _Average
 
     model = torch.nn.Linear(1, 1, bias=False)
     average = _Average(model, decay=0.95)

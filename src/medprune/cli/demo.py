@@ -20,7 +20,6 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
-from medprune.budget import parse_duration
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 
@@ -47,7 +46,7 @@ def demo(
     settings = api.PruneSettings(criterion="taylor", structured=True, target=target, finetune_epochs=finetune_epochs,
                                  distill=True, round_to=round_to)
     settings.check()  # a mistyped --target fails now, not after training
-    config = api.TrainConfig(epochs=epochs, time_budget_s=parse_duration(time_budget)).check()
+    config = api.TrainConfig(epochs=epochs, time_budget_s=api.parse_duration(time_budget)).check()
     dataset = api.load_data("pneumoniamnist", data_dir=data_dir)
     console.print(f"[bold]1/4 train[/] {model} on PneumoniaMNIST ({len(dataset.split('train'))} / "
                   f"{len(dataset.split('val'))} / {len(dataset.split('test'))} chest X-rays)")

@@ -10,7 +10,6 @@ from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import (DataDirOpt, DataOpt, OldLabelColumnOpt, OutOpt, ProgressOpt,
                                   TargetSensitivityOpt, label_column_of)
-from medprune.budget import parse_duration
 from medprune.cli.schema_options import settings_options
 from medprune.cli.show import show_metrics
 
@@ -38,7 +37,7 @@ def train(
 
     The training options are declared once in medprune.training.TrainConfig (also a recipe's reference: train:),
     the data options in medprune.data.DataOptions (also a recipe's data:)."""
-    config = config.replace(time_budget_s=parse_duration(time_budget),
+    config = config.replace(time_budget_s=api.parse_duration(time_budget),
                             augment="none" if no_augment else config.augment)
     reading = reading.replace(label_column=label_column_of(reading.label_column, target))
     dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())

@@ -17,7 +17,7 @@ from medprune.evaluation.bootstrap import macro_auroc, percentile_ci, stratified
 from medprune.evaluation.efficiency import measure_latency_interleaved, model_counts, serialized_sizes
 from medprune.evaluation.evaluate import compute_classification_metrics
 from medprune.evaluation.predict import positive_or_all, predict_proba
-from medprune.export import export
+from medprune.deploy.export import export
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, runtime_of
 
 

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from medprune.compress.technique import (Context, StepOptions, Technique, compressed_spec, register_technique,
                                          require_pytorch)
-from medprune.export import export
+from medprune.deploy.export import export
 from medprune.models.checkpoint import Checkpoint, load_checkpoint
 
 

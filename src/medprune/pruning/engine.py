@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from medprune.batchnorm import recalibrate_batchnorm
+from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.errors import ConfigError
 from medprune.pruning.criterion import CRITERIA, CalibrationData, Criterion
 from medprune.pruning.groups import output_shape

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from medprune import augmentation
+from medprune.training import augmentation
 from medprune.errors import ConfigError
 from medprune.evaluation.operating_point import check_operating_margin
 from medprune.pruning.criterion import CRITERIA

@@ -20,7 +20,7 @@ from medprune.pruning.criterion import CRITERIA, CalibrationData
 from medprune.pruning.target import Target
 from medprune.runs import load_data_for
 from medprune.search.latency import RUNTIMES, LatencyTable
-from medprune.batchnorm import recalibrate_batchnorm
+from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.search.scoring import Objective, Requirement, validation_figures
 from medprune.search.space import SearchSpace
 

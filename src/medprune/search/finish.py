@@ -14,7 +14,7 @@ from medprune.models.checkpoint import Checkpoint, save_checkpoint
 from medprune.report.search import render_search_report
 from medprune.search.history import best_so_far, pareto_front, trial_points
 from medprune.search.latency import in_runtime
-from medprune.batchnorm import recalibrate_batchnorm
+from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.search.scoring import figures_of, validation_figures
 from medprune.training import TrainConfig, fit
 

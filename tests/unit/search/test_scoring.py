@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from medprune.errors import ConfigError
-from medprune.batchnorm import recalibrate_batchnorm
+from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.search.finish import operating_point_shift
 from medprune.search.scoring import Objective, Requirement
 

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 from torch import nn
 
-from medprune import augmentation
+from medprune.training import augmentation
 from medprune._atomic import write_atomic
-from medprune.batchnorm import recalibrate_batchnorm
-from medprune.budget import BUDGETS, earliest_stop, patience
+from medprune.training.batchnorm import recalibrate_batchnorm
+from medprune.training.budget import BUDGETS, earliest_stop, patience
 from medprune.data.batches import read_batches, to_tensor
 from medprune.data.corruptions import corrupt_randomly, kind_of
 from medprune.data.dataset import Dataset
@@ -55,7 +55,7 @@ class TrainConfig(Settings):
     """Hyper-parameters of one training run, declared once: `medprune train`'s options and a recipe's
     `reference: {train: ...}` keys are read from these fields.
 
-    `epochs=None` takes the number of passes from the step budget named by `budget` (see medprune.budget)
+    `epochs=None` takes the number of passes from the step budget named by `budget` (see medprune.training.budget)
     and stops early when validation AUROC has not improved for `patience` epochs (None: a quarter of the
     budget; 0: never). Given `epochs` are run in full unless `patience` is given too.
     """
@@ -63,7 +63,7 @@ class TrainConfig(Settings):
     epochs: int | None = Field(default=None, ge=1, description=(
         "Training epochs, run in full (default: at least 500 optimizer steps and 10 epochs, at most 150 epochs, "
         "with early stopping)."))
-    budget: str = Field(default="training", description="The step budget of medprune.budget: training or "
+    budget: str = Field(default="training", description="The step budget of medprune.training.budget: training or "
                                                         "finetuning.", json_schema_extra={"cli": False})
     patience: int | None = Field(default=None, ge=0, description=(
         "Stop after this many epochs without a better validation AUROC; 0: never (default: a quarter of the "
@@ -402,7 +402,7 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
     Args:
         train: a re-iterable source of (inputs, labels) batches, such as a torch DataLoader.
         val: the validation batches, alike.
-        epochs: passes over `train`; None takes them from the fine-tuning step budget (medprune.budget) and
+        epochs: passes over `train`; None takes them from the fine-tuning step budget (medprune.training.budget) and
             stops early when validation AUROC stops improving.
     Raises:
         ConfigError: bad settings, or an empty training source.

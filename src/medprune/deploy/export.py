@@ -22,7 +22,7 @@ from medprune.evaluation.efficiency import count_macs, model_counts
 from medprune.evaluation.evaluate import check_model_matches_data
 from medprune.evaluation.metrics import compute_auroc
 from medprune.models.checkpoint import Checkpoint
-from medprune.inference import for_cpu_inference
+from medprune.deploy.inference import for_cpu_inference
 from medprune.models.onnx_model import MACS_KEY, SPEC_KEY, OnnxModel
 from medprune.models.torchscript_model import TorchScriptModel, save_torchscript
 
@@ -225,7 +225,7 @@ def export_onnx(model: torch.nn.Module, example_inputs: torch.Tensor, path: str 
 
 def _export_openvino(checkpoint: Checkpoint, dataset: Dataset, out: Path, x: torch.Tensor, int8: bool,
                      calibration_batches: int, max_drop: float | None) -> ExportResult:
-    from medprune.openvino_export import export_openvino
+    from medprune.deploy.openvino_export import export_openvino
 
     def checked(diff: float) -> None:
         _checked(ExportResult(str(out), "openvino", 0, max_abs_diff=diff))
