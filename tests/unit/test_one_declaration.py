@@ -79,6 +79,12 @@ def test_one_default_granularity_for_every_door():
         PruneSettings(structured=False, target="macs=0.5")
 
 
+def test_python_prune_infers_the_granularity_from_its_keywords():
+    net = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    sparse = medprune.prune(net, torch.zeros(1, 1, 8, 8), criterion="magnitude", target="sparsity=0.5")
+    assert sparse.achieved["sparsity"] > 0.4 and sparse.achieved["macs_ratio"] == 1.0
+
+
 def test_python_prune_defaults_to_the_declared_settings():
     net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 32, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
                         nn.Flatten(), nn.Linear(32, 2))

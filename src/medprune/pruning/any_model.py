@@ -58,7 +58,8 @@ def prune(model: nn.Module, example_inputs: torch.Tensor, settings: PruneSetting
         ConfigError: an unknown or out-of-range option, a criterion that needs calibration data without it,
             or a model whose output the pruning would change.
     """
-    settings = (settings or PruneSettings()).replace(**options) if options else (settings or PruneSettings())
+    # from the keywords alone, what they leave out is inferred afresh (a sparsity= target zeroes weights)
+    settings = PruneSettings(**options) if settings is None else settings.replace(**options)
     example = torch.as_tensor(example_inputs)[:1]
     if example.dim() < 2:
         raise ConfigError(f"example_inputs has shape {tuple(example.shape)}: give a batch, e.g. torch.zeros(1, 1, 28, 28)")

@@ -30,7 +30,7 @@ def prune_step(model: nn.Module, criterion: Criterion, data: CalibrationData, ta
     if structured:
         return prune_channels(model, criterion, data, target, dense=dense, n_classes=n_classes,
                               global_ranking=scope == "global", max_layer_ratio=max_layer_ratio,
-                              channel_multiple=round_to, ignored_layers=ignored_layers)
+                              round_to=round_to, ignored_layers=ignored_layers)
     layers = prunable_layers(model)
     if pattern:
         n, m = parse_pattern(pattern)

@@ -61,11 +61,11 @@ def check_round_to(round_to: int) -> None:
 
 def prune_channels(model: nn.Module, criterion: Criterion, data: CalibrationData, target: Target, *,
                    dense: DenseFigures, n_classes: int, global_ranking: bool = True,
-                   max_layer_ratio: float = 0.9, channel_multiple: int = 8,
+                   max_layer_ratio: float = 0.9, round_to: int = 8,
                    ignored_layers: list[nn.Module] = ()) -> tuple[nn.Module, float]:
     """Return a copy of `model` with channels removed until `target` is met, and the ratio reached.
 
-    Kept widths are rounded up to a multiple of `channel_multiple`: odd widths such as 37 waste the
+    Kept widths are rounded up to a multiple of `round_to`: odd widths such as 37 waste the
     SIMD lanes of CPU convolution kernels, so fewer MACs would not mean less time.
 
     Criteria that must be re-scored while pruning (SynFlow) get `criterion.rounds` geometric steps.
@@ -94,7 +94,7 @@ def prune_channels(model: nn.Module, criterion: Criterion, data: CalibrationData
         kept_ignored = [names_now[n] for n, m in model.named_modules() if m in ignored and n in names_now]
         plans = plan_groups(current, example, criterion, scores, dense.widths, n_classes, max_layer_ratio,
                             kept_ignored)
-        pick = lambda fraction: pick_removals(plans, fraction, global_ranking, channel_multiple)  # noqa: E731
+        pick = lambda fraction: pick_removals(plans, fraction, global_ranking, round_to)  # noqa: E731
         if target.kind == "macs":
             costs = CostModel(current, example, plans)
             fraction = _closest_fraction(lambda f: costs.macs(pick(f)) / dense.macs, goal)
