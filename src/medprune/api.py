@@ -47,10 +47,11 @@ from medprune.search import search as _search
 from medprune.training import TrainConfig
 from medprune.training.budget import parse_duration
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
-from medprune.validation.protocol import Protocol, build_protocol
+from medprune.validation.protocol import Protocol, ProtocolOptions, build_protocol
 
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
-           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProxySettings", "PruneSettings",
+           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProtocolOptions", "ProxySettings",
+           "PruneSettings",
            "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
            "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare", "evaluate_model",

@@ -222,7 +222,7 @@ def test_validate_predictions_agrees_with_the_run_directory_verb(models, tmp_pat
 def test_robustness_judges_every_candidate_on_corrupted_images(models, tmp_path):
     out = tmp_path / "rob"
     result = invoke("validate", "--reference", models / "ref", "--candidate", models / "ref", "--candidate",
-                    models / "damaged", "--robustness", "pixelate,gaussian_noise", "--resamples", "1000", "--out", out)
+                    models / "damaged", "--robustness", "pixelate,gaussian_noise", "--n-resamples", "1000", "--out", out)
     assert result.exit_code == 0, result.output
     record = json.loads((out / "validation.json").read_text())
     rob = record["robustness"]

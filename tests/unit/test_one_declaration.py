@@ -12,7 +12,7 @@ import medprune
 from medprune.cli.app import app
 from medprune.cli.schema_options import help_of
 import medprune.data.load
-from medprune.comparison.recipe import DataSettings, Recipe, ReferenceTraining
+from medprune.comparison.recipe import DataSettings, Recipe, ReferenceTraining, ValidationSettings
 from medprune.compress.prune import FROM_BUDGET, PruneOptions
 from medprune.compress.technique import Budget
 from medprune.data import DataOptions
@@ -20,6 +20,7 @@ from medprune.errors import ConfigError
 from medprune.pruning import PruneSettings
 from medprune.schema import flags
 from medprune.training import TrainConfig
+from medprune.validation.protocol import ProtocolOptions
 
 FIELDS = PruneSettings.model_fields
 PRUNE_COMMAND = {param.name: param for param in typer.main.get_command(app).commands["prune"].params}
@@ -149,3 +150,24 @@ def test_data_options_reach_load_data_by_their_names():
     assert recipe.load_kwargs() == {"label_column": "Outcome", "seed": 3}
     with pytest.raises(ConfigError, match="not both"):
         DataOptions(image_size=28, volume_size=28)
+
+
+VALIDATE_COMMAND = {param.name: param for param in typer.main.get_command(app).commands["validate"].params}
+
+
+@pytest.mark.parametrize("name", list(ProtocolOptions.model_fields))
+def test_validate_a_recipe_and_python_share_the_protocol_settings(name):
+    field, param = ProtocolOptions.model_fields[name], VALIDATE_COMMAND[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default and param.help == help_of(field)
+    assert ValidationSettings.model_fields[name].default == field.default
+    assert ValidationSettings.model_fields[name].metadata == field.metadata
+    python = inspect.signature(medprune.validate_predictions).parameters
+    if name in python:
+        assert python[name].default == field.default
+
+
+def test_one_name_for_the_resamples_and_the_minimum_cases():
+    assert ValidationSettings(resamples=1500).n_resamples == 1500  # a recipe's older key still reads
+    assert {"--n-resamples", "--resamples"} <= set(VALIDATE_COMMAND["n_resamples"].opts)
+    assert {"--min-cases-per-class", "--min-cases"} <= set(VALIDATE_COMMAND["min_cases_per_class"].opts)

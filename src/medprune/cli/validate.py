@@ -9,47 +9,38 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, OptionalDataOpt, SubgroupOpt
+from medprune.cli.schema_options import settings_options
 from medprune.cli.show import show_verdicts
 
 
 @command("validate", outputs={"out": "dir"})
+@settings_options(api.ProtocolOptions, into="options")
 def validate(
+    options: api.ProtocolOptions,
     reference: Annotated[Path, typer.Option("--reference", help="Run directory (or model.pt) of the reference model.")],
     candidate: Annotated[list[Path], typer.Option("--candidate", help="Run directory of a candidate (repeatable).")],
     data: OptionalDataOpt = None,
-    metric: Annotated[str, typer.Option(help="Primary metric: auroc, sensitivity, specificity, ppv, npv, "
-                                             "accuracy, balanced_accuracy.")] = "auroc",
     margin: Annotated[str, typer.Option(help="Non-inferiority margins: a number for the primary metric, or "
                                              "auroc=0.01,sensitivity=0.05,specificity=0.05.")] = "0.01",
     endpoints: Annotated[Optional[str], typer.Option(help="Co-primary endpoints, comma-separated (default: the "
                                                            "metric, sensitivity and specificity at the reference "
                                                            "threshold).")] = None,
-    candidate_threshold: Annotated[str, typer.Option(help="'reference' (the reference's threshold, unchanged) or "
-                                                          "'match-sensitivity' (each candidate's own threshold "
-                                                          "matching the reference's validation sensitivity).")
-                                   ] = "reference",
-    min_cases: Annotated[int, typer.Option(help="Fewest test cases per class for a verdict other than "
-                                                "inconclusive.")] = api.MIN_CASES_PER_CLASS,
-    alpha: Annotated[float, typer.Option(help="Error rate; intervals are (1 - alpha) two-sided.")] = 0.05,
     subgroup: SubgroupOpt = None,
     subgroup_file: Annotated[Optional[Path], typer.Option(help="CSV with one row per test case holding the "
                                                                "--subgroup columns (for image data).")] = None,
     recalibrate: Annotated[bool, typer.Option("--recalibrate", help="Also report calibration after temperature "
                                                                    "scaling fitted on validation.")] = False,
-    robustness: Annotated[Optional[str], typer.Option(
-        help="Also judge every model on corrupted test images: all, or corruptions comma-separated (medprune list "
-             "corruptions); per corruption the AUROC delta averaged over 5 severities, with the AUROC margin.")] = None,
-    resamples: Annotated[int, typer.Option(help="Bootstrap resamples.")] = 2000,
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     intended_use: Annotated[Optional[str], typer.Option(help="Intended-use statement for the model card.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("runs/validation"),
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Decide non-inferiority with a pre-specified margin; write validation.json and report.html."""
-    protocol = api.build_protocol(metric=metric, margin=margin, endpoints=endpoints, alpha=alpha, n_resamples=resamples,
-                              seed=seed, subgroups=list(subgroup or []), recalibrate=recalibrate,
-                              min_cases_per_class=min_cases, candidate_threshold=candidate_threshold,
-                              robustness=robustness)
+    """Decide non-inferiority with a pre-specified margin; write validation.json and report.html.
+
+    The protocol's settings are declared once in medprune.validation.protocol.ProtocolOptions (also a recipe's
+    validation:)."""
+    protocol = api.build_protocol(margin=margin, endpoints=endpoints, seed=seed, subgroups=list(subgroup or []),
+                                  recalibrate=recalibrate, **options.model_dump())
     ref = api.load_model(reference)
     cands = [api.load_model(c) for c in candidate]
     table_subgroups = None if subgroup_file else (subgroup or None)

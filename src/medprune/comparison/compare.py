@@ -16,7 +16,7 @@ from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import load_checkpoint
 from medprune.report.comparison import write_comparison_reports
-from medprune.validation.protocol import Protocol
+from medprune.validation.protocol import Protocol, ProtocolOptions
 from medprune.validation.validate import software_versions, validate
 
 
@@ -50,12 +50,11 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     models = {"reference": reference, **{r.name: load_checkpoint(Path(r.model_path)) for r in results}}
     v = recipe.validation
     figures = measure_rows(models, dataset, reference.threshold, repeats=recipe.measure.latency_repeats,
-                           resamples=v.resamples, alpha=v.alpha, onnx_dir=out / "onnx", seed=recipe.budget.seed)
+                           resamples=v.n_resamples, alpha=v.alpha, onnx_dir=out / "onnx", seed=recipe.budget.seed)
     log("validating non-inferiority")
-    protocol = Protocol(metric=v.metric, margin=v.margin, endpoints=tuple(v.endpoints) if v.endpoints else None,
-                        margins=dict(v.margins), alpha=v.alpha, n_resamples=v.resamples,
-                        min_cases_per_class=v.min_cases_per_class, candidate_threshold=v.candidate_threshold,
-                        robustness=v.robustness)
+    shared = v.model_dump(include=set(ProtocolOptions.model_fields))
+    protocol = Protocol(**shared, margin=v.margin, endpoints=tuple(v.endpoints) if v.endpoints else None,
+                        margins=dict(v.margins))
     report = validate(reference, [models[r.name] for r in results], dataset, protocol)
     report.save(out / "validation")
     validation = report.record

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,8 +18,8 @@ from medprune.schema import checked
 from medprune.errors import ConfigError, MedpruneError
 from medprune.data.options import DataOptions
 from medprune.models.registry import MODELS
+from medprune.validation.protocol import ProtocolOptions
 from medprune.training import TrainConfig
-from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.paired_metrics import PAIRED_METRICS
 
 Step = Annotated[Union[tuple(TECHNIQUES.get(n).Options for n in TECHNIQUES.names())],  # noqa: UP007
@@ -57,18 +57,14 @@ class Reference(_Strict):
         return self
 
 
-class ValidationSettings(_Strict):
-    metric: str = "auroc"
+class ValidationSettings(ProtocolOptions):
+    """A recipe's validation protocol: ProtocolOptions (`medprune validate`'s settings, by the same names) and the
+    margins and endpoints."""
+
     margin: float = Field(default=0.01, gt=0, lt=1)
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)
-    resamples: int = Field(default=2000, ge=1000)
     endpoints: list[str] | None = None  # default: metric, sensitivity and specificity
     margins: dict[str, float] = Field(default_factory=dict)  # by endpoint; sensitivity / specificity default 0.05
-    min_cases_per_class: int = Field(default=MIN_CASES_PER_CLASS, ge=1)
-    candidate_threshold: Literal["reference", "match-sensitivity"] = "reference"
-    robustness: str | None = None  # "all" or "name,name": every row also judged on corrupted test images
 
-    _known = field_validator("metric")(lambda v: checked(PAIRED_METRICS.get, v))
     _known_endpoints = field_validator("endpoints")(
         lambda v: v if v is None else [checked(PAIRED_METRICS.get, e) for e in v])
 

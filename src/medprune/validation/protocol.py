@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pydantic import AliasChoices, Field, field_validator
+
 from medprune.errors import ConfigError
+from medprune.schema import Settings, checked
 from medprune.validation.endpoints import BOOTSTRAP_METHOD, METHODS
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, RULE
 from medprune.validation.paired_metrics import BINARY_ONLY, PAIRED_METRICS
@@ -18,6 +21,38 @@ THRESHOLD_RULES = {
     "match-sensitivity": "each candidate's own threshold, chosen on the validation split as the highest threshold "
                          "whose validation sensitivity reaches the reference's validation sensitivity (never on test)",
 }
+
+
+class ProtocolOptions(Settings):
+    """The settings of a validation protocol that `medprune validate`, a recipe's `validation:` and
+    `medprune.validate_predictions` share, declared once (margins and endpoints have their own spellings:
+    `--margin auroc=0.01,sensitivity=0.05`, a recipe's `margin:` and `margins:`)."""
+
+    metric: str = Field(default="auroc", description="Primary metric: auroc, sensitivity, specificity, ppv, npv, "
+                                                     "accuracy, balanced_accuracy.")
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Error rate; intervals are (1 - alpha) two-sided.")
+    # a recipe's `resamples:` and the --resamples flag are the older spellings, read for one release
+    n_resamples: int = Field(default=2000, ge=1000, validation_alias=AliasChoices("n_resamples", "resamples"),
+                             description="Bootstrap resamples (multi-class AUROC and the other metrics).",
+                             json_schema_extra={"aliases": ["--resamples"]})
+    min_cases_per_class: int = Field(default=MIN_CASES_PER_CLASS, ge=1, description=(
+        "Fewest test cases per class for a verdict other than inconclusive."),
+        json_schema_extra={"aliases": ["--min-cases"]})
+    candidate_threshold: str = Field(default="reference", description=(
+        "'reference' (the reference's threshold, unchanged) or 'match-sensitivity' (each candidate's own threshold "
+        "matching the reference's validation sensitivity)."))
+    robustness: str | None = Field(default=None, description=(
+        "Also judge every model on corrupted test images: all, or corruptions comma-separated (medprune list "
+        "corruptions); per corruption the AUROC delta averaged over 5 severities, with the AUROC margin."))
+
+    _metric = field_validator("metric", check_fields=False)(lambda v: checked(PAIRED_METRICS.get, v))
+
+    @field_validator("candidate_threshold", check_fields=False)
+    @classmethod
+    def _rule(cls, value: str) -> str:
+        if value not in THRESHOLD_RULES:
+            raise ValueError(f"unknown candidate threshold rule '{value}': choose one of {', '.join(THRESHOLD_RULES)}")
+        return value
 
 
 @dataclass(frozen=True)
