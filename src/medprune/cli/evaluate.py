@@ -9,14 +9,14 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (DataDirOpt, LabelColumnOpt, ModelDirOpt, OldLabelColumnOpt, OptionalDataOpt,
+from medprune.cli.options import (DataDirOpt, LabelColumnOpt, ServedModelOpt, OldLabelColumnOpt, OptionalDataOpt,
                                   TargetSensitivityOpt, label_column_of)
 from medprune.cli.show import show_metrics
 
 
 @command("evaluate", outputs={"json_path": "file"})
 def evaluate(
-    model: ModelDirOpt,
+    model: ServedModelOpt,
     data: OptionalDataOpt = None,
     split: Annotated[str, typer.Option(help="train, val or test.")] = "test",
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write the metrics as JSON here.")] = None,

@@ -12,8 +12,10 @@ from medprune.api import DataOptions
 from medprune.cli.schema_options import option_of
 from medprune.errors import ConfigError
 
-DataOpt = Annotated[str, typer.Option("--data", help="MedMNIST name (pneumoniamnist, pneumoniamnist@64), "
-                                                     "or a path to an .npz (MedMNIST layout) or .csv table.")]
+DataOpt = Annotated[str, typer.Option("--data", help="MedMNIST name (pneumoniamnist, pneumoniamnist@64), an .npz "
+                                                     "(MedMNIST layout), a folder of images (class_name/file: PNG, "
+                                                     "JPEG, DICOM), a CSV manifest (--image-column) or table, or a "
+                                                     "subset.json of `data prune`.")]
 OptionalDataOpt = Annotated[Optional[str], typer.Option("--data", help="Data to use; default: the data the "
                                                                         "model was trained on.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder searched first for MedMNIST "
@@ -29,6 +31,9 @@ SubgroupOpt = Annotated[Optional[list[str]], typer.Option("--subgroup", help="CS
 TargetSensitivityOpt = Annotated[Optional[float], typer.Option(
     "--target-sensitivity", help="Choose the threshold reaching this validation sensitivity (default: Youden).")]
 ModelDirOpt = Annotated[Path, typer.Option("--model", help="Run directory (or model.pt) of a trained model.")]
+# Verbs that run a model as it is served also take its exported files.
+ServedModelOpt = Annotated[Path, typer.Option("--model", help="Run directory or model.pt, or an exported .onnx, "
+                                                               ".xml (OpenVINO) or TorchScript .pt file.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Run directory to write.")]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")]
 

@@ -9,13 +9,13 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import ModelDirOpt, ProgressOpt
+from medprune.cli.options import ServedModelOpt, ProgressOpt
 from medprune.errors import ConfigError
 
 
 @command("predict", outputs={"out": "file"})
 def predict(
-    model: ModelDirOpt,
+    model: ServedModelOpt,
     data: Annotated[Path, typer.Option("--data", help="A folder of images, a CSV manifest (with --image-column), or "
                                                       "a table with the model's columns.")],
     out: Annotated[Path, typer.Option("--out", help="CSV to write: case, class probabilities, decision.")],

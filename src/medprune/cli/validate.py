@@ -17,8 +17,9 @@ from medprune.cli.show import show_verdicts
 @settings_options(api.ProtocolOptions, into="options")
 def validate(
     options: api.ProtocolOptions,
-    reference: Annotated[Path, typer.Option("--reference", help="Run directory (or model.pt) of the reference model.")],
-    candidate: Annotated[list[Path], typer.Option("--candidate", help="Run directory of a candidate (repeatable).")],
+    reference: Annotated[Path, typer.Option("--reference", help="Run directory (or model.pt) of the reference.")],
+    candidate: Annotated[list[Path], typer.Option("--candidate", help="A candidate: run directory, model.pt, or an exported "
+                                                                         ".onnx / .xml / TorchScript .pt (repeatable).")],
     data: OptionalDataOpt = None,
     margin: Annotated[str, typer.Option(help="Non-inferiority margins: a number for the primary metric, or "
                                              "auroc=0.01,sensitivity=0.05,specificity=0.05.")] = "0.01",
