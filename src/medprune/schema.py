@@ -60,10 +60,15 @@ def flag_of(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def extra_of(field: FieldInfo) -> dict[str, Any]:
+    """What a field declares beyond pydantic's own keys (flag, aliases, negative, cli, cli_type)."""
+    return field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+
+
 def flags(name: str, field: FieldInfo) -> list[str]:
     """The command-line spellings of a field: `--its-name` (or the `flag` it declares, e.g. `--subgroup` for a
     repeatable `subgroups`), then older spellings declared as `aliases`."""
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    extra = extra_of(field)
     return [extra.get("flag", flag_of(name)), *extra.get("aliases", [])]
 
 

@@ -18,7 +18,7 @@ from medprune.compress.technique import Budget
 from medprune.data import DataOptions
 from medprune.errors import ConfigError
 from medprune.pruning import PruneSettings
-from medprune.schema import flags
+from medprune.schema import extra_of, flags
 from medprune.training import TrainConfig
 from medprune.validation.protocol import ProtocolOptions
 
@@ -95,7 +95,7 @@ def test_python_prune_defaults_to_the_declared_settings():
 
 
 TRAIN_FIELDS = {name: f for name, f in TrainConfig.model_fields.items()
-                if not (isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("cli") is False)}
+                if extra_of(f).get("cli") is not False}
 TRAIN_COMMAND = {param.name: param for param in typer.main.get_command(app).commands["train"].params}
 
 

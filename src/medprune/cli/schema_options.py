@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from pydantic.fields import FieldInfo
 
-from medprune.schema import Settings, flags
+from medprune.schema import Settings, extra_of, flags
 
 
 def settings_options(model: type[Settings], *, into: str = "settings",
@@ -46,22 +46,21 @@ def settings_options(model: type[Settings], *, into: str = "settings",
 def cli_type(field: FieldInfo) -> Any:
     """The type the command line reads: the field's own, or the `cli_type` it declares (text that its validator
     parses, e.g. `40,400` for a window)."""
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
-    if extra.get("cli_type") == "text":
+    if extra_of(field).get("cli_type") == "text":
         return str | None if field.default is None else str
     return field.annotation
 
 
 def _on_cli(field: FieldInfo) -> bool:
     """Fields marked cli=False are set by the program (or by another option), not by a flag of their own."""
-    return not (isinstance(field.json_schema_extra, dict) and field.json_schema_extra.get("cli") is False)
+    return extra_of(field).get("cli") is not False
 
 
 def option_of(name: str, field: FieldInfo) -> typer.models.OptionInfo:
     """The Typer option of one declared field: `--name` (and older spellings), and the declared help with its
     range."""
     declared = flags(name, field)
-    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    extra = extra_of(field)
     if extra.get("negative"):  # an optional switch: --structured / --unstructured, neither meaning automatic
         declared = [f"{declared[0]}/{extra['negative']}", *declared[1:]]
     return typer.Option(*declared, help=help_of(field), show_default=field.default is not None)

@@ -1,8 +1,8 @@
 """The one pruning engine: the schedule loop (oneshot, iterative, until-tolerance), its checks and its records.
 
-`medprune.prune` (any network in memory), the run-directory `prune` verb, a recipe's prune step and
-search all prune through `Pruner.run`; they differ only in the hooks they give it (how to fine-tune between
-steps, how to score the validation split, where to save progress).
+`medprune.prune` (any network in memory), the run-directory `prune` verb and a recipe's prune step (and the
+techniques that prune after training) all prune through `Pruner.run`; they differ only in the hooks they give
+it (how to fine-tune between steps, how to score the validation split, where to save progress).
 """
 
 from __future__ import annotations
@@ -76,9 +76,9 @@ class Pruner:
             model = self._until_tolerance(model, steps, began)
         else:
             for step in range(len(steps) + 1, self.schedule.steps + 1):
-                last = step == self.schedule.steps
-                model = self._step(model, self.schedule.target_at(self.target, step), last)
-                steps.append(self._record(model, step, self.schedule.target_at(self.target, step), began))
+                last, step_target = step == self.schedule.steps, self.schedule.target_at(self.target, step)
+                model = self._step(model, step_target, last)
+                steps.append(self._record(model, step, step_target, began))
                 if self.save is not None and not last:
                     self.save(model, steps)
         make_permanent(model)
