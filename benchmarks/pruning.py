@@ -49,7 +49,7 @@ def finetune(model, dataset, epochs: int, lr: float) -> None:
 
 def save_anchor(model, dense: Checkpoint, out: Path, label: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    spec = {k: v for k, v in dense.spec.items() if k != "layers"} | {"pruning": {"anchor": label}}
+    spec = dense.spec.for_new_weights(pruning={"anchor": label})
     save_checkpoint(out / "model.pt", model, spec)
 
 

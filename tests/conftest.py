@@ -123,3 +123,36 @@ def write_dicom(path: Path, pixels: np.ndarray, *, compress: str | None = None, 
         ds.PixelData = np.ascontiguousarray(pixels).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def write_decathlon(root: Path, n: int = 24, shape: tuple[int, int, int] = (14, 18, 12), seed: int = 0) -> Path:
+    """A tiny Decathlon task: bright blobs on noise, label 1 the blob's front half and 2 its back half; cases
+    differ in shape (cropped volumes do) and in intensity range (normalised per case)."""
+    import json
+
+    import nibabel as nib
+
+    rng = np.random.default_rng(seed)
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    entries = []
+    for i in range(n):
+        size = tuple(s - int(rng.integers(0, 3)) for s in shape)
+        grid = np.indices(size).astype(np.float32)
+        centre = [rng.uniform(s * 0.35, s * 0.65) for s in size]
+        inside = sum(((g - c) / 3.5) ** 2 for g, c in zip(grid, centre)) < 1
+        label = np.where(inside, np.where(grid[0] < centre[0], 1, 2), 0).astype(np.uint8)
+        image = (rng.normal(0, 0.3, size) + 2.0 * inside) * rng.uniform(50, 500)
+        affine = np.diag([1.0, 1.0, 1.0, 1.0])
+        nib.save(nib.Nifti1Image(image.astype(np.float32), affine), root / "imagesTr" / f"case_{i:03d}.nii.gz")
+        nib.save(nib.Nifti1Image(label, affine), root / "labelsTr" / f"case_{i:03d}.nii.gz")
+        entries.append({"image": f"./imagesTr/case_{i:03d}.nii.gz", "label": f"./labelsTr/case_{i:03d}.nii.gz"})
+    (root / "dataset.json").write_text(json.dumps({"name": "Blobs", "modality": {"0": "MRI"},
+                                                   "labels": {"0": "background", "1": "front", "2": "back"},
+                                                   "training": entries}))
+    return root
+
+
+@pytest.fixture
+def tiny_decathlon(tmp_path: Path) -> Path:
+    return write_decathlon(tmp_path / "blobs")

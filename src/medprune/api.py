@@ -90,8 +90,7 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
     reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats)
     model, steps, achieved = prune_checkpoint(dense, dataset, settings, log=log or (lambda _: None),
                                               progress=progress, state_path=out / PRUNE_STATE_FILE, resume=resume)
-    spec = {k: v for k, v in dense.spec.items() if k not in ("layers", "prune_progress")}
-    spec["pruning"] = settings.to_dict()
+    spec = dense.spec.for_new_weights(pruning=settings.to_dict())
     pruned = Checkpoint(model=model, spec=spec, path=out / "model.pt")
     save_checkpoint(out / "model.pt", model, spec)
     result = evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats)

@@ -45,7 +45,7 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
         names = [str(p) for p in frame[image_column]]
     if not files:
         raise DataError(f"{data} holds no images (.png, .jpg, .bmp, .tif, .dcm, .nii, .nii.gz)")
-    recorded = checkpoint.spec.get("preprocessing", {}).get("reading", {})
+    recorded = checkpoint.spec.preprocessing.get("reading", {})
     window = recorded.get("window")
     reading = ImageReading(sides[0], channels, tuple(window) if window else None)
     _, _, dims = scan_images(files, reading, skip_hint=False)  # every file is an image, before any prediction
@@ -57,7 +57,7 @@ def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) 
 
 
 def _table_inputs(checkpoint: Checkpoint, data: Path, unknown_category: str) -> tuple[list[str], np.ndarray, dict]:
-    encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
+    encoding = checkpoint.spec.preprocessing.get("encoding")
     if encoding is None:
         raise ConfigError("this table model records no encoding (saved by an older medprune): train it again")
     frame = read_csv(data)
@@ -82,14 +82,14 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
     data, out = Path(data), Path(out)
     if not data.exists():
         raise DataError(f"{data} does not exist: pass a folder of images, a CSV manifest or a table")
-    if checkpoint.spec["model"].get("modality") == "table":
+    if checkpoint.spec.model.modality == "table":
         if data.is_dir() or data.suffix.lower() != ".csv":
             raise DataError(f"the model takes table rows: pass a CSV with its columns, not {data.name}")
         names, x, unknown = _table_inputs(checkpoint, data, unknown_category)
     else:
         unknown = {}
         names, x = _image_inputs(checkpoint, data, image_column)
-    pre = checkpoint.spec.get("preprocessing", {})
+    pre = checkpoint.spec.preprocessing
     model = checkpoint.model.eval()
     with torch.no_grad():
         probs = torch.cat([torch.softmax(model(to_tensor(x[i:i + batch_size], pre)), 1)

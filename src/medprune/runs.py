@@ -21,6 +21,7 @@ from medprune.evaluation.evaluate import check_input_shape, evaluate, validation
 from medprune.evaluation.metrics import check_threshold_data
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
+from medprune.segmentation import check_segmentation_model, evaluate_segmentation, train_segmentation
 from medprune.training import TrainConfig, TrainResult, fit
 from medprune.validation.validate import sha256
 
@@ -35,7 +36,7 @@ def load_model(path: str | Path) -> Checkpoint:
 # How the training data was read, kept when the same model reads other data.
 CARRIED_DATA_OPTIONS = ("label_column", "subgroups", "missing", "seed", "subgroups_as_input", "positive_class",
                         "val_fraction", "classes", "image_size", "channels", "window", "cache", "image_column",
-                        "split_column", "group_column", "allow_group_overlap")
+                        "split_column", "group_column", "allow_group_overlap", "mask_column")
 
 
 def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
@@ -44,21 +45,19 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
 
     `subgroups` are extra metadata columns to audit; they never change the model's inputs.
     """
-    source = dict(checkpoint.spec.get("data", {}))
-    if "target" in source:  # the label column's name in runs written before 0.2
-        source["label_column"] = source.pop("target")
+    source = dict(checkpoint.spec.data)
     same_data = data is None or data == source.get("data")
     if not same_data:
         source = {"data": data, **{k: v for k, v in source.items() if k in CARRIED_DATA_OPTIONS}}
     if len(checkpoint.class_names) == 2:
         # Models saved before the positive class was recorded held it at index 1.
-        source.setdefault("positive_class", checkpoint.spec.get("positive_class") or checkpoint.class_names[1])
+        source.setdefault("positive_class", checkpoint.positive_class)
     source.update({k: v for k, v in overrides.items() if v is not None})
     if "data" not in source:
         raise ConfigError("the model does not record its data: pass --data")
     if subgroups:
         source["extra_meta"] = list(subgroups)
-    encoding = checkpoint.spec.get("preprocessing", {}).get("encoding")
+    encoding = checkpoint.spec.preprocessing.get("encoding")
     if encoding is not None:
         source["encoding"] = encoding  # a table model's columns are matched by name, never refitted
     path = source.pop("data")
@@ -75,7 +74,7 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
             raise error from None
         check_input_shape(checkpoint, plain)
         raise
-    recorded = checkpoint.spec.get("data_md5")
+    recorded = checkpoint.spec.data_md5
     if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
         warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
                       f"{dataset.checksum} vs {recorded})", stacklevel=2)
@@ -83,12 +82,18 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
 
 
 def metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
-    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec["model"]}
+    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec.model.model_dump()}
 
 
 def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
                    target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
     """Evaluate and return the JSON record (evaluation keys + data and model descriptions)."""
+    if dataset.task == "segmentation":
+        check_segmentation_model(checkpoint, dataset)
+        return evaluate_segmentation(checkpoint, dataset, split=split, latency_repeats=latency_repeats)
+    if checkpoint.spec.task == "segmentation":
+        raise DataError(f"{checkpoint.path} is a segmentation model but {dataset.name} has class labels: pass its "
+                        "segmentation data (a Decathlon folder, or a manifest with --mask-column)")
     result = evaluate(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
                       latency_repeats=latency_repeats)
     return metrics_record(result, dataset, checkpoint)
@@ -142,6 +147,10 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
         ConfigError / UnknownNameError / DataError for bad settings, names or data.
     """
     out = Path(out)
+    if dataset.task == "segmentation":
+        return train_segmentation(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
+                                  model_kwargs=model_kwargs, latency_repeats=latency_repeats,
+                                  prepare_out=lambda: prepare_out(out, resume, overwrite))
     config.check()
     check_trainable(dataset)
     spec = make_spec(model, input_shape=dataset.input_shape, class_names=dataset.class_names,
@@ -159,8 +168,8 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     prepare_out(out, resume, overwrite)
     result: TrainResult = fit(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress)
     checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
-    spec["threshold"] = validation_threshold(checkpoint, dataset, target_sensitivity)
-    spec["training"] = {"config": config.to_dict(), "best_epoch": result.best_epoch,
+    spec.threshold = validation_threshold(checkpoint, dataset, target_sensitivity)
+    spec.training = {"config": config.to_dict(), "best_epoch": result.best_epoch,
                         "best_val_auroc": result.best_val_auroc}
     save_checkpoint(out / "model.pt", net, spec)
     record = evaluate_model(checkpoint, dataset, target_sensitivity=target_sensitivity,
@@ -214,8 +223,8 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
                      preprocessing=dataset.preprocessing, data=dataset.source, data_md5=dataset.checksum)
     prepare_out(out, resume=False, overwrite=overwrite)
     checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
-    spec["threshold"] = validation_threshold(checkpoint, dataset)
-    spec["imported"] = {"weights": Path(weights).name if weights else None}
+    spec.threshold = validation_threshold(checkpoint, dataset)
+    spec.imported = {"weights": Path(weights).name if weights else None}
     save_checkpoint(out / "model.pt", net, spec)
     record = evaluate_model(checkpoint, dataset, latency_repeats=latency_repeats)
     record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None,

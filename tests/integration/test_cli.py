@@ -206,6 +206,6 @@ def test_the_label_column_keeps_its_older_flag_for_one_release(tiny_table, tmp_p
     assert result.exit_code == 0, result.output
     assert "deprecated" in result.output and "--label-column Outcome" in result.output
     spec = load_checkpoint(tmp_path / "t" / "model.pt").spec
-    assert spec["data"]["label_column"] == "Outcome" and "target" not in spec["data"]
+    assert spec.data["label_column"] == "Outcome" and "target" not in spec.data
     assert_one_line_error(invoke("train", "--data", tiny_table, "--target", "Outcome", "--label-column", "Sex",
                                  "--model", "mlp", "--out", tmp_path / "u", *FAST), "disagree")

@@ -76,8 +76,8 @@ def _damage(run_dir, tmp_path, name, change):
 
 @pytest.mark.parametrize("name, change, message", [
     ("kwargs", lambda s, p: s["model"].update(kwargs={"nonsense": 1}), "cannot be built from its recorded settings"),
-    ("shape", lambda s, p: s["model"].pop("input_shape"), "input_shape None is not a list"),
-    ("classes", lambda s, p: s["model"].update(n_classes=-2), "class count -2"),
+    ("shape", lambda s, p: s["model"].pop("input_shape"), "model.input_shape: Field required"),
+    ("classes", lambda s, p: s["model"].update(n_classes=-2), "model.n_classes: Input should be greater than or equal to 2"),
     ("state", lambda s, p: p.update(state_dict=[1, 2]), "state_dict is not a mapping of tensors"),
     ("nan", lambda s, p: next(v for v in p["state_dict"].values() if v.is_floating_point()).fill_(float("nan")),
      "NaN or infinite values"),

@@ -49,7 +49,7 @@ def test_search_writes_the_study_the_best_model_and_the_report(dense, tmp_path):
     assert record["pareto"] and record["uniform"]["macs_ratio"] <= 0.4
     dense_macs = json.loads((dense / "metrics.json").read_text())["efficiency"]["macs"]
     assert json.loads((out / "best" / "metrics.json").read_text())["efficiency"]["macs"] <= 0.4 * dense_macs
-    assert load_checkpoint(out / "best").spec["search"]["trial"] == best["trial"]
+    assert load_checkpoint(out / "best").spec.search["trial"] == best["trial"]
     assert (out / "search.html").read_text().count("data:image/png") == 3
 
 

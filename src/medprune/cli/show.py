@@ -16,6 +16,9 @@ def _num(value: Any) -> str:
 
 
 def show_metrics(record: dict[str, Any], title: str) -> None:
+    if record.get("task") == "segmentation":
+        show_segmentation_metrics(record, title)
+        return
     table = Table(title=title, show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -29,6 +32,21 @@ def show_metrics(record: dict[str, Any], title: str) -> None:
         for batch, ms in eff["latency_ms"].items():
             table.add_row(f"latency_ms {batch}", f"{ms:.2f}")
     console.print(table)
+
+
+def show_segmentation_metrics(record: dict[str, Any], title: str) -> None:
+    """One row per structure: mean Dice, HD95, NSD and volume error over the split's cases; then efficiency."""
+    unit = record["conventions"]["spacing_unit"]
+    table = Table(title=f"{title} ({record['n_cases']} cases)")
+    for column in ("structure", "Dice", f"HD95 ({unit})", "NSD", "volume error (mL)"):
+        table.add_column(column, justify="left" if column == "structure" else "right")
+    for name, s in record["per_structure"].items():
+        table.add_row(name, f"{s['dice']:.4f}", f"{s['hd95_mm']:.2f}", f"{s['nsd']:.4f}", f"{s['volume_error_ml']:+.3f}")
+    console.print(table)
+    eff, lat = record["efficiency"], record["efficiency"]["latency"]
+    console.print(f"mean Dice {record['mean_dice']:.4f}; {eff['params']:,} parameters, {eff['macs_per_patch']:,} MACs "
+                  f"per patch; {lat['per_case_ms']:.1f} ms per case, {lat['per_patch_ms']:.1f} ms per patch (CPU, "
+                  f"{lat['threads']} threads)", markup=False, highlight=False)
 
 
 def show_verdicts(record: dict[str, Any], data_name: str) -> None:

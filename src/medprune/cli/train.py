@@ -33,7 +33,8 @@ def train(
     target_sensitivity: TargetSensitivityOpt = None,
     progress: ProgressOpt = True,
 ) -> None:
-    """Train a model; keep the best validation-AUROC epoch; write model.pt, metrics.json, summary.md.
+    """Train a model; keep the best validation-AUROC epoch (mean Dice for segmentation); write model.pt,
+    metrics.json, summary.md.
 
     The training options are declared once in medprune.training.TrainConfig (also a recipe's reference: train:),
     the data options in medprune.data.DataOptions (also a recipe's data:)."""
@@ -46,7 +47,8 @@ def train(
                        target_sensitivity=target_sensitivity)
     show_metrics(record, f"{model} on {dataset.name}: test split")
     result = record["training"]["result"]
-    console.print(f"trained {result['epochs_run']} epochs in {result['wall_time_s']:.0f} s (best validation AUROC "
-                  f"{result['best_val_auroc']:.4f} at epoch {result['best_epoch']}); stopped: {result['stopped']}",
-                  markup=False, highlight=False)
+    best = (f"Dice {result['best_val_dice']:.4f}" if "best_val_dice" in result
+            else f"AUROC {result['best_val_auroc']:.4f}")
+    console.print(f"trained {result['epochs_run']} epochs in {result['wall_time_s']:.0f} s (best validation {best} "
+                  f"at epoch {result['best_epoch']}); stopped: {result['stopped']}", markup=False, highlight=False)
     console.print(f"run written to {out} (model.pt, metrics.json, summary.md)")

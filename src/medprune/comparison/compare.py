@@ -42,7 +42,7 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     reference = prepare_reference(recipe, dataset, out, progress)
     check_model_matches_data(reference, dataset)
     if reference.threshold is None and dataset.n_classes == 2:
-        reference.spec["threshold"] = validation_threshold(reference, dataset)
+        reference.spec.threshold = validation_threshold(reference, dataset)
     results = [run_entry(entry, reference, dataset, recipe, out, resume=resume, progress=progress, log=log)
                for entry in recipe.techniques]
 

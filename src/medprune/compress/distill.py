@@ -47,7 +47,7 @@ class Distill(Technique):
             ref = ctx.reference.spec
             spec = make_spec(o.student, input_shape=data.input_shape, class_names=data.class_names,
                              modality=data.modality, task=data.task, kwargs=o.student_kwargs,
-                             preprocessing=ref.get("preprocessing"), data=ref.get("data"), data_md5=ref.get("data_md5", ""))
+                             preprocessing=ref.preprocessing, data=ref.data, data_md5=ref.data_md5)
         result = ctx.finetune(student, epochs=o.epochs, distill=True, temperature=o.temperature, weight=o.distill_weight,
                               keep_start=o.student is None)
         if result is not None:

@@ -125,7 +125,7 @@ class LowRank(Technique):
         for layer in layers:
             if layer.name in ranks:
                 replace_module(net, layer.name, factorize(layer.module, ranks[layer.name]))
-        spec = dict(model.spec, factorized={**model.spec.get("factorized", {}), **ranks})
+        spec = model.spec.updated(factorized={**model.spec.factorized, **ranks})
         self.details.update(energy=energy, ranks=ranks, macs_ratio_before_finetune=count_macs(net, shape) / dense_macs,
                             val_auroc_before_finetune=validation_auroc(net, ctx.dataset))
         ctx.finetune(net, epochs=self.options.epochs)

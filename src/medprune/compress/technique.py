@@ -20,6 +20,7 @@ from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError
 from medprune.evaluation.operating_point import OperatingPointGuard
 from medprune.models.checkpoint import Checkpoint, runtime_of
+from medprune.models.spec import CheckpointSpec
 from medprune.pruning.settings import FINETUNE_BATCH_SIZE, FINETUNE_EPOCHS, FINETUNE_LR, OPERATING_MARGIN, SEED
 from medprune.registry import Registry
 from medprune.schema import Settings
@@ -104,12 +105,10 @@ def register_technique(cls: type[Technique]) -> type[Technique]:
     return TECHNIQUES.register(cls.name)(cls)
 
 
-def compressed_spec(model: Checkpoint, ctx: Context, step: Technique) -> dict[str, Any]:
+def compressed_spec(model: Checkpoint, ctx: Context, step: Technique) -> CheckpointSpec:
     """The incoming spec plus this step's record, judged at the reference threshold."""
-    spec = {k: v for k, v in model.spec.items() if k != "layers"}
-    spec["compression"] = [*spec.get("compression", []), step.record()]
-    spec["threshold"] = ctx.reference.threshold
-    return spec
+    return model.spec.for_new_weights(compression=[*model.spec.compression, step.record()],
+                                      threshold=ctx.reference.threshold)
 
 
 def require_pytorch(model: Checkpoint, step: str) -> None:

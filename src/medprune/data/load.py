@@ -7,6 +7,7 @@ from pathlib import Path
 
 from medprune.data._medmnist_info import MEDMNIST, identify_official
 from medprune.data.dataset import Dataset
+from medprune.data.segmentation import SegmentationDataset, is_segmentation_source, load_segmentation
 from medprune.data.fetch import locate_medmnist, verified_md5
 from medprune.data.folders import load_image_folder
 from medprune.data.images import ImageReading
@@ -52,7 +53,8 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, label_column: s
               channels: int | None = None, image_column: str | None = None, split_column: str | None = None,
               group_column: str | None = None, allow_group_overlap: bool = False,
               window: tuple[float, float] | list[float] | None = None, skip_unreadable: bool = False,
-              cache: str | Path | None = None, workers: int = 0, allow_columns: list[str] | None = None) -> Dataset:
+              cache: str | Path | None = None, workers: int = 0, allow_columns: list[str] | None = None,
+              mask_column: str | None = None, external_test: str | None = None) -> Dataset | SegmentationDataset:
     """Load a dataset from a MedMNIST name (`pneumoniamnist@64`), an `.npz` or `.csv` path, or a
     `subset.json` (a kept share of another dataset's training split). `encoding` is a saved model's
     table encoding, applied by column name instead of fitting a new one. A binary task's positive
@@ -65,11 +67,17 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, label_column: s
     made by patient). `subgroups` may name DICOM header fields (`dicom:Manufacturer`). Their images are read
     when used, in `workers` DataLoader processes while training, decoded arrays kept in `cache` if given. A table
     never feeds an identifier or file path column to the model; `allow_columns` names those that only look like
-    identifiers.
+    identifiers. Segmentation data (a Decathlon folder or dataset.json, or a manifest with `mask_column`) gives a
+    `SegmentationDataset`; `external_test` (COLUMN=VALUE) makes those rows its test split.
 
     Raises:
         DataError / ConfigError / UnknownNameError with a one-line explanation.
     """
+    if is_segmentation_source(data, mask_column):
+        return load_segmentation(data, mask_column=mask_column, image_column=image_column, image_size=image_size,
+                                 seed=seed, external_test=external_test, subgroups=subgroups)
+    if external_test is not None:
+        raise ConfigError("--external-test holds out rows of a segmentation manifest: give --mask-column too")
     reading = ImageReading(image_size, channels or 1, tuple(window) if window is not None else None, skip_unreadable)
     if workers < 0:
         raise ConfigError(f"--workers must be 0 (read in the main process) or more, got {workers}")

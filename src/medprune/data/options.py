@@ -47,6 +47,12 @@ class DataOptions(Settings):
     channels: int | None = Field(default=None, description="1 (grey) or 3 (RGB) for images (default 1).")
     image_column: str | None = Field(default=None, description=(
         "A CSV manifest's column of image paths (relative to the CSV); --label-column names the label column."))
+    mask_column: str | None = Field(default=None, description=(
+        "A manifest's column of mask paths (PNG or NIfTI, relative to the CSV): the task is segmentation. A Decathlon "
+        "folder or dataset.json needs none."))
+    external_test: str | None = Field(default=None, description=(
+        "COLUMN=VALUE: the manifest rows with that value (e.g. site=montgomery) are the test split, an external "
+        "test; the rest is split into train and validation."))
     split_column: str | None = Field(default=None, description="Manifest column with train / val / test.")
     group_column: str | None = Field(default=None, description=(
         "Manifest column with the patient id: splits are made by patient, never across."))
@@ -91,6 +97,13 @@ class DataOptions(Settings):
             return parse_window(value)
         except MedpruneError as err:
             raise ValueError(str(err)) from None
+
+    @field_validator("external_test")
+    @classmethod
+    def _external(cls, value: str | None) -> str | None:
+        if value is not None and (value.count("=") != 1 or not all(value.split("="))):
+            raise ValueError(f"external_test must be COLUMN=VALUE (e.g. site=montgomery), got '{value}'")
+        return value
 
     @model_validator(mode="after")
     def _one_size(self):

@@ -58,6 +58,9 @@ def orient_positive(dataset: Dataset, positive: str | None, *, flag: str | None 
 
 def check_positive_applies(dataset: Dataset, positive: str | None) -> None:
     """Refuse a positive class named by the user for a multi-class task."""
+    if positive is not None and dataset.task == "segmentation":
+        raise ConfigError("--positive-class applies to classification; segmentation is judged per structure: drop "
+                          "the option")
     if positive is not None and dataset.n_classes != 2:
         raise ConfigError(f"--positive-class applies to binary tasks; {dataset.name} has {dataset.n_classes} classes: "
                           "drop the option")

@@ -3,7 +3,6 @@ verified on real test inputs."""
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import warnings
@@ -24,6 +23,7 @@ from medprune.evaluation.metrics import compute_auroc
 from medprune.models.checkpoint import Checkpoint
 from medprune.deploy.inference import for_cpu_inference
 from medprune.models.onnx_model import MACS_KEY, SPEC_KEY, OnnxModel
+from medprune.models.spec import CheckpointSpec
 from medprune.models.torchscript_model import TorchScriptModel, save_torchscript
 
 FP32_TOLERANCE = 1e-4
@@ -55,11 +55,10 @@ def _unsupported_op(err: Exception) -> str:
     return match[1] if match else type(err).__name__
 
 
-def _export_fp32(model: torch.nn.Module, spec: dict[str, Any], name: str, path: Path, example: torch.Tensor) -> None:
+def _export_fp32(model: torch.nn.Module, spec: CheckpointSpec, name: str, path: Path, example: torch.Tensor) -> None:
     import onnx
 
     model = model.eval()
-    spec = {k: v for k, v in spec.items() if k != "layers"}
 
     def write(tmp: Path) -> None:
         try:
@@ -74,7 +73,7 @@ def _export_fp32(model: torch.nn.Module, spec: dict[str, Any], name: str, path: 
             raise ExportError(f"ONNX cannot export operator '{_unsupported_op(err)}' of {name}: "
                               "replace that layer with a standard one, or export to TorchScript") from None
         proto = onnx.load(str(tmp))
-        for key, value in ((SPEC_KEY, json.dumps(spec)), (MACS_KEY, str(count_macs(model, example.shape[1:])))):
+        for key, value in ((SPEC_KEY, spec.exported_json()), (MACS_KEY, str(count_macs(model, example.shape[1:])))):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save(proto, str(tmp))
@@ -204,8 +203,8 @@ def export_onnx(model: torch.nn.Module, example_inputs: torch.Tensor, path: str 
     x = torch.as_tensor(example_inputs).float()
     with torch.no_grad():
         expected = model(x)
-    spec = {"model": {"name": type(model).__name__, "input_shape": list(x.shape[1:]),
-                      "n_classes": int(expected.shape[-1])}}
+    spec = CheckpointSpec.read({"model": {"name": type(model).__name__, "input_shape": list(x.shape[1:]),
+                                 "n_classes": int(expected.shape[-1])}}, "the exported model")
     if not int8:
         _export_fp32(model, spec, type(model).__name__, out, x[:1])
         diff = float((OnnxModel(out)(x) - expected).abs().max())

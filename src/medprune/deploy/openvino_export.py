@@ -3,7 +3,6 @@ accuracy-controlled (layers whose quantization costs validation AUROC stay in hi
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import warnings
@@ -19,16 +18,17 @@ from medprune.errors import ConfigError
 from medprune.evaluation.efficiency import count_macs
 from medprune.evaluation.metrics import compute_auroc
 from medprune.models.openvino_model import RT_MACS, RT_SPEC, OpenVinoModel
+from medprune.models.spec import CheckpointSpec
 
 
-def _convert(model: torch.nn.Module, example: torch.Tensor, spec: dict[str, Any]):
+def _convert(model: torch.nn.Module, example: torch.Tensor, spec: CheckpointSpec):
     import openvino as ov
 
     with warnings.catch_warnings():  # tracer chatter about constants; the result is verified by the caller
         warnings.simplefilter("ignore")
         converted = ov.convert_model(model.eval(), example_input=example[:1],
                                      input=[(-1, *example.shape[1:])])  # any batch size
-    converted.set_rt_info(json.dumps({k: v for k, v in spec.items() if k != "layers"}), RT_SPEC)
+    converted.set_rt_info(spec.exported_json(), RT_SPEC)
     converted.set_rt_info(str(count_macs(model, example.shape[1:])), RT_MACS)
     return converted
 

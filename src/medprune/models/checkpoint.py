@@ -7,7 +7,6 @@ its pruned widths before the weights are loaded (with `weights_only=True`).
 
 from __future__ import annotations
 
-import json
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from medprune import __version__
 from medprune._atomic import write_atomic
 from medprune.errors import CheckpointError, MedpruneError
 from medprune.models._sparse import pack, should_pack, unpack
@@ -27,10 +25,8 @@ from medprune.models.imported import check_buildable, is_imported
 from medprune.models.onnx_model import OnnxModel, read_onnx_spec
 from medprune.models.openvino_model import OpenVinoModel, read_openvino_spec
 from medprune.models.registry import create_model
+from medprune.models.spec import ArchitectureSpec, CheckpointSpec
 from medprune.models.torchscript_model import TorchScriptModel, is_torchscript
-
-FORMAT = "medprune-checkpoint"
-FORMAT_VERSION = 1
 
 
 @dataclass
@@ -38,44 +34,44 @@ class Checkpoint:
     """A model with the spec that describes it."""
 
     model: nn.Module
-    spec: dict[str, Any]
+    spec: CheckpointSpec
     path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.spec, CheckpointSpec):  # a mapping from the user's own code
+            self.spec = CheckpointSpec.read(self.spec, self.path or "the given spec")
 
     @property
     def name(self) -> str:
-        return self.spec["model"]["name"]
+        return self.spec.model.name
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.spec["model"]["input_shape"])
+        return tuple(self.spec.model.input_shape)
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.spec["class_names"])
+        return list(self.spec.class_names)
 
     @property
     def positive_class(self) -> str | None:
         """The disease class of a binary model (held at index 1); None for multi-class."""
-        if len(self.class_names) != 2:
-            return None
-        return self.spec.get("data", {}).get("positive_class") or self.class_names[1]
+        return self.spec.positive_class
 
     @property
     def threshold(self) -> float | None:
-        return self.spec.get("threshold")
+        return self.spec.threshold
 
 
 def make_spec(name: str, *, input_shape: tuple[int, ...], class_names: list[str], modality: str,
               task: str, kwargs: dict | None = None, preprocessing: dict | None = None,
-              data: dict | None = None, data_md5: str = "") -> dict[str, Any]:
+              data: dict | None = None, data_md5: str = "") -> CheckpointSpec:
     """The JSON part of a checkpoint, before layer widths are filled in at save time."""
-    return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "medprune_version": __version__,
-        "model": {"name": name, "kwargs": dict(kwargs or {}), "input_shape": list(input_shape),
-                  "n_classes": len(class_names), "modality": modality},
-        "task": task, "class_names": list(class_names),
-        "preprocessing": dict(preprocessing or {}), "data": dict(data or {}), "data_md5": data_md5,
-    }
+    return CheckpointSpec(
+        model=ArchitectureSpec(name=name, kwargs=dict(kwargs or {}), input_shape=list(input_shape),
+                               n_classes=len(class_names), modality=modality),
+        task=task, class_names=list(class_names), preprocessing=dict(preprocessing or {}), data=dict(data or {}),
+        data_md5=data_md5)
 
 
 def layer_widths(model: nn.Module) -> dict[str, dict[str, int]]:
@@ -115,9 +111,11 @@ def apply_layer_widths(model: nn.Module, widths: dict[str, dict[str, int]]) -> n
     return model
 
 
-def save_checkpoint(path: Path, model: nn.Module, spec: dict[str, Any]) -> Path:
+def save_checkpoint(path: Path, model: nn.Module, spec: CheckpointSpec | dict[str, Any]) -> Path:
     """Write `model.pt` atomically: {'spec': JSON text, 'state_dict': tensors, 'sparse': packed tensors}."""
-    spec = dict(spec, layers=layer_widths(model))
+    if not isinstance(spec, CheckpointSpec):
+        spec = CheckpointSpec.read(spec, path)
+    spec = spec.updated(layers=layer_widths(model))
     state, packed = {}, {}
     for key, value in model.state_dict().items():
         value = value.detach().cpu()
@@ -125,7 +123,7 @@ def save_checkpoint(path: Path, model: nn.Module, spec: dict[str, Any]) -> Path:
             packed[key] = pack(value)
         else:
             state[key] = value.clone()
-    payload = {"spec": json.dumps(spec), "state_dict": state, "sparse": packed}
+    payload = {"spec": spec.to_json(), "state_dict": state, "sparse": packed}
     write_atomic(Path(path), lambda tmp: torch.save(payload, tmp))
     return Path(path)
 
@@ -180,15 +178,8 @@ def load_checkpoint(path: Path) -> Checkpoint:
         model = TorchScriptModel(path)
         return Checkpoint(model=model, spec=model.spec, path=path)
     payload = _read(path)
-    try:
-        spec = json.loads(payload["spec"])
-        arch = spec["model"]
-    except (TypeError, ValueError, KeyError):
-        raise CheckpointError(f"{path} has a damaged spec: save the model again") from None
-    if spec.get("format") != FORMAT or spec.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"{path} has format {spec.get('format')} v{spec.get('format_version')}: "
-                              f"this medprune reads {FORMAT} up to v{FORMAT_VERSION}; upgrade medprune")
-    _check_spec(spec, path)
+    spec = CheckpointSpec.read(payload["spec"], path)
+    arch = spec.model
     if not isinstance(payload["state_dict"], dict) or not all(isinstance(v, torch.Tensor)
                                                               for v in payload["state_dict"].values()):
         raise CheckpointError(f"{path}: its state_dict is not a mapping of tensors: save the model again")
@@ -197,27 +188,27 @@ def load_checkpoint(path: Path) -> Checkpoint:
         state.update({key: unpack(packed) for key, packed in payload.get("sparse", {}).items()})
     except (KeyError, ValueError, RuntimeError):
         raise CheckpointError(f"{path} has damaged sparse weights: save the model again") from None
-    if is_imported(arch["name"]):
+    if is_imported(arch.name):
         try:
-            check_buildable(arch["name"])  # before anything named by the file is imported or called
+            check_buildable(arch.name)  # before anything named by the file is imported or called
         except MedpruneError as err:
             raise CheckpointError(f"{path}: {err}") from None
     try:
-        model = create_model(arch["name"], input_shape=tuple(arch["input_shape"]), n_classes=arch["n_classes"],
-                             modality=arch["modality"], **arch["kwargs"])
+        model = create_model(arch.name, input_shape=tuple(arch.input_shape), n_classes=arch.n_classes,
+                             modality=arch.modality, **arch.kwargs)
     except (TypeError, ValueError, RuntimeError) as err:
-        raise CheckpointError(f"{path}: architecture '{arch['name']}' cannot be built from its recorded settings "
+        raise CheckpointError(f"{path}: architecture '{arch.name}' cannot be built from its recorded settings "
                               f"({str(err).splitlines()[0][:120]}): the spec is damaged; save the model again") from None
     try:
-        apply_factorized_structure(model, spec.get("factorized", {}))  # low-rank layers, if any
-        apply_layer_widths(model, spec.get("layers", {}))
+        apply_factorized_structure(model, spec.factorized)  # low-rank layers, if any
+        apply_layer_widths(model, spec.layers)
     except CheckpointError as err:
         raise CheckpointError(f"{path}: {err}") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
         detail = str(err).splitlines()[1].strip() if len(str(err).splitlines()) > 1 else str(err)
-        raise CheckpointError(f"{path}: the weights do not fit architecture '{arch['name']}' ({detail[:160]}): "
+        raise CheckpointError(f"{path}: the weights do not fit architecture '{arch.name}' ({detail[:160]}): "
                               "the checkpoint was saved from a different model") from None
     bad = [key for key, value in state.items() if value.is_floating_point() and not torch.isfinite(value).all()]
     if bad:
@@ -225,31 +216,3 @@ def load_checkpoint(path: Path) -> Checkpoint:
                               "the file is damaged; use an earlier checkpoint")
     model.eval()
     return Checkpoint(model=model, spec=spec, path=path)
-
-
-def _check_spec(spec: Any, path: Path) -> None:
-    """Refuse a spec whose fields would otherwise fail deep inside model construction."""
-    arch = spec.get("model") if isinstance(spec, dict) else None
-    problems = []
-    if not isinstance(arch, dict):
-        problems.append("no model section")
-    else:
-        shape = arch.get("input_shape")
-        if not isinstance(arch.get("name"), str):
-            problems.append("no architecture name")
-        if not (isinstance(shape, list) and shape and all(isinstance(d, int) and d > 0 for d in shape)):
-            problems.append(f"input_shape {shape!r} is not a list of positive whole numbers")
-        n_classes = arch.get("n_classes")
-        if not (isinstance(n_classes, int) and n_classes >= 2):
-            problems.append(f"class count {n_classes!r} is not a whole number of at least 2")
-        if not isinstance(arch.get("kwargs", {}), dict):
-            problems.append("kwargs is not a mapping")
-        arch.setdefault("kwargs", {})
-        if arch.get("modality") not in ("image", "table"):
-            problems.append(f"modality {arch.get('modality')!r} is not image or table")
-        names = spec.get("class_names")
-        if not (isinstance(names, list) and len(names) == n_classes and all(isinstance(n, str) for n in names)):
-            problems.append("class_names do not match the class count")
-    if problems:
-        raise CheckpointError(f"{path} has a damaged spec ({problems[0]}): save the model again")
-

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from medprune.errors import CheckpointError
+from medprune.models.spec import CheckpointSpec
 
 SPEC_KEY = "medprune_spec"
 MACS_KEY = "medprune_macs"
@@ -57,7 +57,7 @@ class OnnxModel(nn.Module):
                 int(meta.get(MACS_KEY, 0)))
 
 
-def read_onnx_spec(path: Path) -> dict:
+def read_onnx_spec(path: Path) -> CheckpointSpec:
     import onnx
 
     try:
@@ -68,4 +68,4 @@ def read_onnx_spec(path: Path) -> dict:
     if SPEC_KEY not in meta:
         raise CheckpointError(f"{path} has no medprune metadata: export models with medprune export so the "
                               "class names, preprocessing and threshold travel with them")
-    return json.loads(meta[SPEC_KEY])
+    return CheckpointSpec.read(meta[SPEC_KEY], path)

@@ -3,7 +3,6 @@ interface, so `evaluate`, `validate`, `predict` and `compare` score the shipped 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from medprune.errors import CheckpointError
+from medprune.models.spec import CheckpointSpec
 
 RT_SPEC = ["medprune", "spec"]  # where the medprune spec lives in the IR's runtime info
 RT_MACS = ["medprune", "macs"]
@@ -61,7 +61,7 @@ def _is_int_weight(node) -> bool:
     return node.get_type_name() == "Constant" and node.get_output_element_type(0).get_type_name() in ("i8", "u8")
 
 
-def read_openvino_spec(path: Path) -> dict:
+def read_openvino_spec(path: Path) -> CheckpointSpec:
     try:
         model = _core().read_model(str(path))
     except Exception as err:
@@ -70,4 +70,4 @@ def read_openvino_spec(path: Path) -> dict:
     if not model.has_rt_info(RT_SPEC):
         raise CheckpointError(f"{path} has no medprune metadata: export models with medprune export --format openvino "
                               "so the class names, preprocessing and threshold travel with them")
-    return json.loads(model.get_rt_info(RT_SPEC).astype(str))
+    return CheckpointSpec.read(model.get_rt_info(RT_SPEC).astype(str), path)

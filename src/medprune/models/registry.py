@@ -21,25 +21,30 @@ class ModelEntry:
     modality: Literal["image", "table"]
     description: str
     min_size: int = 1  # smallest image side the architecture can process
+    task: Literal["classification", "segmentation"] = "classification"
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
 def register_model(name: str, *, modality: Literal["image", "table"], description: str,
-                   min_size: int = 1) -> Callable:
+                   min_size: int = 1, task: Literal["classification", "segmentation"] = "classification") -> Callable:
     """Decorator registering `build(input_shape, n_classes, **kwargs) -> nn.Module` under `name`, so every
     verb, recipe and checkpoint can build it (import the module that registers it before loading)."""
     def add(build: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        MODELS.register(name)(ModelEntry(build, modality, description, min_size))
+        MODELS.register(name)(ModelEntry(build, modality, description, min_size, task))
         return build
 
     return add
 
 
-def check_model_fits(name: str, input_shape: tuple[int, ...], modality: str) -> ModelEntry:
-    """Raise a one-line error when the architecture cannot take this data."""
+def check_model_fits(name: str, input_shape: tuple[int, ...], modality: str, task: str | None = None) -> ModelEntry:
+    """Raise a one-line error when the architecture cannot take this data (or, given, this task)."""
     entry = MODELS.get(name)
+    if task is not None and (task == "segmentation") != (entry.task == "segmentation"):
+        hint = "unet, basicunet, segresnet, dynunet or attentionunet" if task == "segmentation" else \
+            "smallcnn, resnet18 or another classifier (medprune models)"
+        raise ConfigError(f"model '{name}' is a {entry.task} network but the data are for {task}: use {hint}")
     if entry.modality != modality:
         hint = "use mlp for tables" if modality == "table" else "use smallcnn or resnet18 for images"
         raise ConfigError(f"model '{name}' is for {entry.modality} data but the data are {modality}: {hint}")
@@ -53,7 +58,7 @@ def check_model_fits(name: str, input_shape: tuple[int, ...], modality: str) -> 
 
 
 def create_model(name: str, *, input_shape: tuple[int, ...], n_classes: int, modality: str = "image",
-                 **kwargs: Any) -> nn.Module:
+                 task: str | None = None, **kwargs: Any) -> nn.Module:
     """Build a freshly initialised model of a registered architecture.
 
     Raises:
@@ -62,5 +67,5 @@ def create_model(name: str, *, input_shape: tuple[int, ...], n_classes: int, mod
     """
     if is_imported(name):  # monai:NAME or factory:module:function, rebuilt from its recorded arguments
         return build_imported(name, kwargs)
-    entry = check_model_fits(name, tuple(input_shape), modality)
+    entry = check_model_fits(name, tuple(input_shape), modality, task)
     return entry.build(tuple(input_shape), n_classes, **kwargs)

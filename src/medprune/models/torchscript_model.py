@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from medprune.errors import CheckpointError
+from medprune.models.spec import CheckpointSpec
 
 SPEC_FILE = "medprune_spec.json"
 COUNTS_FILE = "medprune_counts.json"  # [parameters, non-zero parameters, MACs] of the exported model
@@ -35,13 +36,13 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
-def save_torchscript(module: torch.jit.ScriptModule, spec: dict, counts: tuple[int, int, int], out: Path) -> None:
+def save_torchscript(module: torch.jit.ScriptModule, spec: CheckpointSpec, counts: tuple[int, int, int], out: Path) -> None:
     """Write the archive to `out`; it is built in memory first, because torch's writer aborts the whole process
     (a C++ error in a destructor) when the disk fills while it writes a file itself."""
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.save(module, buffer, _extra_files={SPEC_FILE: json.dumps(spec), COUNTS_FILE: json.dumps(list(counts))})
+        torch.jit.save(module, buffer, _extra_files={SPEC_FILE: spec.exported_json(), COUNTS_FILE: json.dumps(list(counts))})
     Path(out).write_bytes(buffer.getvalue())
 
 
@@ -62,7 +63,7 @@ class TorchScriptModel(nn.Module):
         if not extra[SPEC_FILE]:
             raise CheckpointError(f"{path} has no medprune metadata: export models with medprune export --format "
                                   "torchscript so the class names, preprocessing and threshold travel with them")
-        self.spec = json.loads(extra[SPEC_FILE])
+        self.spec = CheckpointSpec.read(extra[SPEC_FILE], path)
         self._counts = tuple(json.loads(extra[COUNTS_FILE] or "[0, 0, 0]"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)

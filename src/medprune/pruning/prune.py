@@ -53,7 +53,7 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
     def save(model: nn.Module, steps: list[dict[str, Any]]) -> None:
         snapshot = copy_model(model)
         make_permanent(snapshot)
-        save_checkpoint(state_path, snapshot, dict(dense.spec, prune_progress={"steps": steps}))
+        save_checkpoint(state_path, snapshot, dense.spec.updated(prune_progress={"steps": steps}))
 
     pruner = Pruner(s, dense.model, data, bn_inputs=[x for x, _ in bn], after_step=finetune,
                     validate=lambda model: validation_auroc(model, dataset),
@@ -70,4 +70,4 @@ def _restore_progress(path: Path, structured: bool) -> tuple[nn.Module, list[dic
     saved = load_checkpoint(path)
     if not structured:  # masks are the zeros: keep them fixed while fine-tuning
         apply_masks({m: m.weight.detach() != 0 for m in prunable_layers(saved.model)})
-    return saved.model, list(saved.spec.get("prune_progress", {}).get("steps", []))
+    return saved.model, list((saved.spec.prune_progress or {}).get("steps", []))

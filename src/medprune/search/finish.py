@@ -99,8 +99,8 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     shifted = operating_point_shift(dense_val, final_val, config.operating_margin)
 
     dense, dataset = evaluator.dense, evaluator.dataset
-    spec = {k: v for k, v in dense.spec.items() if k not in ("layers",)}
-    spec["search"] = {"sampler": config.sampler, "trial": chosen["number"], "target": config.target}
+    spec = dense.spec.for_new_weights(search={"sampler": config.sampler, "trial": chosen["number"],
+                                              "target": config.target})
     best_dir = out / "best"
     best_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(best_dir / "model.pt", model, spec)
@@ -119,7 +119,7 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         "dense_latency_ms": timed["dense"], "runtime": config.runtime, "test": test, "dir": str(best_dir),
         "short_finetune": [{"trial": s[2]["number"], "objective": s[1], "requirements_met": s[0]} for s in short],
         "operating_point_shift": shifted}
-    metrics = {**test, "data": dataset.describe(), "model": spec["model"], "reference": reference,
+    metrics = {**test, "data": dataset.describe(), "model": spec.model.model_dump(), "reference": reference,
                "search": {k: record["best"][k] for k in ("trial", "ratios", "macs_ratio", "latency_ms")},
                "threshold_method": "dense model's validation threshold, carried unchanged"}
     write_json_atomic(best_dir / "metrics.json", metrics)

@@ -207,14 +207,14 @@ class TrainResult:
                 f"{self.best_epoch}{selection}); stopped: {self.stopped}")
 
 
-def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
                                weight_decay=config.weight_decay)
     return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
                epochs: int) -> torch.optim.lr_scheduler.LRScheduler:
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
@@ -466,7 +466,7 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
         distill.check().teacher.eval()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    optimizer = _optimizer(model, config)
+    optimizer = make_optimizer(model, config)
     average = _Average(model, plan.average_decay) if plan.average_decay else None
     bn_inputs = _bn_inputs(loop, config, plan.steps_per_epoch) if average is not None else []
 
@@ -474,7 +474,7 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
         """The model as validated, selected and kept: holding the averaged weights when averaging."""
         return average.applied(model, bn_inputs) if average else contextlib.nullcontext(model)
 
-    state = _State(model, optimizer, _scheduler(optimizer, config, plan.epochs), rng, config, average)
+    state = _State(model, optimizer, make_scheduler(optimizer, config, plan.epochs), rng, config, average)
     if resume and state_path is not None and Path(state_path).is_file():
         state.load(Path(state_path))
     start_epoch = state.epoch

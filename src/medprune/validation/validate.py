@@ -123,7 +123,8 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     record["data"] = dataset.describe()
     record["reference"].update({"name": _display_name(reference), "path": str(reference.path),
                                 "sha256": sha256(reference.path), "architecture": reference.name,
-                                "efficiency": _efficiency(reference, dataset), "spec_model": reference.spec["model"]})
+                                "efficiency": _efficiency(reference, dataset),
+                                "spec_model": reference.spec.model.model_dump()})
     if protocol.robustness:
         record["robustness"] = _robustness(reference, threshold, dict(zip(names, candidates)), own_threshold, dataset,
                                            protocol)

@@ -51,12 +51,12 @@ def test_macs_target_is_met_and_the_factorised_model_reloads(tmp_path, tiny_npz)
     net = create_model("smallcnn", input_shape=data.input_shape, n_classes=2, modality="image")
     spec = make_spec("smallcnn", input_shape=data.input_shape, class_names=data.class_names, modality="image",
                      task=data.task)
-    reference = Checkpoint(net, dict(spec, threshold=0.5))
+    reference = Checkpoint(net, spec.updated(threshold=0.5))
     ctx = Context(reference, data, Budget(epochs=0), tmp_path, progress=False)
     step = LowRank(LowRank.Options(target="macs=0.6"))
     out = step.apply(reference, ctx)
     assert count_macs(out.model, data.input_shape) <= 0.6 * count_macs(net, data.input_shape)
-    assert step.details["ranks"] and out.spec["factorized"] == step.details["ranks"]
+    assert step.details["ranks"] and out.spec.factorized == step.details["ranks"]
     save_checkpoint(tmp_path / "m.pt", out.model, out.spec)
     again = load_checkpoint(tmp_path / "m.pt")
     x = torch.randn(3, *data.input_shape)

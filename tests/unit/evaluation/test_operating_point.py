@@ -82,7 +82,7 @@ def test_every_recipe_step_fine_tunes_under_the_guard(tmp_path, tiny_npz, margin
     spec = make_spec("smallcnn", input_shape=data.input_shape, class_names=data.class_names, modality="image",
                      task=data.task, kwargs={"width": 4})
     said = []
-    ctx = Context(Checkpoint(net, dict(spec, threshold=0.5)), data, Budget(epochs=1, operating_margin=margin),
+    ctx = Context(Checkpoint(net, spec.updated(threshold=0.5)), data, Budget(epochs=1, operating_margin=margin),
                   tmp_path, progress=False, log=said.append)
     student = create_model("smallcnn", input_shape=data.input_shape, n_classes=2, width=4)
     ctx.finetune(student, distill=True, keep_start=False)

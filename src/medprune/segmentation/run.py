@@ -1,0 +1,137 @@
+"""Run directories of segmentation models: train into one, evaluate one on its test split.
+
+metrics.json holds per-structure means and, per test case (by index, never by file name), Dice, HD95, normalised
+surface Dice and volumes, with the efficiency of the model per sliding-window patch and per whole case.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from medprune._atomic import write_json_atomic, write_text_atomic
+from medprune.errors import DataError
+from medprune.data.segmentation import SegmentationDataset
+from medprune.evaluation.efficiency import measure_peak_memory, model_counts, serialized_sizes
+from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
+from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
+from medprune.models.checkpoint import runtime_of
+from medprune.training import TrainConfig
+from medprune.training.segmentation import Inference, fit_segmentation, predict_logits, predict_masks
+
+STATE_FILE = "train_state.pt"
+
+
+def inference_of(checkpoint: Checkpoint) -> Inference:
+    recorded = checkpoint.spec.inference or {"patch_size": checkpoint.input_shape[1:]}
+    return Inference(tuple(recorded["patch_size"]), float(recorded.get("overlap", 0.25)))
+
+
+def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int) -> dict:
+    """Median ms for one whole case (sliding windows) and for one patch, batch 1, after a warm-up."""
+    model = checkpoint.model.eval()
+    case = torch.from_numpy(dataset.split("test").x[:1])
+    patch = torch.zeros(1, dataset.input_shape[0], *inference.patch_size)
+
+    def median_ms(run) -> float:
+        run()
+        times = []
+        for _ in range(max(1, repeats)):
+            start = time.perf_counter()
+            run()
+            times.append((time.perf_counter() - start) * 1e3)
+        return float(statistics.median(times))
+
+    with torch.no_grad():
+        return {"per_case_ms": median_ms(lambda: predict_logits(model, case, inference)),
+                "per_patch_ms": median_ms(lambda: model(patch)), "threads": torch.get_num_threads(),
+                "repeats": repeats}
+
+
+def evaluate_segmentation(checkpoint: Checkpoint, dataset: SegmentationDataset, *, split: str = "test",
+                          latency_repeats: int = 5) -> dict[str, Any]:
+    """Per-case and per-structure metrics of a segmentation model on `split`, and its efficiency."""
+    inference = inference_of(checkpoint)
+    cases = dataset.split(split)
+    preds = predict_masks(checkpoint.model, cases, inference)
+    metrics = score_cases(preds, [cases.case(i)[1] for i in range(len(cases))], cases.spacing, dataset.structures)
+    per_structure = metrics.summary()
+    model = checkpoint.model
+    params, nonzero, macs = model_counts(model, (dataset.input_shape[0], *inference.patch_size))
+    size, size_gz = serialized_sizes(model, checkpoint.path)
+    efficiency = {"params": params, "nonzero_params": nonzero, "macs_per_patch": macs, "size_bytes": size,
+                  "size_gzip_bytes": size_gz, "latency": _latency(checkpoint, dataset, inference, latency_repeats),
+                  "runtime": runtime_of(model),
+                  "peak_memory_bytes": measure_peak_memory(model, (dataset.input_shape[0], *inference.patch_size), 1)
+                  if runtime_of(model) == "pytorch" else -1}
+    return {"task": "segmentation", "split": split, "n_cases": len(cases), "structures": dataset.structures,
+            "mean_dice": float(np.mean([s["dice"] for s in per_structure.values()])), "per_structure": per_structure,
+            "conventions": {"nsd_tolerance_mm": NSD_TOLERANCE_MM, "spacing_unit": dataset.preprocessing.get(
+                "spacing_unit", "mm"), "empty_masks": "Dice and NSD 1 when both are empty, 0 when one is; HD95 0 "
+                "when both are empty, the case's diagonal when one is"},
+            "cases": metrics.to_dict(), "inference": inference.to_dict(), "efficiency": efficiency,
+            "data": dataset.describe(), "model": checkpoint.spec.model.model_dump()}
+
+
+def render_segmentation_summary(record: dict[str, Any]) -> str:
+    unit = record["conventions"]["spacing_unit"]
+    lines = [f"# {record['model']['name']} on {record['data']['name']}: {record['split']} split "
+             f"({record['n_cases']} cases)", "",
+             f"| structure | Dice | HD95 ({unit}) | NSD @ {record['conventions']['nsd_tolerance_mm']:g} {unit} | "
+             "volume error (mL) |", "|---|---|---|---|---|"]
+    for name, s in record["per_structure"].items():
+        lines.append(f"| {name} | {s['dice']:.4f} | {s['hd95_mm']:.2f} | {s['nsd']:.4f} | {s['volume_error_ml']:+.3f} |")
+    lat = record["efficiency"]["latency"]
+    lines += ["", f"Mean Dice over structures: {record['mean_dice']:.4f}. Latency (CPU, {lat['threads']} threads, "
+              f"batch 1): {lat['per_case_ms']:.1f} ms per case, {lat['per_patch_ms']:.1f} ms per patch "
+              f"{tuple(record['inference']['patch_size'])}. Empty masks: {record['conventions']['empty_masks']}.", ""]
+    return "\n".join(lines)
+
+
+def train_segmentation(dataset: SegmentationDataset, model: str, config: TrainConfig, out: Path, *,
+                       resume: bool = False, overwrite: bool = False, progress: bool = True,
+                       model_kwargs: dict | None = None, latency_repeats: int = 5,
+                       prepare_out: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """Train a segmentation network into the run directory `out` (made ready by `prepare_out` once the settings
+    are checked); the metrics record of its test split."""
+    config.check()
+    inference = Inference.for_data(dataset)
+    spec = make_spec(model, input_shape=dataset.input_shape, class_names=dataset.class_names, modality="image",
+                     task="segmentation", kwargs=model_kwargs, preprocessing=dataset.preprocessing,
+                     data=dataset.source, data_md5=dataset.checksum)
+    spec.inference = inference.to_dict()
+    torch.manual_seed(config.seed)
+    net = create_model(model, input_shape=dataset.input_shape, n_classes=dataset.n_classes, task="segmentation",
+                       **(model_kwargs or {}))
+    prepare_out()
+    result = fit_segmentation(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress,
+                              inference=inference)
+    spec.training = {"config": config.to_dict(), "best_epoch": result.best_epoch,
+                     "best_val_dice": result.best_val_dice}
+    save_checkpoint(out / "model.pt", net, spec)
+    record = evaluate_segmentation(Checkpoint(net, spec, out / "model.pt"), dataset, latency_repeats=latency_repeats)
+    record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
+    write_json_atomic(out / "metrics.json", record)
+    write_text_atomic(out / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
+    write_text_atomic(out / "summary.md", render_segmentation_summary(record))
+    (out / STATE_FILE).unlink(missing_ok=True)
+    return record
+
+
+def check_segmentation_model(checkpoint: Checkpoint, dataset: SegmentationDataset) -> None:
+    """A classifier, or a segmentation model of other structures or channels, cannot be judged on this data."""
+    if checkpoint.spec.task != "segmentation":
+        raise DataError(f"{checkpoint.path} is a classifier but {dataset.name} is segmentation data: pass a "
+                        "segmentation model (medprune train --model unet on this data)")
+    if checkpoint.class_names != dataset.class_names or checkpoint.input_shape[0] != dataset.input_shape[0]:
+        raise DataError(f"{checkpoint.path} segments {', '.join(checkpoint.class_names[1:])} from "
+                        f"{checkpoint.input_shape[0]}-channel inputs but {dataset.name} has "
+                        f"{', '.join(dataset.structures)} with {dataset.input_shape[0]}: pass the data it was "
+                        "trained on")

@@ -1,0 +1,219 @@
+"""Training a segmentation network with MONAI's pieces: Dice + cross-entropy loss, foreground-balanced patch
+sampling when cases are larger than the patch, spatial augmentation of image and mask together, sliding-window
+validation, model selection on validation mean Dice, early stopping and resume (the same TrainConfig and
+state file conventions as classification)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medprune._atomic import write_atomic
+from medprune.errors import CheckpointError, ConfigError
+from medprune.data.segmentation import SegmentationDataset, SegmentationSplit
+from medprune.training.loop import TrainConfig, make_optimizer, make_scheduler
+
+MAX_PATCH = {2: 256, 3: 96}  # largest patch side trained on: bounds CPU memory and step time
+DEFAULT_BATCH = {2: 16, 3: 4}
+DEFAULT_EPOCHS = 100
+
+
+@dataclass(frozen=True)
+class Inference:
+    """How a segmentation model is run on a whole case: sliding windows of `patch_size` overlapping by `overlap`."""
+
+    patch_size: tuple[int, ...]
+    overlap: float = 0.25
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"patch_size": list(self.patch_size), "overlap": self.overlap}
+
+    @classmethod
+    def for_data(cls, dataset: SegmentationDataset) -> Inference:
+        cap = MAX_PATCH[dataset.spatial_dims]
+        return cls(tuple(min(s, cap) for s in dataset.input_shape[1:]))
+
+
+def predict_logits(model: nn.Module, x: torch.Tensor, inference: Inference) -> torch.Tensor:
+    """Logits for whole cases (N, C, *S) by MONAI's sliding-window inference (one window when the case fits)."""
+    from monai.inferers import sliding_window_inference
+
+    with torch.no_grad():
+        return sliding_window_inference(x, inference.patch_size, sw_batch_size=4, predictor=model,
+                                        overlap=inference.overlap, mode="gaussian")
+
+
+def predict_masks(model: nn.Module, split: SegmentationSplit, inference: Inference, batch: int = 8) -> list[np.ndarray]:
+    """Each case's label map, cropped back to its own shape."""
+    model.eval()
+    out = []
+    for start in range(0, len(split), batch):
+        x = torch.from_numpy(split.x[start:start + batch])
+        labels = predict_logits(model, x, inference).argmax(1).numpy().astype(np.uint8)
+        for i, label in enumerate(labels):
+            out.append(label[tuple(slice(0, int(s)) for s in split.shapes[start + i])])
+    return out
+
+
+def mean_dice(preds: list[np.ndarray], split: SegmentationSplit, n_classes: int) -> float:
+    """Validation mean Dice over cases and structures (both empty counts 1), for model selection."""
+    scores = []
+    for pred, i in zip(preds, range(len(split))):
+        _, true = split.case(i)
+        for k in range(1, n_classes):
+            p, t = pred == k, true == k
+            denominator = p.sum() + t.sum()
+            scores.append(1.0 if denominator == 0 else 2.0 * (p & t).sum() / denominator)
+    return float(np.mean(scores))
+
+
+def _augmenter(dims: int, patch: tuple[int, ...], shape: tuple[int, ...], seed: int):
+    """MONAI transforms on one case {'image', 'label'}: a foreground-balanced patch when the case is larger than
+    the patch, a small random affine of image and mask together, intensity scale and shift."""
+    from monai.transforms import Compose, RandAffined, RandCropByPosNegLabeld, RandScaleIntensityd, RandShiftIntensityd
+
+    steps = []
+    if tuple(patch) != tuple(shape):
+        steps.append(RandCropByPosNegLabeld(["image", "label"], "label", spatial_size=patch, pos=1, neg=1,
+                                            num_samples=1))
+    steps += [RandAffined(["image", "label"], prob=0.5, rotate_range=[0.15] * (1 if dims == 2 else 3),
+                          scale_range=[0.1] * dims, mode=("bilinear", "nearest"), padding_mode="zeros"),
+              RandScaleIntensityd("image", factors=0.1, prob=0.5), RandShiftIntensityd("image", offsets=0.1, prob=0.5)]
+    transform = Compose(steps)
+    transform.set_random_state(seed)
+    return transform
+
+
+def _batch(transform, split: SegmentationSplit, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    images, labels = [], []
+    for i in indices:
+        out = transform({"image": torch.from_numpy(split.x[i]), "label": torch.from_numpy(split.y[i][None].copy())})
+        out = out[0] if isinstance(out, list) else out
+        images.append(torch.as_tensor(out["image"]).float())
+        labels.append(torch.as_tensor(out["label"]).long())
+    return torch.stack(images), torch.stack(labels)
+
+
+@dataclass
+class SegmentationResult:
+    best_epoch: int
+    best_val_dice: float
+    epochs_run: int
+    wall_time_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    resumed_from_epoch: int = 0
+    stopped: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def segmentation_defaults(config: TrainConfig, dataset: SegmentationDataset) -> TrainConfig:
+    """Batch size and epochs for volumes and images unless the user chose them."""
+    chosen = config.model_fields_set
+    dims = dataset.spatial_dims
+    return config.replace(batch_size=config.batch_size if "batch_size" in chosen else DEFAULT_BATCH[dims],
+                          epochs=config.epochs or DEFAULT_EPOCHS)
+
+
+def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: TrainConfig, *,
+                     state_path: Path | None = None, resume: bool = False, progress: bool = True,
+                     inference: Inference | None = None) -> SegmentationResult:
+    """Train in place; the model ends holding the weights of the best validation mean Dice."""
+    from monai.losses import DiceCELoss
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    config = segmentation_defaults(config, dataset)
+    inference = inference or Inference.for_data(dataset)
+    train, val = dataset.split("train"), dataset.split("val")
+    if len(train) < config.batch_size:
+        raise ConfigError(f"{len(train)} training cases but --batch-size {config.batch_size}: lower the batch size")
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, config.epochs)
+    loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
+    transform = _augmenter(dataset.spatial_dims, inference.patch_size, dataset.input_shape[1:], config.seed)
+    state = {"epoch": 0, "elapsed_s": 0.0, "best": -math.inf, "best_epoch": 0, "history": [],
+             "best_state": copy.deepcopy(model.state_dict())}
+    if resume and state_path is not None and Path(state_path).is_file():
+        _load_state(Path(state_path), model, optimizer, scheduler, rng, config, state)
+    start = state["epoch"]
+    patience = config.patience if config.patience is not None else max(10, config.epochs // 4)
+    steps = max(1, len(train) // config.batch_size)
+    began, stopped = time.perf_counter(), ""
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+    with Progress(*columns, disable=not progress) as bar:
+        task = bar.add_task("training", total=(config.epochs - start) * steps, status="")
+        while True:
+            elapsed = state["elapsed_s"] + time.perf_counter() - began
+            if state["epoch"] >= config.epochs:
+                stopped = f"all {config.epochs} epochs run"
+            elif patience and state["epoch"] - state["best_epoch"] >= patience:
+                stopped = f"no better validation Dice for {patience} epochs"
+            elif config.time_budget_s and state["epoch"] > start and \
+                    elapsed / (state["epoch"] - start) * (state["epoch"] - start + 1) > config.time_budget_s:
+                stopped = f"time budget of {config.time_budget_s:.0f} s"
+            if stopped:
+                break
+            epoch = state["epoch"] + 1
+            model.train()
+            order, total_loss = rng.permutation(len(train)), 0.0
+            for b in range(steps):
+                x, y = _batch(transform, train, order[b * config.batch_size:(b + 1) * config.batch_size])
+                loss = loss_fn(model(x), y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total_loss += loss.item()
+                bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
+            scheduler.step()
+            dice = mean_dice(predict_masks(model, val, inference), val, dataset.n_classes)
+            if dice > state["best"]:
+                state.update(best=dice, best_epoch=epoch, best_state=copy.deepcopy(model.state_dict()))
+            state["history"].append({"epoch": epoch, "train_loss": total_loss / steps, "val_dice": dice,
+                                     "lr": optimizer.param_groups[0]["lr"]})
+            state["epoch"] = epoch
+            if state_path is not None:
+                state["elapsed_s"], began = state["elapsed_s"] + time.perf_counter() - began, time.perf_counter()
+                _save_state(Path(state_path), model, optimizer, scheduler, rng, config, state)
+            bar.update(task, status=f"val Dice {dice:.4f} (best {state['best']:.4f} @ {state['best_epoch']})")
+    model.load_state_dict(state["best_state"])
+    model.eval()
+    return SegmentationResult(state["best_epoch"], float(state["best"]), state["epoch"] - start,
+                              state["elapsed_s"] + time.perf_counter() - began, state["history"], start, stopped)
+
+
+def _save_state(path: Path, model, optimizer, scheduler, rng, config: TrainConfig, state: dict) -> None:
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "best_state": state["best_state"], "config": json.dumps(config.to_dict()),
+               "progress": json.dumps({k: state[k] for k in ("epoch", "elapsed_s", "best", "best_epoch", "history")}),
+               "torch_rng": torch.get_rng_state(), "numpy_rng": json.dumps(rng.bit_generator.state)}
+    write_atomic(path, lambda tmp: torch.save(payload, tmp))
+
+
+def _load_state(path: Path, model, optimizer, scheduler, rng, config: TrainConfig, state: dict) -> None:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # any unreadable file means the same to the user
+        raise CheckpointError(f"{path} cannot be read ({type(err).__name__}): delete it and train again without "
+                              "--resume") from None
+    if json.loads(payload["config"]) != config.to_dict():
+        raise ConfigError(f"{path} was written with other training settings: resume with the same options, or start "
+                          "a new run without --resume")
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    state.update(json.loads(payload["progress"]), best_state=payload["best_state"])
+    torch.set_rng_state(payload["torch_rng"])
+    rng.bit_generator.state = json.loads(payload["numpy_rng"])
