@@ -47,6 +47,11 @@ from medprune.search import search as _search
 from medprune.training import TrainConfig
 from medprune.training.budget import parse_duration
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
+from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins
+from medprune.validation.validate import unique_names
+from medprune.segmentation import parse_segmentation_margins, save_segmentation_validation
+from medprune.segmentation import validate_segmentation as _validate_segmentation
+from medprune.data.segmentation import SegmentationDataset
 from medprune.validation.protocol import Protocol, ProtocolOptions, build_protocol
 
 __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS", "SCORES", "STATE_FILE",
@@ -57,7 +62,8 @@ __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLA
            "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare", "evaluate_model",
            "export",
            "int8_exports",
-           "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_duration", "parse_window",
+           "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_duration",
+           "parse_segmentation_margins", "parse_window", "validate_segmentation",
            "predict",
            "prune", "prune_data", "search", "set_trusted_factories", "terminal_cells", "train", "validate",
            "write_json_atomic"]
@@ -119,6 +125,21 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
     report = run_validation(reference, candidates, dataset, protocol, subgroup_values=values)
     report.save(out, intended_use=intended_use)
     return report.record
+
+
+def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], dataset: SegmentationDataset,
+                          out: str | Path, *, margins: SegmentationMargins | None = None, alpha: float = 0.05,
+                          n_resamples: int = 2000, seed: int = 0, min_cases: int | None = None,
+                          subgroups: list[str] | None = None, intended_use: str | None = None) -> dict[str, Any]:
+    """Judge segmentation candidates against the reference on the test split (Dice and HD95 per structure, the
+    share of cases that lose Dice); write `validation.json` and `report.html` into `out`."""
+    names = unique_names(candidates)
+    record, predictions = _validate_segmentation(
+        reference, candidates, names, dataset, margins=margins or SegmentationMargins(), alpha=alpha,
+        n_resamples=n_resamples, seed=seed, min_cases=MIN_SEGMENTATION_CASES if min_cases is None else min_cases,
+        subgroups=subgroups)
+    save_segmentation_validation(record, predictions, dataset, Path(out), intended_use=intended_use)
+    return record
 
 
 @returns_result

@@ -36,8 +36,10 @@ class Settings(BaseModel):
         return self.model_dump()
 
     def replace(self, **changes: Any) -> Settings:
-        """A copy with `changes`, checked again (model_copy would skip the checks)."""
-        return type(self)(**(self.model_dump() | changes))
+        """A copy with `changes`, checked again (model_copy would skip the checks); the fields chosen stay those
+        set before plus those changed, so a default that depends on the data can still apply."""
+        kept = self.model_dump(include=set(self.model_fields_set))
+        return type(self)(**(kept | changes))
 
 
 def one_line(err: ValidationError, model: type[BaseModel] | None = None) -> str:

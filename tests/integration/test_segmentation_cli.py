@@ -30,3 +30,27 @@ def test_a_decathlon_folder_trains_a_unet_and_evaluate_reads_the_run(tiny_decath
 def test_a_classifier_on_segmentation_data_is_one_line(tiny_decathlon, tmp_path):
     assert_one_line_error(invoke("train", "--data", tiny_decathlon, "--model", "smallcnn", "--out", tmp_path / "r",
                                  *FAST), "use unet, basicunet")
+
+
+def test_validate_judges_a_segmentation_candidate_per_structure_and_writes_the_report(tiny_decathlon, tmp_path):
+    for name, epochs in (("ref", "4"), ("short", "1")):
+        result = invoke("train", "--data", tiny_decathlon, "--model", "unet", "--out", tmp_path / name,
+                        "--epochs", epochs, "--batch-size", "4", "--lr", "0.01")
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "validation"
+    result = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "ref", "--candidate",
+                    tmp_path / "short", "--out", out)
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "validation.json").read_text())
+    assert record["task"] == "segmentation" and record["too_few_cases"].startswith("only 5 test cases")
+    same, short = record["candidates"]
+    assert set(same["endpoints"]) == {"dice:front", "dice:back", "hd95:front", "hd95:back", "safety"}
+    assert same["endpoints"]["dice:front"]["delta"] == 0 and same["verdict"] == "inconclusive"  # 5 cases: too few
+    assert "volumes" in short and set(short["volumes"]["front"]) == {"candidate_vs_reference", "candidate_vs_truth",
+                                                                      "reference_vs_truth"}
+    html = (out / "report.html").read_text()
+    assert "Does the compressed model contour as well as the original?" in html and html.count("data:image/png") >= 8
+    assert "case_0" not in html and "case_0" not in (out / "validation.json").read_text()  # cases by index only
+    result = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "short", "--out",
+                    tmp_path / "v2", "--margin", "dice=-1")
+    assert_one_line_error(result, "cannot read segmentation margin 'dice=-1'")

@@ -14,6 +14,9 @@ from pydantic.fields import FieldInfo
 from medprune.schema import Settings, extra_of, flags
 
 
+CONTEXT = "settings_context"  # the Typer context, to tell the options given from those left at their default
+
+
 def settings_options(model: type[Settings], *, into: str = "settings",
                      exclude: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:
     """Give a command one option per field of `model` (its flag, type, default and help from the declaration)
@@ -26,14 +29,23 @@ def settings_options(model: type[Settings], *, into: str = "settings",
         own = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=p.default,
                                  annotation=hints.get(p.name, p.annotation))
                for p in inspect.signature(fn).parameters.values() if p.name != into]
+        inner_takes_context = any(p.name == CONTEXT for p in own)
+        if not inner_takes_context:  # Typer hands the command's context to a parameter typed typer.Context
+            own.append(inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
         declared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=field.default,
                                       annotation=Annotated[cli_type(field), option_of(name, field)])
                     for name, field in model.model_fields.items() if name in names]
 
         @functools.wraps(fn)
         def run(**values: Any) -> Any:
-            settings = model(**{name: values.pop(name) for name in names})
-            return fn(**values, **{into: settings})
+            given = {name: values.pop(name) for name in names}
+            ctx = values[CONTEXT] if inner_takes_context else values.pop(CONTEXT, None)
+            # Only the options the user gave are passed, so `model_fields_set` says what was chosen (as it does for
+            # a recipe or a Python call): a default may then depend on the data (a volume's batch size).
+            if ctx is not None:
+                given = {name: value for name, value in given.items()
+                         if getattr(ctx.get_parameter_source(name), "name", None) != "DEFAULT"}
+            return fn(**values, **{into: model(**given)})
 
         parameters = own + declared
         run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]

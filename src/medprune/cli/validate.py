@@ -21,8 +21,10 @@ def validate(
     candidate: Annotated[list[Path], typer.Option("--candidate", help="A candidate: run directory, model.pt, or an exported "
                                                                          ".onnx / .xml / TorchScript .pt (repeatable).")],
     data: OptionalDataOpt = None,
-    margin: Annotated[str, typer.Option(help="Non-inferiority margins: a number for the primary metric, or "
-                                             "auroc=0.01,sensitivity=0.05,specificity=0.05.")] = "0.01",
+    margin: Annotated[Optional[str], typer.Option(help=(
+        "Non-inferiority margins: a number for the primary metric, or auroc=0.01,sensitivity=0.05,specificity=0.05 "
+        "(default 0.01 for the AUROC). Segmentation: dice=0.02,hd95=1,dice_fall=0.1,fall_share=0.05 (the default; "
+        "HD95 in mm)."))] = None,
     endpoints: Annotated[Optional[str], typer.Option(help="Co-primary endpoints, comma-separated (default: the "
                                                            "metric, sensitivity and specificity at the reference "
                                                            "threshold).")] = None,
@@ -40,10 +42,20 @@ def validate(
 
     The protocol's settings are declared once in medprune.validation.protocol.ProtocolOptions (also a recipe's
     validation:)."""
-    protocol = api.build_protocol(margin=margin, endpoints=endpoints, seed=seed, subgroups=list(subgroup or []),
-                                  recalibrate=recalibrate, **options.model_dump())
     ref = api.load_model(reference)
     cands = [api.load_model(c) for c in candidate]
+    if ref.spec.task == "segmentation":
+        dataset = api.load_data_for(ref, data, data_dir=data_dir, subgroups=subgroup or None)
+        record = api.validate_segmentation(
+            ref, cands, dataset, out, margins=api.parse_segmentation_margins(margin),
+            alpha=options.alpha, n_resamples=options.n_resamples, seed=seed,
+            min_cases=options.min_cases_per_class if "min_cases_per_class" in options.model_fields_set else None,
+            subgroups=list(subgroup or []), intended_use=intended_use)
+        show_verdicts(record, dataset.name)
+        console.print(f"report written to {out / 'report.html'} and {out / 'validation.json'}")
+        return
+    protocol = api.build_protocol(margin=margin or "0.01", endpoints=endpoints, seed=seed,
+                                  subgroups=list(subgroup or []), recalibrate=recalibrate, **options.model_dump())
     table_subgroups = None if subgroup_file else (subgroup or None)
     dataset = api.load_data_for(ref, data, data_dir=data_dir, subgroups=table_subgroups)
     record = api.validate(ref, cands, dataset, protocol, out, subgroup_file=subgroup_file, intended_use=intended_use)

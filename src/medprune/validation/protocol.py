@@ -36,7 +36,8 @@ class ProtocolOptions(Settings):
                              description="Bootstrap resamples (multi-class AUROC and the other metrics).",
                              json_schema_extra={"aliases": ["--resamples"]})
     min_cases_per_class: int = Field(default=MIN_CASES_PER_CLASS, ge=1, description=(
-        "Fewest test cases per class for a verdict other than inconclusive."),
+        "Fewest test cases per class for a verdict other than inconclusive (segmentation: fewest test cases, "
+        "default 20)."),
         json_schema_extra={"aliases": ["--min-cases"]})
     candidate_threshold: str = Field(default="reference", description=(
         "'reference' (the reference's threshold, unchanged) or 'match-sensitivity' (each candidate's own threshold "

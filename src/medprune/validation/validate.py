@@ -107,7 +107,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
             subgroup_values[column] = test.meta[column]
     threshold = reference.threshold if reference.threshold is not None else validation_threshold(reference, dataset)
     ref = Predictions(_checked_proba(reference, test, pre), threshold)
-    names = _unique_names(candidates)
+    names = unique_names(candidates)
     own_threshold = _threshold_rule(protocol, reference, dataset, threshold)
     cands = {name: Predictions(_checked_proba(c, test, pre), own_threshold(c)) for name, c in zip(names, candidates)}
     temperatures = None
@@ -148,7 +148,7 @@ def _robustness(reference: Checkpoint, threshold: float | None, candidates: dict
                             seed=protocol.seed)
 
 
-def _unique_names(candidates: list[Checkpoint]) -> list[str]:
+def unique_names(candidates: list[Checkpoint]) -> list[str]:
     """Display names, numbered where two candidates share one (e.g. two run folders named 'pruned')."""
     names = [_display_name(c) for c in candidates]
     return [f"{n} ({i + 1})" if names.count(n) > 1 else n for i, n in enumerate(names)]

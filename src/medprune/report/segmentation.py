@@ -1,0 +1,101 @@
+"""The segmentation validation report: the verdict and the endpoint that failed first, then per-case paired Dice,
+volume agreement (Bland-Altman), contour overlays of the cases whose Dice fell most, and the model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from medprune.data.segmentation import SegmentationSplit
+from medprune.report.html import DEFAULT_INTENDED_USE
+from medprune.report.plots import encode_png, new_figure
+
+COLOURS = {"truth": "#ffffff", "reference": "#1f77b4", "candidate": "#ff7f0e"}
+OVERLAY_CASES = 4
+
+
+def paired_dice_plot(record: dict[str, Any], candidate: dict[str, Any]) -> str:
+    """Per structure, each case's Dice: reference (x) against candidate (y), with the no-change line and the fall
+    the safety endpoint counts."""
+    structures = record["structures"]
+    fig, axes = new_figure(4.2 * len(structures), 4.0)
+    axes = np.atleast_1d(axes)
+    ref, cand = np.array(record["reference"]["cases"]["dice"]), np.array(candidate["cases"]["dice"])
+    fall = record["protocol"]["segmentation_margins"]["dice_fall"]
+    for k, (ax, name) in enumerate(zip(axes, structures)):
+        low = float(min(ref[:, k].min(), cand[:, k].min(), 0.5)) - 0.02
+        ax.plot([low, 1], [low, 1], c="grey", lw=1, label="no change")
+        ax.plot([low + fall, 1], [low, 1 - fall], c="tab:red", ls="--", lw=1, label=f"fell by {fall:g}")
+        fell = (ref[:, k] - cand[:, k]) > fall
+        ax.scatter(ref[~fell, k], cand[~fell, k], s=14, c="tab:blue", label="case")
+        ax.scatter(ref[fell, k], cand[fell, k], s=22, c="tab:red", marker="x", label="case that fell")
+        ax.set(xlim=(low, 1), ylim=(low, 1), xlabel="reference Dice", ylabel=f"{candidate['name']} Dice", title=name)
+        ax.legend(fontsize=7, loc="lower right")
+    return encode_png(fig)
+
+
+def bland_altman_plot(candidate: dict[str, Any], unit: str) -> str:
+    """Candidate against reference volume per structure: differences over means, bias and 95% limits."""
+    volumes = candidate["volumes"]
+    fig, axes = new_figure(4.2 * len(volumes), 3.6)
+    axes = np.atleast_1d(axes)
+    for ax, (name, v) in zip(axes, volumes.items()):
+        ba = v["candidate_vs_reference"]
+        ax.scatter(ba["mean"], ba["difference"], s=12, c="tab:blue")
+        for value, style in ((ba["bias"], "-"), (ba["low"], "--"), (ba["high"], "--")):
+            ax.axhline(value, c="tab:red", ls=style, lw=1)
+        ax.set(xlabel=f"mean volume ({unit})", ylabel=f"candidate - reference ({unit})", title=name)
+    return encode_png(fig)
+
+
+def _slices(volume: np.ndarray, centre: tuple[int, ...]) -> list[np.ndarray]:
+    """A 2D image as is; a volume as three orthogonal slices through `centre`."""
+    if volume.ndim == 2:
+        return [volume]
+    return [volume[centre[0]], volume[:, centre[1]], volume[:, :, centre[2]]]
+
+
+def overlay_figure(split: SegmentationSplit, index: int, predictions: dict[str, np.ndarray], title: str) -> str:
+    """The case's image with the ground truth, reference and candidate contours of every structure."""
+    image, truth = split.case(index)
+    image = image[0]
+    foreground = np.argwhere(truth > 0)
+    centre = tuple(int(c) for c in (foreground.mean(0) if len(foreground) else np.array(truth.shape) / 2))
+    views = _slices(image, centre)
+    fig, axes = new_figure(2.6 * len(views), 2.8)
+    axes = np.atleast_1d(axes)
+    layers = {"truth": truth, **predictions}
+    for v, ax in enumerate(axes):
+        ax.imshow(views[v].T if image.ndim == 2 else views[v], cmap="gray")
+        for name, labels in layers.items():
+            view = _slices(labels, centre)[v]
+            view = view.T if image.ndim == 2 else view
+            if view.max() > 0:
+                ax.contour(view, levels=np.arange(0.5, view.max() + 0.5), colors=COLOURS[name], linewidths=1.0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_title(title, fontsize=8, loc="left")
+    return encode_png(fig)
+
+
+def render_segmentation_report(record: dict[str, Any], predictions: dict[str, list[np.ndarray]],
+                               split: SegmentationSplit, *, intended_use: str | None = None) -> str:
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    unit = "mL" if record["protocol"]["conventions"]["spacing_unit"] == "mm" else "1000 px"
+    figures = {}
+    for c in record["candidates"]:
+        ref, cand = np.array(record["reference"]["cases"]["dice"]), np.array(c["cases"]["dice"])
+        worst = np.argsort((cand - ref).mean(1))[:OVERLAY_CASES]  # the largest falls first
+        overlays = [overlay_figure(split, int(i), {"reference": predictions["reference"][i],
+                                                   "candidate": predictions[c["name"]][i]},
+                                   f"test case {int(i)}: Dice change {float((cand - ref)[i].mean()):+.3f}")
+                    for i in worst]
+        figures[c["name"]] = {"paired": paired_dice_plot(record, c), "bland_altman": bland_altman_plot(c, unit),
+                              "overlays": overlays}
+    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
+                      autoescape=select_autoescape(["html", "j2"]))
+    return env.get_template("segmentation.html.j2").render(r=record, figures=figures, unit=unit, colours=COLOURS,
+                                                           intended_use=intended_use or DEFAULT_INTENDED_USE)

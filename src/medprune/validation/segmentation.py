@@ -1,0 +1,142 @@
+"""Non-inferiority of a compressed segmentation model, paired on the same test cases.
+
+Co-primary endpoints, by default:
+- mean Dice of each structure: the paired difference (candidate - reference) must have its lower bound above
+  -margin (0.02);
+- HD95 of each structure (mm): the paired difference must have its upper bound below +margin (1 mm), as a
+  larger distance is worse;
+- safety: the share of cases whose Dice falls by more than 0.10 against the reference's on any structure (a
+  worst-case endpoint a mean hides). The reference never falls against itself, so the paired difference of
+  "cases that kept their Dice" is the candidate's share; Tango's score interval must show it is not more than
+  0.05 below the reference's 1.
+
+A mean difference gets the wider of two intervals, the paired Student t and the paired bootstrap percentile
+(each alone under-covers at small n on skewed per-case differences); its one-sided p-value is the larger of
+the two tests'. The decision rule (every endpoint, Holm across candidates, a minimum of test cases) is the
+classification one, `noninferiority.decide`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, paired_proportion_p_value
+from medprune.evaluation.segmentation import CaseMetrics
+from medprune.validation.endpoints import EndpointResult, endpoint_verdict, too_few_to_agree
+from medprune.validation.noninferiority import NonInferiority, decide
+
+# Below this many test cases the paired intervals' error rate drifts from nominal (benchmarks/validation_size.py
+# measures it at 20, 40 and 80 cases), so no candidate is called non-inferior.
+MIN_SEGMENTATION_CASES = 20
+MEAN_METHOD = ("the wider of the paired Student t interval and the paired bootstrap percentile interval over "
+               "cases; p-value the larger of the two one-sided tests")
+SAFETY_METHOD = ("Tango's score interval for paired proportions: cases that kept their Dice (fell by at most the "
+                 "allowed fall on every structure), candidate against the reference (all of them)")
+
+
+@dataclass(frozen=True)
+class SegmentationMargins:
+    dice: float = 0.02
+    hd95_mm: float = 1.0
+    dice_fall: float = 0.10  # a case "falls" when its Dice drops by more than this on any structure
+    fall_share: float = 0.05  # the share of falling cases that may not be exceeded
+
+    def to_dict(self) -> dict[str, float]:
+        return {"dice": self.dice, "hd95_mm": self.hd95_mm, "dice_fall": self.dice_fall,
+                "fall_share": self.fall_share}
+
+
+def paired_mean_interval(differences: np.ndarray, alpha: float, n_resamples: int,
+                         seed: int) -> tuple[float, float, np.ndarray]:
+    """The wider of the paired t and the paired bootstrap percentile (1 - alpha) intervals of the mean difference,
+    with the bootstrap's resampled means (for its p-value)."""
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    mean, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1) * se) if n > 1 else float("inf")
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, n, size=(n_resamples, n))].mean(1)
+    low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
+    return min(mean - half, float(low)), max(mean + half, float(high)), means
+
+
+def _mean_endpoint(name: str, ref: np.ndarray, cand: np.ndarray, margin: float, alpha: float, n_resamples: int,
+                   seed: int, higher_is_better: bool) -> EndpointResult:
+    sign = 1.0 if higher_is_better else -1.0
+    d = cand - ref
+    low, high, means = paired_mean_interval(d, alpha, n_resamples, seed)
+    # One-sided tests of H0: the candidate is worse by the margin or more, in the endpoint's own direction.
+    better = sign * d
+    se = better.std(ddof=1) / np.sqrt(len(d))
+    p_t = float(stats.t.sf((better.mean() + margin) / se, len(d) - 1)) if se > 0 else \
+        float(better.mean() <= -margin)
+    p_boot = float(np.mean(sign * means <= -margin))
+    if higher_is_better:
+        verdict, reason = endpoint_verdict(low, high, margin)
+    else:
+        verdict, reason = _distance_verdict(low, high, margin)
+    return EndpointResult(name, margin, float(ref.mean()), float(cand.mean()), float(d.mean()), low, high,
+                          max(p_t, p_boot), MEAN_METHOD, verdict, reason)
+
+
+def _distance_verdict(low: float, high: float, margin: float) -> tuple[str, str]:
+    """endpoint_verdict for a distance, where larger is worse: the interval is judged against +margin mm."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive", "the difference could not be estimated on these cases"
+    if high < margin:
+        return "non-inferior", f"upper bound {high:+.2f} mm is below +{margin:g} mm"
+    if low > margin:
+        return "inferior", f"lower bound {low:+.2f} mm is above +{margin:g} mm: farther by more than the margin"
+    return "inconclusive", f"interval {low:+.2f} to {high:+.2f} mm contains +{margin:g} mm"
+
+
+def _safety_endpoint(ref: CaseMetrics, cand: CaseMetrics, margins: SegmentationMargins,
+                     alpha: float) -> EndpointResult:
+    kept = ~((ref.dice - cand.dice) > margins.dice_fall).any(axis=1)
+    everyone = np.ones_like(kept)
+    interval = compute_paired_proportion_difference(kept, everyone, alpha)
+    verdict, reason = endpoint_verdict(interval.ci_low, interval.ci_high, margins.fall_share)
+    if verdict == "inconclusive":
+        reason += too_few_to_agree(margins.fall_share, len(kept), "test cases", alpha)
+    return EndpointResult(f"cases kept within {margins.dice_fall:g} Dice", margins.fall_share, 1.0,
+                          float(kept.mean()), interval.delta, interval.ci_low, interval.ci_high,
+                          paired_proportion_p_value(kept, everyone, margins.fall_share), SAFETY_METHOD, verdict, reason)
+
+
+def segmentation_endpoints(ref: CaseMetrics, cand: CaseMetrics, *, margins: SegmentationMargins, alpha: float,
+                           n_resamples: int, seed: int) -> dict[str, EndpointResult]:
+    """Every co-primary endpoint of one candidate, keyed `dice:STRUCTURE`, `hd95:STRUCTURE` and `safety`."""
+    if ref.dice.shape != cand.dice.shape:
+        raise ValueError("the candidate was scored on other cases than the reference")
+    ends: dict[str, EndpointResult] = {}
+    for s, structure in enumerate(ref.structures):
+        ends[f"dice:{structure}"] = _mean_endpoint(f"dice:{structure}", ref.dice[:, s], cand.dice[:, s], margins.dice,
+                                                   alpha, n_resamples, seed, higher_is_better=True)
+        ends[f"hd95:{structure}"] = _mean_endpoint(f"hd95:{structure}", ref.hd95[:, s], cand.hd95[:, s],
+                                                   margins.hd95_mm, alpha, n_resamples, seed, higher_is_better=False)
+    ends["safety"] = _safety_endpoint(ref, cand, margins, alpha)
+    return ends
+
+
+def judge_segmentation(ref: CaseMetrics, candidates: dict[str, CaseMetrics], *, margins: SegmentationMargins,
+                       alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0,
+                       min_cases: int = MIN_SEGMENTATION_CASES) -> list[NonInferiority]:
+    """Verdicts of all candidates: every endpoint, Holm across candidates, inconclusive below `min_cases`."""
+    n = len(ref.dice)
+    too_few = (f"only {n} test cases, fewer than the {min_cases} below which the intervals' error rate is not "
+               "near nominal: no candidate can be called non-inferior; test on more cases") if n < min_cases else ""
+    ends = [segmentation_endpoints(ref, c, margins=margins, alpha=alpha, n_resamples=n_resamples, seed=seed)
+            for c in candidates.values()]
+    return decide(ends, primary=f"dice:{ref.structures[0]}", alpha=alpha, too_few=too_few)
+
+
+def bland_altman(a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """Bias (mean of a - b) and 95% limits of agreement (bias +/- 1.96 SD) of two measurements of the same cases."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    bias, sd = float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else 0.0
+    return {"bias": bias, "sd": sd, "low": bias - 1.96 * sd, "high": bias + 1.96 * sd, "n": int(len(d)),
+            "mean": ((np.asarray(a) + np.asarray(b)) / 2).tolist(), "difference": d.tolist()}
