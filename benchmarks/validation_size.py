@@ -12,6 +12,10 @@ difference, run the same endpoint computation and decision rule `validate` runs,
   severity; each severity adds noise shared by both models), judged on the severity-averaged AUROC delta.
 - sensitivity / specificity: paired hits at a fixed threshold, reference 0.90 / 0.80, candidate
   0.85 / 0.75 (margin 0.05), with the discordant shares a pruned model typically has.
+- segmentation (n = test cases): seg-dice, per-case paired Dice differences with mean -0.02 (the margin) and a
+  skewed spread (most cases lose little, a few lose much: centred gamma, SD 0.03); seg-hd95, paired HD95
+  differences with mean +1 mm and a heavy right tail (centred log-normal, SD about 1.5 mm); seg-safety, each case
+  falls by more than 0.10 Dice with probability 0.05 (the margin). Power rows: mean 0 / no falls beyond 0.01.
 
 Below the minimum number of cases per class `validate` never answers "non-inferior"; the rows marked "below
 minimum" show what the raw intervals would do there, which is why the minimum exists.
@@ -32,9 +36,13 @@ from medprune.evaluation.paired_proportions import compute_paired_proportion_dif
 from medprune.validation.endpoints import compute_auroc_difference, compute_endpoint, endpoint_verdict
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, decide, too_few_cases
 from medprune.validation.paired_metrics import Predictions
+from medprune.evaluation.segmentation import CaseMetrics
+from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins, segmentation_endpoints
 
 ALPHA = 0.05
-MARGINS = {"auroc": 0.01, "robustness": 0.01, "sensitivity": 0.05, "specificity": 0.05}
+MARGINS = {"auroc": 0.01, "robustness": 0.01, "sensitivity": 0.05, "specificity": 0.05, "seg-dice": 0.02,
+           "seg-hd95": 1.0, "seg-safety": 0.05}
+SEGMENTATION = {"seg-dice": "dice:s", "seg-hd95": "hd95:s", "seg-safety": "safety"}
 # (correlation of the two models' scores, reference AUROC): a pruned model ranks cases much like its reference
 # (rho 0.95); 0.97-0.99 is a typical chest X-ray model, where both models often separate a small sample perfectly.
 AUROC_SCENARIOS = tuple((rho, auroc) for rho in (0.8, 0.95) for auroc in (0.85, 0.95, 0.97, 0.99))
@@ -88,9 +96,35 @@ def _robustness_verdict(n: int, rho: float, auroc: float, delta: float, rng: np.
     return endpoint_verdict(low, high, MARGINS["robustness"])[0]
 
 
+def _segmentation_verdict(endpoint: str, n: int, null: bool, minimum: int, rng: np.random.Generator) -> str:
+    """One simulated paired test set of n cases, judged on one segmentation endpoint by the decision rule."""
+    ref_dice = np.clip(1 - rng.gamma(2.0, 0.05, n), 0, 1)
+    ref_hd = 1.0 + rng.lognormal(0.0, 0.6, n)
+    dice, hd = ref_dice.copy(), ref_hd.copy()
+    if endpoint == "seg-dice":
+        loss = rng.gamma(0.5, 0.03 / np.sqrt(0.5), n)  # skewed, SD 0.03
+        dice = ref_dice - (loss - 0.03 * np.sqrt(0.5)) - (0.02 if null else 0.0)  # centred, then shifted
+    elif endpoint == "seg-hd95":
+        tail = rng.lognormal(0.0, 1.0, n)
+        hd = ref_hd + (tail - np.exp(0.5)) * 0.7 + (1.0 if null else 0.0)  # centred, SD about 1.5 mm
+    else:
+        falls = rng.random(n) < (0.05 if null else 0.01)
+        dice = ref_dice - np.where(falls, 0.2, 0.0)
+    zeros = np.zeros((n, 1))
+    ref = CaseMetrics(["s"], ref_dice[:, None], ref_hd[:, None], zeros, zeros, zeros)
+    cand = CaseMetrics(["s"], dice[:, None], hd[:, None], zeros, zeros, zeros)
+    name = SEGMENTATION[endpoint]
+    result = segmentation_endpoints(ref, cand, margins=SegmentationMargins(), alpha=ALPHA, n_resamples=1000,
+                                    seed=int(rng.integers(1 << 30)))[name]
+    too_few = "below the minimum" if n < minimum else ""
+    return decide([{name: result}], primary=name, alpha=ALPHA, too_few=too_few)[0].verdict
+
+
 def _one(args) -> str:
     endpoint, n, (rho, auroc), null, seed, minimum = args
     rng = np.random.default_rng(seed)
+    if endpoint in SEGMENTATION:
+        return _segmentation_verdict(endpoint, n, null, minimum, rng)
     delta = -MARGINS[endpoint] if null else 0.0
     if endpoint == "robustness":
         return _robustness_verdict(n, rho, auroc, delta, rng)
@@ -154,29 +188,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--simulations", type=int, default=2000)
     parser.add_argument("--sizes", default="20,30,60,100,200,400", help="test cases per class")
-    parser.add_argument("--endpoints", default="auroc,robustness,sensitivity,specificity")
+    parser.add_argument("--endpoints", default="auroc,robustness,sensitivity,specificity,seg-dice,seg-hd95,seg-safety")
+    parser.add_argument("--segmentation-sizes", default="20,40,80", help="test cases (segmentation endpoints)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the script works")
     args = parser.parse_args()
     if args.smoke:
-        args.simulations, args.sizes = 20, "30"
+        args.simulations, args.sizes, args.segmentation_sizes = 20, "30", "20"
     sizes = [int(s) for s in args.sizes.split(",")]
     se = np.sqrt(ALPHA / 2 * (1 - ALPHA / 2) / args.simulations)
     print(f"'rate': share of 'non-inferior' at true delta = -margin, nominal {ALPHA / 2:.3f} (alpha {ALPHA}, one-sided "
           f"{ALPHA / 2}); 'power': the same share at true delta = 0; {args.simulations} simulations per row (Monte "
-          f"Carlo s.e. of the rate {se:.4f}); minimum {MIN_CASES_PER_CLASS} cases per class")
-    print(f"{'endpoint':<12} {'margin':>6} {'AUROC/rho':>10} {'n/class':>7} {'rate':>7} {'power':>7} {'raw rate':>8}  note")
+          f"Carlo s.e. of the rate {se:.4f}); n: cases per class (classification, minimum {MIN_CASES_PER_CLASS}) or test "
+          f"cases (segmentation, minimum {MIN_SEGMENTATION_CASES})")
+    print(f"{'endpoint':<12} {'margin':>6} {'AUROC/rho':>10} {'n':>7} {'rate':>7} {'power':>7} {'raw rate':>8}  note")
     scenarios = {"auroc": AUROC_SCENARIOS, "robustness": ROBUSTNESS_SCENARIOS}
     began = time.perf_counter()
     with ProcessPoolExecutor(args.workers) as pool:
         for endpoint in args.endpoints.split(","):
+            segmentation = endpoint in SEGMENTATION
+            minimum = MIN_SEGMENTATION_CASES if segmentation else MIN_CASES_PER_CLASS
             for scenario in scenarios.get(endpoint, ((0.0, 0.0),)):
-                for n in sizes:
-                    below = n < MIN_CASES_PER_CLASS and endpoint != "robustness"
-                    judged = rate(endpoint, n, scenario, True, args.simulations, MIN_CASES_PER_CLASS, pool)
-                    power = rate(endpoint, n, scenario, False, args.simulations, MIN_CASES_PER_CLASS, pool)
+                for n in [int(s) for s in args.segmentation_sizes.split(",")] if segmentation else sizes:
+                    below = n < minimum and endpoint != "robustness"
+                    judged = rate(endpoint, n, scenario, True, args.simulations, minimum, pool)
+                    power = rate(endpoint, n, scenario, False, args.simulations, minimum, pool)
                     raw = rate(endpoint, n, scenario, True, args.simulations, 1, pool) if below else judged
                     note = "below minimum: never 'non-inferior' by rule" if below else ""
+                    if endpoint == "seg-safety" and not below:
+                        note = _discreteness_note(n, MARGINS[endpoint])
                     if endpoint in PAIRED_HITS and not below:
                         best = attainable_rate(endpoint, n, MARGINS[endpoint])
                         note = f"best valid test (exact) reaches {best:.4f} here. {_discreteness_note(n, MARGINS[endpoint])}"

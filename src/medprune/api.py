@@ -49,7 +49,8 @@ from medprune.training.budget import parse_duration
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins
 from medprune.validation.validate import unique_names
-from medprune.segmentation import parse_segmentation_margins, save_segmentation_validation
+from medprune.segmentation import (check_segmentation_model, evaluate_segmentation, parse_segmentation_margins,
+                                   render_segmentation_summary, save_segmentation_validation)
 from medprune.segmentation import validate_segmentation as _validate_segmentation
 from medprune.data.segmentation import SegmentationDataset
 from medprune.validation.protocol import Protocol, ProtocolOptions, build_protocol
@@ -89,27 +90,38 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
     the dense model's evaluation is stored under `reference`.
     """
     out = Path(out)
-    check_model_matches_data(dense, dataset)
+    segmentation = dataset.task == "segmentation"
+    if segmentation:
+        check_segmentation_model(dense, dataset)
+    else:
+        check_model_matches_data(dense, dataset)
     prepare_out(out, resume, overwrite, PRUNE_STATE_FILE)
     began = time.perf_counter()
-    threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
-    reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats)
+    if segmentation:
+        reference = evaluate_segmentation(dense, dataset, latency_repeats=latency_repeats)
+    else:
+        threshold = dense.threshold if dense.threshold is not None else validation_threshold(dense, dataset)
+        reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats).to_dict()
     model, steps, achieved = prune_checkpoint(dense, dataset, settings, log=log or (lambda _: None),
                                               progress=progress, state_path=out / PRUNE_STATE_FILE, resume=resume)
     spec = dense.spec.for_new_weights(pruning=settings.to_dict())
     pruned = Checkpoint(model=model, spec=spec, path=out / "model.pt")
     save_checkpoint(out / "model.pt", model, spec)
-    result = evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats)
-    record = metrics_record(result, dataset, pruned)
-    record["threshold_method"] = "dense model's validation threshold, carried unchanged"
+    if segmentation:
+        record = evaluate_segmentation(pruned, dataset, latency_repeats=latency_repeats)
+    else:
+        record = metrics_record(evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats),
+                                dataset, pruned)
+        record["threshold_method"] = "dense model's validation threshold, carried unchanged"
     record["pruning"] = {"criterion": settings.criterion, "granularity": settings.granularity, "target": settings.target,
                          "schedule": settings.schedule, "achieved": achieved, "steps": steps,
                          "wall_time_s": time.perf_counter() - began, "settings": settings.to_dict()}
     if not settings.structured:
         record["pruning"]["note"] = NO_SPEEDUP_NOTE
-    record["reference"] = reference.to_dict()
+    record["reference"] = reference
     write_json_atomic(out / "metrics.json", record)
-    write_text_atomic(out / "summary.md", render_pruning_summary(record))
+    write_text_atomic(out / "summary.md", render_segmentation_summary(record) if segmentation
+                      else render_pruning_summary(record))
     (out / PRUNE_STATE_FILE).unlink(missing_ok=True)
     return record
 

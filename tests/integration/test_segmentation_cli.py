@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from medprune.models import load_checkpoint
 from tests.integration.test_cli import assert_one_line_error, invoke
 
@@ -54,3 +56,49 @@ def test_validate_judges_a_segmentation_candidate_per_structure_and_writes_the_r
     result = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "short", "--out",
                     tmp_path / "v2", "--margin", "dice=-1")
     assert_one_line_error(result, "cannot read segmentation margin 'dice=-1'")
+
+
+def test_a_segmentation_run_prunes_structurally_through_its_skips_with_distillation(tiny_decathlon, tmp_path):
+    result = invoke("train", "--data", tiny_decathlon, "--model", "unet", "--out", tmp_path / "dense", *FAST)
+    assert result.exit_code == 0, result.output
+    result = invoke("prune", "--model", tmp_path / "dense", "--out", tmp_path / "pruned", "--structured", "--target",
+                    "macs=0.5", "--distill", "--criterion", "taylor", "--finetune-epochs", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "pruned" / "metrics.json").read_text())
+    assert record["task"] == "segmentation" and record["pruning"]["achieved"]["macs_ratio"] <= 0.5
+    assert set(record["reference"]["per_structure"]) == set(record["per_structure"]) == {"front", "back"}
+    pruned = load_checkpoint(tmp_path / "pruned")
+    assert pruned.spec.inference == load_checkpoint(tmp_path / "dense").spec.inference
+    assert "val Dice" in result.output
+
+
+def _trained(tiny_decathlon, tmp_path):
+    result = invoke("train", "--data", tiny_decathlon, "--model", "unet", "--out", tmp_path / "dense", *FAST)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "dense"
+
+
+def test_onnx_exports_of_a_segmentation_model_are_checked_and_evaluate_runs_them(tiny_decathlon, tmp_path):
+    run = _trained(tiny_decathlon, tmp_path)
+    result = invoke("export", "--model", run, "--out", tmp_path / "m.onnx")
+    assert result.exit_code == 0, result.output
+    result = invoke("export", "--model", run, "--out", tmp_path / "m-int8.onnx", "--int8")
+    assert result.exit_code == 0, result.output
+    assert "Dice" in result.output
+    evaluated = tmp_path / "onnx.json"
+    result = invoke("evaluate", "--model", tmp_path / "m.onnx", "--json", evaluated, "--repeats", "1")
+    assert result.exit_code == 0, result.output
+    torch_record = json.loads((run / "metrics.json").read_text())
+    onnx_record = json.loads(evaluated.read_text())
+    assert onnx_record["efficiency"]["runtime"] == "onnxruntime"
+    assert abs(onnx_record["mean_dice"] - torch_record["mean_dice"]) < 1e-3  # fp32 reproduces PyTorch
+
+
+@pytest.mark.openvino
+def test_openvino_int8_export_of_a_segmentation_model_reports_its_dice(tiny_decathlon, tmp_path):
+    run = _trained(tiny_decathlon, tmp_path)
+    result = invoke("export", "--model", run, "--format", "openvino", "--out", tmp_path / "m.xml", "--int8")
+    assert result.exit_code == 0, result.output
+    assert "Dice" in result.output
+    assert_one_line_error(invoke("export", "--model", run, "--format", "openvino", "--out", tmp_path / "n.xml",
+                                 "--int8", "--max-drop", "0.01"), "it is for classifiers")

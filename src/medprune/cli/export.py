@@ -33,7 +33,8 @@ def export(
     data_dir: DataDirOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at --out.")] = False,
 ) -> None:
-    """Export a model; fp32 must match PyTorch within 1e-4, int8 reports agreement and AUROC change."""
+    """Export a model; fp32 must match PyTorch within 1e-4, int8 reports agreement and AUROC change (Dice for
+    segmentation)."""
     checkpoint = api.load_model(model)
     dataset = api.load_data_for(checkpoint, data, data_dir=data_dir)
     if dynamic and not int8:
@@ -43,6 +44,11 @@ def export(
     if result.max_abs_diff is not None:
         console.print(f"{result.format} written to {out} ({result.size_bytes:,} bytes); max |difference| from "
                       f"PyTorch on {result.n_checked} test inputs: {result.max_abs_diff:.2e}")
+    elif result.dice_int8 is not None:
+        kind = "int8 OpenVINO (NNCF)" if fmt == "openvino" else f"{'dynamic ' if dynamic else ''}int8 ONNX"
+        console.print(f"{kind} written to {out} ({result.size_bytes:,} bytes); on {result.n_checked} test cases, "
+                      f"Dice of its contours with PyTorch fp32's {result.dice_agreement:.4f}; mean Dice "
+                      f"{result.dice_fp32:.4f} -> {result.dice_int8:.4f}")
     else:
         kind = "int8 OpenVINO (NNCF)" if fmt == "openvino" else f"{'dynamic ' if dynamic else ''}int8 ONNX"
         console.print(f"{kind} written to {out} ({result.size_bytes:,} bytes); "

@@ -23,6 +23,8 @@ from medprune.evaluation.metrics import compute_auroc
 from medprune.models.checkpoint import Checkpoint
 from medprune.deploy.inference import for_cpu_inference
 from medprune.models.onnx_model import MACS_KEY, SPEC_KEY, OnnxModel
+from medprune.models.openvino_model import OpenVinoModel
+from medprune.training.segmentation import Inference, mean_dice, predict_masks
 from medprune.models.spec import CheckpointSpec
 from medprune.models.torchscript_model import TorchScriptModel, save_torchscript
 
@@ -45,6 +47,10 @@ class ExportResult:
     auroc_int8: float | None = None
     auroc_delta: float | None = None
     n_checked: int = 0
+    # segmentation int8: mean Dice against the ground truth of PyTorch fp32 and int8, and between their label maps
+    dice_fp32: float | None = None
+    dice_int8: float | None = None
+    dice_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,17 +87,43 @@ def _export_fp32(model: torch.nn.Module, spec: CheckpointSpec, name: str, path: 
     write_atomic(path, write)
 
 
-def _test_inputs(dataset: Dataset, n: int) -> tuple[torch.Tensor, np.ndarray]:
+def _test_inputs(dataset: Dataset, n: int, patch: tuple[int, ...] | None = None) -> tuple[torch.Tensor, np.ndarray]:
+    """Test inputs (segmentation: cropped to the sliding window's patch, the shape the exported graph takes)."""
     test = dataset.split("test")
+    if dataset.task == "segmentation":
+        crop = (slice(None), slice(None), *[slice(0, p) for p in patch])
+        return torch.from_numpy(np.ascontiguousarray(test.x[:n][crop])), test.y[:n]
     return to_tensor(test.x[:n], dataset.preprocessing), test.y[:n]
 
 
-def _training_batches(dataset: Dataset, n_batches: int, batch_size: int = 32, seed: int = 0) -> list[np.ndarray]:
-    """Seeded training batches for the int8 calibrator."""
+def _training_batches(dataset: Dataset, n_batches: int, batch_size: int = 32, seed: int = 0,
+                      patch: tuple[int, ...] | None = None) -> list[np.ndarray]:
+    """Seeded training batches for the int8 calibrator (segmentation: 4 cases a batch, cropped to the patch)."""
     train = dataset.split("train")
+    if dataset.task == "segmentation":
+        batch_size = 4
+        crop = (slice(None), slice(None), *[slice(0, p) for p in patch])
     order = np.random.default_rng(seed).permutation(len(train))[: n_batches * batch_size]
+    if dataset.task == "segmentation":
+        return [np.ascontiguousarray(train.x[np.sort(idx)][crop])
+                for idx in np.array_split(order, max(1, len(order) // batch_size))]
     return [to_tensor(train.x[idx], dataset.preprocessing).numpy()
             for idx in np.array_split(order, max(1, len(order) // batch_size))]
+
+
+def _segmentation_figures(checkpoint: Checkpoint, exported: torch.nn.Module, dataset: Dataset,
+                          inference: Inference) -> dict[str, Any]:
+    """int8 against PyTorch fp32 on every test case, run with the model's own sliding windows."""
+    test = dataset.split("test")
+    ours, theirs = (predict_masks(m, test, inference) for m in (checkpoint.model, exported))
+    between = [float(np.mean([_dice(a == k, b == k) for k in range(1, dataset.n_classes)])) for a, b in zip(ours, theirs)]
+    return {"dice_fp32": mean_dice(ours, test, dataset.n_classes), "dice_int8": mean_dice(theirs, test, dataset.n_classes),
+            "dice_agreement": float(np.mean(between)), "n_checked": len(test)}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    total = a.sum() + b.sum()
+    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
 
 
 class _Calibration:
@@ -157,11 +189,20 @@ def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, *, fmt: str = "o
         raise ConfigError("--dynamic is ONNX Runtime's dynamic quantization: use it with --format onnx")
     if calibration_batches < 1:
         raise ConfigError(f"calibration batches must be >= 1, got {calibration_batches}")
-    check_model_matches_data(checkpoint, dataset)  # calibration and check inputs must fit the model
+    segmentation = dataset.task == "segmentation"
+    inference = Inference.recorded(checkpoint.spec.inference, checkpoint.input_shape) if segmentation else None
+    if segmentation:
+        if max_drop is not None:
+            raise ConfigError("--max-drop controls int8 quantization by validation AUROC: it is for classifiers; "
+                              "a segmentation export is checked by Dice against PyTorch instead")
+        n_check = min(n_check, 16)  # whole volumes: a few are a thorough check
+    else:
+        check_model_matches_data(checkpoint, dataset)  # calibration and check inputs must fit the model
+    patch = inference.patch_size if segmentation else None
     model = checkpoint.model.eval()
-    x, y = _test_inputs(dataset, n_check)
+    x, y = _test_inputs(dataset, n_check, patch)
     if fmt == "openvino":
-        return _export_openvino(checkpoint, dataset, out, x, int8, calibration_batches, max_drop)
+        return _export_openvino(checkpoint, dataset, out, x, int8, calibration_batches, max_drop, inference)
     if max_drop is not None:
         raise ConfigError("--max-drop is NNCF's accuracy-controlled quantization: use it with --format openvino")
     with torch.no_grad():
@@ -175,7 +216,10 @@ def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, *, fmt: str = "o
     with tempfile.TemporaryDirectory() as tmpdir:
         fp32 = Path(tmpdir) / "fp32.onnx"
         _export_fp32(model, checkpoint.spec, checkpoint.name, fp32, x[:1])
-        _quantize(fp32, out, _training_batches(dataset, calibration_batches), dynamic)
+        _quantize(fp32, out, _training_batches(dataset, calibration_batches, patch=patch), dynamic)
+        if segmentation:
+            return ExportResult(str(out), "onnx-int8-dynamic" if dynamic else "onnx-int8", out.stat().st_size,
+                                **_segmentation_figures(checkpoint, OnnxModel(out), dataset, inference))
         full_x, full_y = _test_inputs(dataset, len(dataset.split("test")))
         p32 = torch.softmax(OnnxModel(fp32)(full_x), 1).numpy()
     p8 = torch.softmax(OnnxModel(out)(full_x), 1).numpy()
@@ -223,12 +267,21 @@ def export_onnx(model: torch.nn.Module, example_inputs: torch.Tensor, path: str 
 
 
 def _export_openvino(checkpoint: Checkpoint, dataset: Dataset, out: Path, x: torch.Tensor, int8: bool,
-                     calibration_batches: int, max_drop: float | None) -> ExportResult:
+                     calibration_batches: int, max_drop: float | None,
+                     inference: Inference | None = None) -> ExportResult:
     from medprune.deploy.openvino_export import export_openvino
 
     def checked(diff: float) -> None:
         _checked(ExportResult(str(out), "openvino", 0, max_abs_diff=diff))
 
+    if inference is not None:  # segmentation: int8 judged by Dice against PyTorch on the model's own windows
+        figures = export_openvino(checkpoint.model, checkpoint.spec, out, check_x=x, int8=int8, checked=checked,
+                                  calibration=_training_batches(dataset, calibration_batches,
+                                                                patch=inference.patch_size) if int8 else None)
+        if int8:
+            figures = _segmentation_figures(checkpoint, OpenVinoModel(out), dataset, inference)
+        size = out.stat().st_size + out.with_suffix(".bin").stat().st_size
+        return ExportResult(str(out), "openvino-int8" if int8 else "openvino", size, **figures)
     val = dataset.split("val")
     figures = export_openvino(
         checkpoint.model, checkpoint.spec, out, check_x=x, int8=int8, max_drop=max_drop, checked=checked,

@@ -19,7 +19,7 @@ from torch import nn
 from medprune._atomic import write_atomic
 from medprune.errors import CheckpointError, MedpruneError
 from medprune.models._sparse import pack, should_pack, unpack
-from medprune.models.conv import CONV_LAYERS
+from medprune.models.conv import CONV_LAYERS, TRANSPOSED_CONV_LAYERS
 from medprune.models.factorized import apply_factorized_structure
 from medprune.models.imported import check_buildable, is_imported
 from medprune.models.onnx_model import OnnxModel, read_onnx_spec
@@ -78,7 +78,7 @@ def layer_widths(model: nn.Module) -> dict[str, dict[str, int]]:
     """The width of every layer whose weight shape pruning can change."""
     widths: dict[str, dict[str, int]] = {}
     for name, module in model.named_modules():
-        if isinstance(module, CONV_LAYERS):
+        if isinstance(module, (*CONV_LAYERS, *TRANSPOSED_CONV_LAYERS)):
             widths[name] = {"in": module.in_channels, "out": module.out_channels, "groups": module.groups}
         elif isinstance(module, nn.Linear):
             widths[name] = {"in": module.in_features, "out": module.out_features}
@@ -88,6 +88,10 @@ def layer_widths(model: nn.Module) -> dict[str, dict[str, int]]:
 
 
 def _resized(module: nn.Module, width: dict[str, int]) -> nn.Module:
+    if isinstance(module, TRANSPOSED_CONV_LAYERS):
+        return type(module)(width["in"], width["out"], module.kernel_size, stride=module.stride, padding=module.padding,
+                            output_padding=module.output_padding, groups=width["groups"], bias=module.bias is not None,
+                            dilation=module.dilation, padding_mode=module.padding_mode)
     if isinstance(module, CONV_LAYERS):
         return type(module)(width["in"], width["out"], module.kernel_size, module.stride, module.padding,
                             module.dilation, width["groups"], module.bias is not None, module.padding_mode)

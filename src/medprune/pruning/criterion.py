@@ -28,6 +28,8 @@ SCORED = (*CONV_LAYERS, nn.Linear, nn.modules.batchnorm._BatchNorm)
 Scores = dict[nn.Module, torch.Tensor]
 
 
+SEGMENTATION_BATCH = 8  # cases per calibration batch of a segmentation network (whole volumes are large)
+
 @dataclass
 class CalibrationData:
     """A few fixed training batches for gradient-based criteria (seeded, so scores repeat)."""
@@ -38,6 +40,12 @@ class CalibrationData:
     @classmethod
     def from_dataset(cls, dataset: Dataset, n_batches: int, batch_size: int = 64, seed: int = 0) -> CalibrationData:
         train = dataset.split("train")
+        if dataset.task == "segmentation":  # normalised volumes and their label maps; small batches bound memory
+            batch_size = min(batch_size, SEGMENTATION_BATCH)
+            order = np.random.default_rng(seed).permutation(len(train))[: n_batches * batch_size]
+            return cls([(torch.from_numpy(train.x[idx]), torch.from_numpy(train.y[idx].astype(np.int64)))
+                        for idx in np.array_split(order, max(1, int(np.ceil(len(order) / batch_size))))],
+                       tuple(dataset.input_shape))
         order = np.random.default_rng(seed).permutation(len(train))[: n_batches * batch_size]
         batches = [(to_tensor(train.x[idx], dataset.preprocessing), torch.from_numpy(train.y[idx]))
                    for idx in np.array_split(order, max(1, int(np.ceil(len(order) / batch_size))))]

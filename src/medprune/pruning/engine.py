@@ -38,7 +38,8 @@ class Pruner:
     """Prunes a model per `settings`, step by step, calling the hooks it was given.
 
     after_step(model, last): fine-tunes the model in place after a step (`last`: after the final one).
-    validate(model): the validation AUROC, recorded per step and needed by until-tolerance.
+    validate(model): the validation score (AUROC; mean Dice for segmentation, with score_name "Dice"), recorded
+    per step and needed by until-tolerance.
     save(model, steps): keeps progress after each finished step (resume).
     log(message) / warn(message): what each step did / a target missed by far.
     """
@@ -53,6 +54,7 @@ class Pruner:
     save: Callable[[nn.Module, list[Record]], None] | None = None
     log: Callable[[str], None] = lambda _: None
     warn: Callable[[str], None] | None = None  # a target missed by far (default: log it)
+    score_name: str = "AUROC"
 
     def __post_init__(self) -> None:
         self.target, self.schedule = self.settings.check()
@@ -65,7 +67,8 @@ class Pruner:
             raise ConfigError("schedule until-tolerance needs validation data: give validate= (a function returning "
                               "the validation AUROC), or use oneshot or iterative:K")
         shape = self.data.input_shape
-        self.n_classes = output_shape(self.dense_model.eval(), torch.zeros(1, *shape))[-1]
+        self.n_classes = output_shape(self.dense_model.eval(), torch.zeros(1, *shape))[1]  # (N, K) or (N, K, *S)
+        self.score_key = f"val_{self.score_name.lower()}"
         self.dense = DenseFigures.measure(self.dense_model, shape, with_latency=self.target.kind == "latency")
 
     def run(self, model: nn.Module, done: list[Record] | None = None) -> tuple[nn.Module, list[Record]]:
@@ -99,8 +102,9 @@ class Pruner:
             before = copy_model(model)
             model = self._step(model, step_target, last=False)
             record = self._record(model, step, step_target, began) | {"kept": kept}
-            if record["val_auroc"] < floor:
-                self.log(f"step {step} fell below validation AUROC {floor:.4f}: rolled back to step {step - 1}")
+            if record[self.score_key] < floor:
+                self.log(f"step {step} fell below validation {self.score_name} {floor:.4f}: rolled back to step "
+                         f"{step - 1}")
                 steps.append(record | {"rolled_back": True})
                 model = before
                 break
@@ -136,8 +140,8 @@ class Pruner:
         said = f"step {step}: target {target}, MACs {achieved['macs_ratio']:.3f}, params " \
                f"{achieved['params_ratio']:.3f}, sparsity {achieved['sparsity']:.3f}"
         if self.validate is not None:
-            record["val_auroc"] = self.validate(model)
-            said += f", val AUROC {record['val_auroc']:.4f}"
+            record[self.score_key] = self.validate(model)
+            said += f", val {self.score_name} {record[self.score_key]:.4f}"
         self.log(said)
         return record | {"wall_time_s": time.perf_counter() - began}
 

@@ -62,11 +62,38 @@ def _layer_that_fails(model: nn.Module, example: torch.Tensor) -> str:
     return stack[-1] if stack else "(input)"
 
 
+class _ConcatSizes(torch.overrides.TorchFunctionMode):
+    """Records the channel count of every input of each torch.cat along channels, keyed by the output's grad_fn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: dict[int, list[int]] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func in (torch.cat, torch.concat) and isinstance(out, torch.Tensor) and out.grad_fn is not None:
+            tensors = args[0] if args else (kwargs or {}).get("tensors", ())
+            self.sizes[id(out.grad_fn)] = [int(t.shape[1]) if t.dim() > 1 else None for t in tensors]
+        return out
+
+
 def dependency_graph(model: nn.Module, example: torch.Tensor):
+    """Torch-Pruning's graph, with each concatenation's input widths measured during its trace: its own inference
+    of them fails on MONAI's UNet (a skip concatenates a residual unit's output) and would stop at a TypeError."""
     import torch_pruning as tp
 
+    class MeasuredGraph(tp.DependencyGraph):
+        def _trace(self, *args, **kwargs):
+            with _ConcatSizes() as measured:
+                module2node = super()._trace(*args, **kwargs)
+            for node in module2node.values():
+                if node.type == tp.ops.OPTYPE.CONCAT and id(node.grad_fn) in measured.sizes:
+                    sizes = measured.sizes[id(node.grad_fn)]
+                    node.module.concat_sizes = sizes if None not in sizes else None
+            return module2node
+
     try:
-        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        return MeasuredGraph().build_dependency(model, example_inputs=example)
     except Exception as err:
         layer = _layer_that_fails(model, example)
         raise ConfigError(f"cannot trace the model for structured pruning at layer '{layer}' "

@@ -47,7 +47,10 @@ def make_group_importance(criterion: Criterion):
         def __call__(self, group):
             group_imp, group_idxs = [], []
             for item in group:
-                local = self._channel_scores(item.dep.layer, item.dep.pruning_fn, item.idxs)
+                try:
+                    local = self._channel_scores(item.dep.layer, item.dep.pruning_fn, item.idxs)
+                except IndexError:  # a layer narrower than the group: a 1-channel attention gate broadcast over
+                    return None     # the features it weighs (AttentionUnet); the group keeps all its channels
                 if local is not None:
                     group_imp.append(local.float())
                     group_idxs.append(item.root_idxs)

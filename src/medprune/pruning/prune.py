@@ -17,6 +17,7 @@ from medprune.pruning.engine import Pruner
 from medprune.pruning.settings import PruneSettings
 from medprune.pruning.unstructured import apply_masks, copy_model, make_permanent, prunable_layers
 from medprune.training import Distillation, TrainConfig, fit
+from medprune.training.segmentation import Inference, VoxelDistillation, fit_segmentation, validation_dice
 
 NO_SPEEDUP_NOTE = ("Unstructured sparsity (weight masks) makes the file smaller but gives no CPU speed-up: "
                    "PyTorch and ONNX Runtime still run dense kernels over the zeros.")
@@ -38,9 +39,20 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
     bn = CalibrationData.from_dataset(dataset, s.bn_batches, s.calibration_batch_size, s.seed + 1) \
         if s.bn_batches else []
 
+    segmentation = dataset.task == "segmentation"
+    inference = Inference.recorded(dense.spec.inference, dense.input_shape) if segmentation else None
+
     def finetune(model: nn.Module, last: bool) -> None:
         epochs = s.finetune_epochs if last else s.step_epochs
         if epochs == 0:
+            return
+        if segmentation:  # the training loss and selection on validation Dice; batch size as in training
+            config = TrainConfig(epochs=epochs, lr=s.lr, seed=s.seed, patience=0)
+            distill = VoxelDistillation(teacher, s.temperature, s.distill_weight) if s.distill else None
+            result = fit_segmentation(model, dataset, config, progress=progress, inference=inference, distill=distill,
+                                      keep_start=True)
+            log(f"fine-tuned {result.epochs_run} epochs (best validation Dice {result.best_val_dice:.4f} at epoch "
+                f"{result.best_epoch}); stopped: {result.stopped}")
             return
         config = TrainConfig(epochs=epochs, budget="finetuning", lr=s.lr, batch_size=s.batch_size, seed=s.seed,
                              augment=s.augment)
@@ -56,7 +68,8 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
         save_checkpoint(state_path, snapshot, dense.spec.updated(prune_progress={"steps": steps}))
 
     pruner = Pruner(s, dense.model, data, bn_inputs=[x for x, _ in bn], after_step=finetune,
-                    validate=lambda model: validation_auroc(model, dataset),
+                    validate=(lambda model: validation_dice(model, dataset, inference)) if segmentation
+                    else (lambda model: validation_auroc(model, dataset)), score_name="Dice" if segmentation else "AUROC",
                     save=save if state_path is not None else None, log=log)
     model, done = copy_model(dense.model), []
     if resume and state_path is not None and state_path.is_file():

@@ -30,8 +30,7 @@ STATE_FILE = "train_state.pt"
 
 
 def inference_of(checkpoint: Checkpoint) -> Inference:
-    recorded = checkpoint.spec.inference or {"patch_size": checkpoint.input_shape[1:]}
-    return Inference(tuple(recorded["patch_size"]), float(recorded.get("overlap", 0.25)))
+    return Inference.recorded(checkpoint.spec.inference, checkpoint.input_shape)
 
 
 def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int) -> dict:

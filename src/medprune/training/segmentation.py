@@ -42,6 +42,30 @@ class Inference:
         cap = MAX_PATCH[dataset.spatial_dims]
         return cls(tuple(min(s, cap) for s in dataset.input_shape[1:]))
 
+    @classmethod
+    def recorded(cls, recorded: dict[str, Any] | None, input_shape: tuple[int, ...]) -> Inference:
+        """The inference a checkpoint spec records (a whole padded case when it records none)."""
+        recorded = recorded or {"patch_size": list(input_shape[1:])}
+        return cls(tuple(recorded["patch_size"]), float(recorded.get("overlap", 0.25)))
+
+
+@dataclass(frozen=True)
+class VoxelDistillation:
+    """Distillation for segmentation: voxel-wise KL divergence to the teacher's softened outputs at a temperature,
+    weighted against the task loss (Dice + cross-entropy)."""
+
+    teacher: nn.Module
+    temperature: float = 4.0
+    weight: float = 0.5
+
+    def loss(self, logits: torch.Tensor, x: torch.Tensor, task_loss: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        with torch.no_grad():
+            target = F.softmax(self.teacher(x) / self.temperature, dim=1)
+        soft = F.kl_div(F.log_softmax(logits / self.temperature, dim=1), target, reduction="none").sum(1).mean()
+        return (1 - self.weight) * task_loss + self.weight * soft * self.temperature ** 2
+
 
 def predict_logits(model: nn.Module, x: torch.Tensor, inference: Inference) -> torch.Tensor:
     """Logits for whole cases (N, C, *S) by MONAI's sliding-window inference (one window when the case fits)."""
@@ -62,6 +86,12 @@ def predict_masks(model: nn.Module, split: SegmentationSplit, inference: Inferen
         for i, label in enumerate(labels):
             out.append(label[tuple(slice(0, int(s)) for s in split.shapes[start + i])])
     return out
+
+
+def validation_dice(model: nn.Module, dataset: SegmentationDataset, inference: Inference) -> float:
+    """Mean Dice of a model on the validation split (model selection, pruning steps)."""
+    val = dataset.split("val")
+    return mean_dice(predict_masks(model, val, inference), val, dataset.n_classes)
 
 
 def mean_dice(preds: list[np.ndarray], split: SegmentationSplit, n_classes: int) -> float:
@@ -127,8 +157,10 @@ def segmentation_defaults(config: TrainConfig, dataset: SegmentationDataset) -> 
 
 def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: TrainConfig, *,
                      state_path: Path | None = None, resume: bool = False, progress: bool = True,
-                     inference: Inference | None = None) -> SegmentationResult:
-    """Train in place; the model ends holding the weights of the best validation mean Dice."""
+                     inference: Inference | None = None, distill: VoxelDistillation | None = None,
+                     keep_start: bool = False) -> SegmentationResult:
+    """Train in place; the model ends holding the weights of the best validation mean Dice (with `keep_start`, the
+    starting weights count as a candidate: fine-tuning never returns a worse model than it was given)."""
     from monai.losses import DiceCELoss
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -148,6 +180,10 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
     if resume and state_path is not None and Path(state_path).is_file():
         _load_state(Path(state_path), model, optimizer, scheduler, rng, config, state)
     start = state["epoch"]
+    if keep_start and start == 0:
+        state["best"] = mean_dice(predict_masks(model, val, inference), val, dataset.n_classes)
+    if distill is not None:
+        distill.teacher.eval()
     patience = config.patience if config.patience is not None else max(10, config.epochs // 4)
     steps = max(1, len(train) // config.batch_size)
     began, stopped = time.perf_counter(), ""
@@ -171,7 +207,10 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
             order, total_loss = rng.permutation(len(train)), 0.0
             for b in range(steps):
                 x, y = _batch(transform, train, order[b * config.batch_size:(b + 1) * config.batch_size])
-                loss = loss_fn(model(x), y)
+                logits = model(x)
+                loss = loss_fn(logits, y)
+                if distill is not None:
+                    loss = distill.loss(logits, x, loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
