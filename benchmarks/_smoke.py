@@ -44,3 +44,27 @@ def tiny_runs(root: Path) -> tuple[Path, Path]:
     settings = api.PruneSettings(criterion="magnitude", target="macs=0.5", finetune_epochs=1, batch_size=16)
     api.prune(checkpoint, dataset, settings, pruned, progress=False, overwrite=True, latency_repeats=1)
     return dense, pruned
+
+
+def synthetic_decathlon(root: Path, n: int = 24, seed: int = 0) -> Path:
+    """A two-structure Decathlon task of small volumes: a bright cube whose two halves are the structures."""
+    import json
+
+    import nibabel as nib
+
+    rng = np.random.default_rng(seed)
+    (root / "imagesTr").mkdir(parents=True, exist_ok=True)
+    (root / "labelsTr").mkdir(exist_ok=True)
+    entries = []
+    for i in range(n):
+        label = np.zeros((16, 16, 16), np.uint8)
+        corner = rng.integers(2, 7, 3)
+        label[corner[0]:corner[0] + 4, corner[1]:corner[1] + 8, corner[2]:corner[2] + 8] = 1
+        label[corner[0] + 4:corner[0] + 8, corner[1]:corner[1] + 8, corner[2]:corner[2] + 8] = 2
+        image = rng.normal(0, 0.3, label.shape) + (label > 0)
+        for kind, array in (("imagesTr", image.astype(np.float32)), ("labelsTr", label)):
+            nib.save(nib.Nifti1Image(array, np.eye(4)), root / kind / f"case_{i:03d}.nii.gz")
+        entries.append({"image": f"./imagesTr/case_{i:03d}.nii.gz", "label": f"./labelsTr/case_{i:03d}.nii.gz"})
+    (root / "dataset.json").write_text(json.dumps({"name": "Cubes", "labels": {"0": "background", "1": "front",
+                                                                               "2": "back"}, "training": entries}))
+    return root

@@ -77,9 +77,9 @@ class _ConcatSizes(torch.overrides.TorchFunctionMode):
         return out
 
 
-def dependency_graph(model: nn.Module, example: torch.Tensor):
-    """Torch-Pruning's graph, with each concatenation's input widths measured during its trace: its own inference
-    of them fails on MONAI's UNet (a skip concatenates a residual unit's output) and would stop at a TypeError."""
+def measured_graph_type() -> type:
+    """Torch-Pruning's DependencyGraph, with each concatenation's input widths measured during its trace: its own
+    inference of them fails on MONAI's UNet (a skip concatenates a residual unit's output) with a TypeError."""
     import torch_pruning as tp
 
     class MeasuredGraph(tp.DependencyGraph):
@@ -92,8 +92,12 @@ def dependency_graph(model: nn.Module, example: torch.Tensor):
                     node.module.concat_sizes = sizes if None not in sizes else None
             return module2node
 
+    return MeasuredGraph
+
+
+def dependency_graph(model: nn.Module, example: torch.Tensor):
     try:
-        return MeasuredGraph().build_dependency(model, example_inputs=example)
+        return measured_graph_type()().build_dependency(model, example_inputs=example)
     except Exception as err:
         layer = _layer_that_fails(model, example)
         raise ConfigError(f"cannot trace the model for structured pruning at layer '{layer}' "
