@@ -49,6 +49,7 @@ from medprune.training.budget import parse_duration
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins
 from medprune.validation.validate import unique_names
+from medprune.segmentation.predict import predict_segmentation
 from medprune.segmentation import (check_segmentation_model, evaluate_segmentation, parse_segmentation_margins,
                                    render_segmentation_summary, save_segmentation_validation)
 from medprune.segmentation import validate_segmentation as _validate_segmentation
@@ -75,7 +76,14 @@ PRUNE_STATE_FILE = "prune_state.pt"
 train = returns_result(_train)
 evaluate_model = returns_result(_evaluate_model)
 import_model = returns_result(_import_model)
-predict = returns_result(_predict)
+@returns_result
+def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
+            progress: bool = True, **options: Any) -> dict[str, Any]:
+    """Run a model on new cases: class probabilities and decisions (CSV), or for a segmentation model each case's
+    label map (NIfTI / PNG beside the CSV) and structure volumes."""
+    if checkpoint.spec.task == "segmentation":
+        return predict_segmentation(checkpoint, data, out, image_column=image_column, progress=progress)
+    return _predict(checkpoint, data, out, image_column=image_column, progress=progress, **options)
 prune_data = returns_result(_prune_data)
 search = returns_result(_search)
 

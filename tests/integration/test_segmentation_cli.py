@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from medprune.models import load_checkpoint
@@ -102,3 +103,20 @@ def test_openvino_int8_export_of_a_segmentation_model_reports_its_dice(tiny_deca
     assert "Dice" in result.output
     assert_one_line_error(invoke("export", "--model", run, "--format", "openvino", "--out", tmp_path / "n.xml",
                                  "--int8", "--max-drop", "0.01"), "it is for classifiers")
+
+
+def test_predict_writes_each_mask_beside_the_csv_with_structure_volumes(tiny_decathlon, tmp_path):
+    import nibabel as nib
+
+    run = _trained(tiny_decathlon, tmp_path)
+    out = tmp_path / "predictions" / "cases.csv"
+    result = invoke("predict", "--model", run, "--data", tiny_decathlon / "imagesTr", "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    rows = out.read_text().splitlines()
+    assert rows[0] == "case,mask,volume_ml_front,volume_ml_back" and len(rows) == 25
+    case, mask, *_ = rows[1].split(",")
+    assert case == "case_000.nii.gz" and mask == "cases_masks/case_000_mask.nii.gz"
+    written = nib.load(out.parent / mask)
+    source = nib.load(tiny_decathlon / "imagesTr" / "case_000.nii.gz")
+    assert written.shape == source.shape and (written.affine == source.affine).all()
+    assert set(np.unique(np.asarray(written.dataobj))) <= {0, 1, 2}

@@ -18,7 +18,9 @@ def predict(
     model: ServedModelOpt,
     data: Annotated[Path, typer.Option("--data", help="A folder of images, a CSV manifest (with --image-column), or "
                                                       "a table with the model's columns.")],
-    out: Annotated[Path, typer.Option("--out", help="CSV to write: case, class probabilities, decision.")],
+    out: Annotated[Path, typer.Option("--out", help=(
+        "CSV to write: case, class probabilities, decision; for a segmentation model, case, mask file and "
+        "structure volumes, with the masks (NIfTI for volumes, PNG for images) in OUT_masks/ beside it."))],
     image_column: Annotated[Optional[str], typer.Option(help="The manifest's column of image paths.")] = None,
     progress: ProgressOpt = True,
     unknown_category: Annotated[str, typer.Option(
@@ -32,6 +34,9 @@ def predict(
         raise ConfigError(f"--unknown-category must be error or ignore, got '{unknown_category}'")
     record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress,
                          unknown_category=unknown_category)
+    if record.get("task") == "segmentation":
+        console.print(f"{record['cases']} cases segmented -> {out} (structure volumes), masks in {record['masks']}")
+        return
     counts = ", ".join(f"{name} {n}" for name, n in record["predicted"].items())
     console.print(f"{record['cases']} cases predicted ({counts}) -> {out}")
     for column, n in record["unknown_categories"].items():
