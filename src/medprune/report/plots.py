@@ -10,13 +10,13 @@ import numpy as np
 from medprune.data.images import as_picture
 
 
-def new_figure(width: float = 5.0, height: float = 4.0):
+def new_figure(width: float = 5.0, height: float = 4.0, columns: int = 1):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(width, height))
+    return plt.subplots(1, columns, figsize=(width, height), squeeze=columns == 1)
 
 
 def encode_png(fig) -> str:

@@ -12,7 +12,7 @@ from medprune.data.segmentation import SegmentationSplit
 from medprune.report.html import DEFAULT_INTENDED_USE
 from medprune.report.plots import encode_png, new_figure
 
-COLOURS = {"truth": "#ffffff", "reference": "#1f77b4", "candidate": "#ff7f0e"}
+COLOURS = {"truth": "#2ca02c", "reference": "#1f77b4", "candidate": "#ff7f0e"}
 OVERLAY_CASES = 4
 
 
@@ -20,8 +20,8 @@ def paired_dice_plot(record: dict[str, Any], candidate: dict[str, Any]) -> str:
     """Per structure, each case's Dice: reference (x) against candidate (y), with the no-change line and the fall
     the safety endpoint counts."""
     structures = record["structures"]
-    fig, axes = new_figure(4.2 * len(structures), 4.0)
-    axes = np.atleast_1d(axes)
+    fig, axes = new_figure(4.2 * len(structures), 4.0, columns=len(structures))
+    axes = np.atleast_1d(axes).ravel()
     ref, cand = np.array(record["reference"]["cases"]["dice"]), np.array(candidate["cases"]["dice"])
     fall = record["protocol"]["segmentation_margins"]["dice_fall"]
     for k, (ax, name) in enumerate(zip(axes, structures)):
@@ -39,8 +39,8 @@ def paired_dice_plot(record: dict[str, Any], candidate: dict[str, Any]) -> str:
 def bland_altman_plot(candidate: dict[str, Any], unit: str) -> str:
     """Candidate against reference volume per structure: differences over means, bias and 95% limits."""
     volumes = candidate["volumes"]
-    fig, axes = new_figure(4.2 * len(volumes), 3.6)
-    axes = np.atleast_1d(axes)
+    fig, axes = new_figure(4.2 * len(volumes), 3.6, columns=len(volumes))
+    axes = np.atleast_1d(axes).ravel()
     for ax, (name, v) in zip(axes, volumes.items()):
         ba = v["candidate_vs_reference"]
         ax.scatter(ba["mean"], ba["difference"], s=12, c="tab:blue")
@@ -64,8 +64,8 @@ def overlay_figure(split: SegmentationSplit, index: int, predictions: dict[str, 
     foreground = np.argwhere(truth > 0)
     centre = tuple(int(c) for c in (foreground.mean(0) if len(foreground) else np.array(truth.shape) / 2))
     views = _slices(image, centre)
-    fig, axes = new_figure(2.6 * len(views), 2.8)
-    axes = np.atleast_1d(axes)
+    fig, axes = new_figure(2.6 * len(views), 2.8, columns=len(views))
+    axes = np.atleast_1d(axes).ravel()
     layers = {"truth": truth, **predictions}
     for v, ax in enumerate(axes):
         ax.imshow(views[v].T if image.ndim == 2 else views[v], cmap="gray")
