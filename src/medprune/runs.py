@@ -21,7 +21,9 @@ from medprune.evaluation.evaluate import check_input_shape, evaluate, validation
 from medprune.evaluation.metrics import check_threshold_data
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
-from medprune.segmentation import check_segmentation_model, evaluate_segmentation, train_segmentation
+from medprune.segmentation import (check_segmentation_model, evaluate_segmentation, render_segmentation_summary,
+                                   train_segmentation)
+from medprune.training.segmentation import Inference
 from medprune.training import TrainConfig, TrainResult, fit
 from medprune.validation.validate import sha256
 
@@ -138,6 +140,23 @@ def check_trainable(dataset: Dataset) -> None:
         check_threshold_data(dataset.split("val").y, pooled)
 
 
+def _import_segmentation(net, dataset, name: str, kwargs: dict, weights: str | Path | None, out: Path,
+                         overwrite: bool, latency_repeats: int) -> dict[str, Any]:
+    """An imported segmentation network: run with sliding windows of the data's patch, evaluated per structure."""
+    spec = make_spec(name, input_shape=dataset.input_shape, class_names=dataset.class_names, modality="image",
+                     task="segmentation", kwargs=kwargs, preprocessing=dataset.preprocessing, data=dataset.source,
+                     data_md5=dataset.checksum)
+    spec.inference = Inference.for_data(dataset).to_dict()
+    spec.imported = {"weights": Path(weights).name if weights else None}
+    prepare_out(out, resume=False, overwrite=overwrite)
+    save_checkpoint(out / "model.pt", net, spec)
+    record = evaluate_segmentation(Checkpoint(net, spec, out / "model.pt"), dataset, latency_repeats=latency_repeats)
+    record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None}
+    write_json_atomic(out / "metrics.json", record)
+    write_text_atomic(out / "summary.md", render_segmentation_summary(record))
+    return record
+
+
 def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *, resume: bool = False,
           overwrite: bool = False, progress: bool = True, model_kwargs: dict | None = None,
           target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
@@ -207,13 +226,22 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
     net = build_imported(name, kwargs)
     if weights is not None:
         load_weights(net, Path(weights))
-    sample = to_tensor(dataset.split("val").x[:2], dataset.preprocessing)
+    segmentation = dataset.task == "segmentation"
+    val = dataset.split("val").x[:2]
+    sample = torch.from_numpy(val) if segmentation else to_tensor(val, dataset.preprocessing)
     try:
         with torch.no_grad():
             shape = tuple(net.eval()(sample).shape)
     except Exception as err:  # the user's network on our inputs
         raise DataError(f"the network cannot take {dataset.name}'s inputs of shape {tuple(dataset.input_shape)} "
                         f"({type(err).__name__}: {str(err)[:100]}): check --kwargs (input channels) or --data") from None
+    if segmentation:
+        if shape != (2, dataset.n_classes, *dataset.input_shape[1:]):
+            raise DataError(f"the network outputs {shape[1:]} per case but {dataset.name} needs "
+                            f"{(dataset.n_classes, *dataset.input_shape[1:])}: one channel per structure "
+                            f"({', '.join(dataset.class_names)}) at the input's size; build it with out_channels="
+                            f"{dataset.n_classes}")
+        return _import_segmentation(net, dataset, name, kwargs, weights, out, overwrite, latency_repeats)
     if shape != (2, dataset.n_classes):
         raise DataError(f"the network outputs {shape[1:] if len(shape) > 1 else shape} per case but {dataset.name} has "
                         f"{dataset.n_classes} classes: build it with {dataset.n_classes} outputs")

@@ -120,3 +120,31 @@ def test_predict_writes_each_mask_beside_the_csv_with_structure_volumes(tiny_dec
     source = nib.load(tiny_decathlon / "imagesTr" / "case_000.nii.gz")
     assert written.shape == source.shape and (written.affine == source.affine).all()
     assert set(np.unique(np.asarray(written.dataobj))) <= {0, 1, 2}
+
+
+def test_an_imported_monai_unet_is_pruned_exported_and_validated(tiny_decathlon, tmp_path):
+    import torch
+    from monai.networks.nets import UNet
+
+    kwargs = {"spatial_dims": 3, "in_channels": 1, "out_channels": 3, "channels": [8, 16, 32], "strides": [2, 2],
+              "num_res_units": 1}
+    torch.manual_seed(0)
+    torch.save(UNet(**kwargs).state_dict(), tmp_path / "w.pt")
+    result = invoke("import", "--monai", "UNet", "--kwargs", json.dumps(kwargs), "--weights", tmp_path / "w.pt",
+                    "--data", tiny_decathlon, "--out", tmp_path / "imported")
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "imported").spec.task == "segmentation"
+    result = invoke("prune", "--model", tmp_path / "imported", "--out", tmp_path / "pruned", "--structured",
+                    "--target", "macs=0.5", "--criterion", "magnitude", "--finetune-epochs", "1", "--no-progress")
+    assert result.exit_code == 0, result.output
+    result = invoke("export", "--model", tmp_path / "pruned", "--out", tmp_path / "pruned.onnx")
+    assert result.exit_code == 0, result.output
+    result = invoke("validate", "--reference", tmp_path / "imported", "--candidate", tmp_path / "pruned.onnx",
+                    "--out", tmp_path / "validation")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "validation" / "validation.json").read_text())["candidates"][0]["endpoints"]
+    bad = dict(kwargs, out_channels=2)
+    torch.save(UNet(**bad).state_dict(), tmp_path / "w2.pt")
+    assert_one_line_error(invoke("import", "--monai", "UNet", "--kwargs", json.dumps(bad), "--weights",
+                                 tmp_path / "w2.pt", "--data", tiny_decathlon, "--out", tmp_path / "bad"),
+                          "build it with out_channels=3")
