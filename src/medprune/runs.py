@@ -6,7 +6,6 @@ efficiency, data and training records), `train_log.jsonl` and `summary.md`.
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,11 +22,11 @@ from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec
 from medprune.report import render_run_summary
 from medprune.segmentation import (check_segmentation_model, evaluate_segmentation, render_segmentation_summary,
                                    train_segmentation)
+from medprune.training.run_files import STATE_FILE, write_training_files
 from medprune.training.segmentation import Inference
 from medprune.training import TrainConfig, TrainResult, fit
 from medprune.validation.validate import sha256
 
-STATE_FILE = "train_state.pt"
 
 
 def load_model(path: str | Path) -> Checkpoint:
@@ -194,10 +193,7 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     record = evaluate_model(checkpoint, dataset, target_sensitivity=target_sensitivity,
                             latency_repeats=latency_repeats)
     record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
-    write_json_atomic(out / "metrics.json", record)
-    write_text_atomic(out / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
-    write_text_atomic(out / "summary.md", render_run_summary(record))
-    (out / STATE_FILE).unlink(missing_ok=True)
+    write_training_files(out, record, result.history, render_run_summary(record), STATE_FILE)
     return record
 
 

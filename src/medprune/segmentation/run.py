@@ -6,7 +6,6 @@ surface Dice and volumes, with the efficiency of the model per sliding-window pa
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.errors import DataError
 from medprune.data.segmentation import SegmentationDataset
 from medprune.evaluation.efficiency import measure_peak_memory, model_counts, serialized_sizes
@@ -24,9 +22,9 @@ from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
 from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
 from medprune.models.checkpoint import runtime_of
 from medprune.training import TrainConfig
+from medprune.training.run_files import STATE_FILE, write_training_files
 from medprune.training.segmentation import Inference, fit_segmentation, predict_logits, predict_masks
 
-STATE_FILE = "train_state.pt"
 
 
 def inference_of(checkpoint: Checkpoint) -> Inference:
@@ -117,10 +115,7 @@ def train_segmentation(dataset: SegmentationDataset, model: str, config: TrainCo
     save_checkpoint(out / "model.pt", net, spec)
     record = evaluate_segmentation(Checkpoint(net, spec, out / "model.pt"), dataset, latency_repeats=latency_repeats)
     record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
-    write_json_atomic(out / "metrics.json", record)
-    write_text_atomic(out / "train_log.jsonl", "".join(json.dumps(r) + "\n" for r in result.history))
-    write_text_atomic(out / "summary.md", render_segmentation_summary(record))
-    (out / STATE_FILE).unlink(missing_ok=True)
+    write_training_files(out, record, result.history, render_segmentation_summary(record), STATE_FILE)
     return record
 
 
