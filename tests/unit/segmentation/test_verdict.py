@@ -8,7 +8,7 @@ from statsmodels.stats.weightstats import DescrStatsW
 
 from medprune.evaluation.segmentation import CaseMetrics
 from medprune.validation.segmentation import (SegmentationMargins, bland_altman, judge_segmentation,
-                                              paired_mean_interval, segmentation_endpoints)
+                                              paired_mean_interval, paired_median_interval, segmentation_endpoints)
 
 
 def _metrics(dice, hd95):
@@ -94,3 +94,17 @@ def test_bland_altman_bias_and_limits():
     out = bland_altman(a, b)
     d = a - b
     assert out["bias"] == pytest.approx(d.mean()) and out["high"] == pytest.approx(d.mean() + 1.96 * d.std(ddof=1))
+
+
+@pytest.mark.parametrize("n", [20, 40, 80])
+def test_the_hd95_median_interval_is_the_exact_sign_test_interval(n):
+    from statsmodels.stats.descriptivestats import sign_test
+
+    rng = np.random.default_rng(n)
+    d = (rng.lognormal(0, 1, n) - 1) * 0.7  # heavy right tail, as HD95 changes are
+    median, low, high = paired_median_interval(d, 0.05)
+    assert median == pytest.approx(np.median(d))
+    # Independent check: the interval is every value m that a two-sided sign test does not reject at 5 %.
+    grid = np.sort(np.concatenate([d - 1e-9, d + 1e-9]))
+    kept = [m for m in grid if sign_test(d, m)[1] > 0.05]
+    assert low == pytest.approx(min(kept), abs=1e-6) and high == pytest.approx(max(kept), abs=1e-6)
