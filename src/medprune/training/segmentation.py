@@ -123,13 +123,18 @@ def _augmenter(dims: int, patch: tuple[int, ...], shape: tuple[int, ...], seed: 
     return transform
 
 
+def _plain(x) -> torch.Tensor:
+    return x.as_tensor() if hasattr(x, "as_tensor") else torch.as_tensor(x)
+
+
 def _batch(transform, split: SegmentationSplit, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for i in indices:
         out = transform({"image": torch.from_numpy(split.x[i]), "label": torch.from_numpy(split.y[i][None].copy())})
         out = out[0] if isinstance(out, list) else out
-        images.append(torch.as_tensor(out["image"]).float())
-        labels.append(torch.as_tensor(out["label"]).long())
+        # MONAI's transforms return MetaTensors, whose metadata tracking would wrap every operation of training
+        images.append(_plain(out["image"]).float())
+        labels.append(_plain(out["label"]).long())
     return torch.stack(images), torch.stack(labels)
 
 
