@@ -24,7 +24,7 @@ from medprune.models.checkpoint import Checkpoint
 from medprune.deploy.inference import for_cpu_inference
 from medprune.models.onnx_model import MACS_KEY, SPEC_KEY, OnnxModel
 from medprune.models.openvino_model import OpenVinoModel
-from medprune.training.segmentation import Inference, mean_dice, predict_masks
+from medprune.training.segmentation import Inference, label_dice, mean_dice, predict_masks
 from medprune.models.spec import CheckpointSpec
 from medprune.models.torchscript_model import TorchScriptModel, save_torchscript
 
@@ -116,14 +116,9 @@ def _segmentation_figures(checkpoint: Checkpoint, exported: torch.nn.Module, dat
     """int8 against PyTorch fp32 on every test case, run with the model's own sliding windows."""
     test = dataset.split("test")
     ours, theirs = (predict_masks(m, test, inference) for m in (checkpoint.model, exported))
-    between = [float(np.mean([_dice(a == k, b == k) for k in range(1, dataset.n_classes)])) for a, b in zip(ours, theirs)]
+    between = [label_dice(a, b, dataset.n_classes) for a, b in zip(ours, theirs)]
     return {"dice_fp32": mean_dice(ours, test, dataset.n_classes), "dice_int8": mean_dice(theirs, test, dataset.n_classes),
             "dice_agreement": float(np.mean(between)), "n_checked": len(test)}
-
-
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    total = a.sum() + b.sum()
-    return 1.0 if total == 0 else float(2 * (a & b).sum() / total)
 
 
 class _Calibration:

@@ -94,16 +94,19 @@ def validation_dice(model: nn.Module, dataset: SegmentationDataset, inference: I
     return mean_dice(predict_masks(model, val, inference), val, dataset.n_classes)
 
 
-def mean_dice(preds: list[np.ndarray], split: SegmentationSplit, n_classes: int) -> float:
-    """Validation mean Dice over cases and structures (both empty counts 1), for model selection."""
+def label_dice(a: np.ndarray, b: np.ndarray, n_classes: int) -> float:
+    """Mean Dice over the structures of two label maps of one case (a structure absent from both counts 1)."""
     scores = []
-    for pred, i in zip(preds, range(len(split))):
-        _, true = split.case(i)
-        for k in range(1, n_classes):
-            p, t = pred == k, true == k
-            denominator = p.sum() + t.sum()
-            scores.append(1.0 if denominator == 0 else 2.0 * (p & t).sum() / denominator)
+    for k in range(1, n_classes):
+        p, t = a == k, b == k
+        denominator = p.sum() + t.sum()
+        scores.append(1.0 if denominator == 0 else 2.0 * (p & t).sum() / denominator)
     return float(np.mean(scores))
+
+
+def mean_dice(preds: list[np.ndarray], split: SegmentationSplit, n_classes: int) -> float:
+    """Mean Dice over cases and structures against the split's ground truth, for model selection."""
+    return float(np.mean([label_dice(pred, split.case(i)[1], n_classes) for i, pred in enumerate(preds)]))
 
 
 def _augmenter(dims: int, patch: tuple[int, ...], shape: tuple[int, ...], seed: int):
@@ -171,7 +174,7 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
 
     config = segmentation_defaults(config, dataset)
     inference = inference or Inference.for_data(dataset)
-    train, val = dataset.split("train"), dataset.split("val")
+    train = dataset.split("train")
     if len(train) < config.batch_size:
         raise ConfigError(f"{len(train)} training cases but --batch-size {config.batch_size}: lower the batch size")
     torch.manual_seed(config.seed)
@@ -186,7 +189,7 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
         _load_state(Path(state_path), model, optimizer, scheduler, rng, config, state)
     start = state["epoch"]
     if keep_start and start == 0:
-        state["best"] = mean_dice(predict_masks(model, val, inference), val, dataset.n_classes)
+        state["best"] = validation_dice(model, dataset, inference)
     if distill is not None:
         distill.teacher.eval()
     # Validation Dice plateaus early and gains again as the cosine schedule anneals: stop only after half the run.
@@ -223,7 +226,7 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
                 total_loss += loss.item()
                 bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
             scheduler.step()
-            dice = mean_dice(predict_masks(model, val, inference), val, dataset.n_classes)
+            dice = validation_dice(model, dataset, inference)
             if dice > state["best"]:
                 state.update(best=dice, best_epoch=epoch, best_state=copy.deepcopy(model.state_dict()))
             state["history"].append({"epoch": epoch, "train_loss": total_loss / steps, "val_dice": dice,
