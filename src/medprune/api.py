@@ -78,11 +78,12 @@ evaluate_model = returns_result(_evaluate_model)
 import_model = returns_result(_import_model)
 @returns_result
 def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
-            progress: bool = True, **options: Any) -> dict[str, Any]:
+            progress: bool = True, overwrite: bool = False, **options: Any) -> dict[str, Any]:
     """Run a model on new cases: class probabilities and decisions (CSV), or for a segmentation model each case's
     label map (NIfTI / PNG beside the CSV) and structure volumes."""
     if checkpoint.spec.task == "segmentation":
-        return predict_segmentation(checkpoint, data, out, image_column=image_column, progress=progress)
+        return predict_segmentation(checkpoint, data, out, image_column=image_column, progress=progress,
+                                    overwrite=overwrite)
     return _predict(checkpoint, data, out, image_column=image_column, progress=progress, **options)
 prune_data = returns_result(_prune_data)
 search = returns_result(_search)

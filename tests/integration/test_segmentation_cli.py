@@ -120,6 +120,15 @@ def test_predict_writes_each_mask_beside_the_csv_with_structure_volumes(tiny_dec
     source = nib.load(tiny_decathlon / "imagesTr" / "case_000.nii.gz")
     assert written.shape == source.shape and (written.affine == source.affine).all()
     assert set(np.unique(np.asarray(written.dataobj))) <= {0, 1, 2}
+    again = invoke("predict", "--model", run, "--data", tiny_decathlon / "imagesTr", "--out", tmp_path / "predictions"
+                   / "cases.csv", "--no-progress", "--overwrite")
+    assert again.exit_code == 0, again.output
+    other = tmp_path / "predictions" / "other.csv"  # a new CSV, but the masks folder of an earlier run is kept safe
+    (tmp_path / "predictions" / "other_masks").mkdir()
+    (tmp_path / "predictions" / "other_masks" / "case_000_mask.nii.gz").write_bytes(b"earlier")
+    assert_one_line_error(invoke("predict", "--model", run, "--data", tiny_decathlon / "imagesTr", "--out", other,
+                                 "--no-progress"), "already exists")
+    assert (tmp_path / "predictions" / "other_masks" / "case_000_mask.nii.gz").read_bytes() == b"earlier"
 
 
 def test_an_imported_monai_unet_is_pruned_exported_and_validated(tiny_decathlon, tmp_path):

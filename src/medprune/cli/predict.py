@@ -33,7 +33,7 @@ def predict(
     if unknown_category not in ("error", "ignore"):
         raise ConfigError(f"--unknown-category must be error or ignore, got '{unknown_category}'")
     record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress,
-                         unknown_category=unknown_category)
+                         unknown_category=unknown_category, overwrite=overwrite)
     if record.get("task") == "segmentation":
         console.print(f"{record['cases']} cases segmented -> {out} (structure volumes), masks in {record['masks']}")
         return

@@ -88,7 +88,7 @@ def _write_mask(path: Path, labels: np.ndarray, source: Any, n_classes: int) -> 
 
 
 def predict_segmentation(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
-                         progress: bool = True) -> dict[str, Any]:
+                         progress: bool = True, overwrite: bool = False) -> dict[str, Any]:
     """Write each input's label map into `<out stem>_masks/` and `out` (CSV: case, mask file, volume per structure in
     mL, or in thousands of pixels for images without a pixel size)."""
     from rich.progress import track
@@ -105,18 +105,23 @@ def predict_segmentation(checkpoint: Checkpoint, data: str | Path, out: str | Pa
     inference, model = inference_of(checkpoint), checkpoint.model.eval()
     structures = checkpoint.class_names[1:]
     masks = out.with_name(f"{out.stem}_masks")
+    targets = [masks / f"{_name_of(path)}_mask{'.nii.gz' if dims == 3 else '.png'}" for path in files]
+    existing = [t for t in targets if t.exists()]
+    if existing and not overwrite:  # checked before any work: an earlier run's masks are data too
+        raise ConfigError(f"{existing[0]} already exists ({len(existing)} masks in {masks.name}): choose another --out "
+                          "or pass --overwrite")
     masks.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     unit = "ml" if dims == 3 else "kpx"
     writer.writerow(["case", "mask", *(f"volume_{unit}_{s}" for s in structures)])
-    for name, path in track(list(zip(names, files)), "segmenting", disable=not progress, transient=True):
+    for name, path, mask_path in track(list(zip(names, files, targets)), "segmenting", disable=not progress,
+                                       transient=True):
         image, source, spacing = _read(path, dims, size)
         if image.shape[0] != checkpoint.input_shape[0]:
             raise DataError(f"{name} has {image.shape[0]} channels but the model takes {checkpoint.input_shape[0]}")
         x = np.stack([normalise(c, pre.get("normalise", "zscore")) for c in image])[None]
         labels = predict_logits(model, torch.from_numpy(x), inference).argmax(1)[0].numpy().astype(np.uint8)
-        mask_path = masks / f"{_name_of(path)}_mask{'.nii.gz' if dims == 3 else '.png'}"
         _write_mask(mask_path, labels, source, checkpoint.spec.model.n_classes)
         voxel = float(np.prod(spacing)) / 1000.0
         writer.writerow([name, str(mask_path.relative_to(out.parent)),
