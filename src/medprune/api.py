@@ -39,6 +39,7 @@ from medprune.prediction import predict as _predict
 from medprune.models import MODELS
 from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, read_bundle, set_trusted_factories,
                                       trust_factory)
+from medprune.hardware.device import resolve_device
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
 from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
@@ -61,7 +62,7 @@ __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLA
            "PruneSettings",
            "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
-           "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare", "evaluate_model",
+           "check_device", "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare", "evaluate_model",
            "export",
            "int8_exports",
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_duration",
@@ -71,6 +72,11 @@ __all__ = ["CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLA
            "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"
+
+def check_device(name: str) -> None:
+    """Refuse a device this machine does not have before any data is read (a one-line ConfigError)."""
+    resolve_device(name)
+
 
 # Every run-directory verb returns a RunResult: its JSON record, read-only, with to_dict().
 train = returns_result(_train)

@@ -15,6 +15,7 @@ from medprune.data import Dataset, load_data
 from medprune.data.batches import to_tensor
 from medprune.models.imported import build_imported, is_imported, load_weights
 from medprune.errors import ConfigError, DataError, MedpruneError
+from medprune.hardware.distributed import launched_rank
 from medprune.evaluation import Evaluation
 from medprune.evaluation.evaluate import check_input_shape, evaluate, validation_threshold
 from medprune.evaluation.metrics import check_threshold_data
@@ -183,8 +184,12 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     except TypeError as err:  # a keyword the architecture does not take
         raise ConfigError(f"model '{model}' cannot be built with model_kwargs {model_kwargs} ({err}): remove or "
                           "rename the unknown keyword") from None
-    prepare_out(out, resume, overwrite)
+    main = launched_rank() == 0  # under torchrun every process trains; one writes the run
+    if main:
+        prepare_out(out, resume, overwrite)
     result: TrainResult = fit(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress)
+    if not main:
+        return {}
     checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
     spec.threshold = validation_threshold(checkpoint, dataset, target_sensitivity)
     spec.training = {"config": config.to_dict(), "best_epoch": result.best_epoch,

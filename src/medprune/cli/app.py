@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import sys
 import warnings
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from medprune.errors import MedpruneError
+from medprune.hardware.distributed import launched_rank
 from medprune.outputs import OutputKind, claim_outputs, describe_os_error
 
 app = typer.Typer(name="medprune", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -63,6 +66,8 @@ def command(name: str | None = None, parent: typer.Typer | None = None,
         @functools.wraps(fn)
         def run(*args, **kwargs):
             warnings.showwarning = _one_line_warning
+            if launched_rank() != 0:  # under torchrun the process of rank 0 claims and writes the outputs
+                return _quietly(fn, *args, **kwargs)
             claimed = {Path(kwargs[k]): kind for k, kind in (outputs or {}).items() if kwargs.get(k) is not None}
             inputs = _input_paths({k: v for k, v in kwargs.items() if k not in (outputs or {})})
             created = [path for path, kind in claimed.items() if kind == "dir" and not path.exists()]
@@ -86,6 +91,16 @@ def command(name: str | None = None, parent: typer.Typer | None = None,
         return (parent or app).command(name)(run)
 
     return wrap
+
+
+def _quietly(fn: Callable, *args, **kwargs):
+    """A command run by a process other than torchrun's rank 0: it trains alongside, prints nothing and exits 0;
+    rank 0 reports errors (each process meets the same ones) and results."""
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return fn(*args, **kwargs)
+    except MedpruneError as err:
+        raise typer.Exit(2) from err
 
 
 def _remove_if_empty(folders: list[Path]) -> None:

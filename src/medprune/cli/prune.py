@@ -28,6 +28,7 @@ def prune(
 
     Every pruning option is declared once in medprune.pruning.settings.PruneSettings (also a recipe's prune
     step and the keywords of medprune.prune)."""
+    api.check_device(settings.device)
     dense = api.load_model(model)
     dataset = api.load_data_for(dense, data, data_dir=data_dir)
     record = api.prune(dense, dataset, settings, out, resume=resume, overwrite=overwrite, progress=progress,

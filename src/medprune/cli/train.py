@@ -40,11 +40,14 @@ def train(
     the data options in medprune.data.DataOptions (also a recipe's data:)."""
     config = config.replace(time_budget_s=api.parse_duration(time_budget),
                             augment="none" if no_augment else config.augment)
+    api.check_device(config.device)
     reading = reading.replace(label_column=label_column_of(reading.label_column, target))
     dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())
     api.check_positive_applies(dataset, reading.positive_class)
     record = api.train(dataset, model, config, out, resume=resume, overwrite=overwrite, progress=progress,
                        target_sensitivity=target_sensitivity)
+    if not record:  # a torchrun process other than rank 0: that one reports
+        return
     show_metrics(record, f"{model} on {dataset.name}: test split")
     result = record["training"]["result"]
     best = (f"Dice {result['best_val_dice']:.4f}" if "best_val_dice" in result

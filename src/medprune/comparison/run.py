@@ -56,7 +56,7 @@ def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: boo
     if (folder / "model.pt").is_file() and not (folder / "train_state.pt").exists():
         return load_checkpoint(folder)
     t = ref.train
-    config = TrainConfig(epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed)
+    config = TrainConfig(epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, **recipe.budget.accelerator())
     train(dataset, t.model, config, folder, resume=(folder / "train_state.pt").exists(), progress=progress,
               model_kwargs=t.model_kwargs)
     return load_checkpoint(folder)

@@ -34,7 +34,7 @@ def prune_structured(model: Checkpoint, ctx: Context, criterion: str, target: st
 
 # A recipe's prune step takes PruneSettings' own fields (the same declarations: names, defaults, ranges) but
 # the fine-tuning ones, which come from the recipe's shared budget so that every technique gets the same.
-FROM_BUDGET = ("finetune_epochs", "lr", "batch_size", "seed", "operating_margin")
+FROM_BUDGET = ("finetune_epochs", "lr", "batch_size", "seed", "operating_margin", "device", "precision")
 
 
 def _shared_fields() -> dict[str, Any]:
@@ -54,7 +54,7 @@ class PruneOptions(create_model("PruneFields", __base__=(FinetuneOptions, PruneC
         own = self.model_dump(exclude={"technique", "epochs"})
         return PruneSettings(**own, finetune_epochs=budget.epochs if self.epochs is None else self.epochs,
                              lr=budget.lr, batch_size=budget.batch_size, seed=budget.seed,
-                             operating_margin=budget.operating_margin)
+                             operating_margin=budget.operating_margin, **budget.accelerator())
 
 
 @register_technique

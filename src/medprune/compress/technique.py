@@ -23,13 +23,13 @@ from medprune.models.checkpoint import Checkpoint, runtime_of
 from medprune.models.spec import CheckpointSpec
 from medprune.pruning.settings import FINETUNE_BATCH_SIZE, FINETUNE_EPOCHS, FINETUNE_LR, OPERATING_MARGIN, SEED
 from medprune.registry import Registry
-from medprune.schema import Settings
+from medprune.hardware.options import AcceleratorOptions
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
 
 
-class Budget(Settings):
+class Budget(AcceleratorOptions):
     """The fine-tuning every technique gets, so the comparison is fair (a recipe's `budget:`); its fields are
-    declared once with `medprune prune`'s (medprune.pruning.settings)."""
+    declared once with `medprune prune`'s (medprune.pruning.settings), the device and precision with `train`'s."""
 
     epochs: int | None = FINETUNE_EPOCHS
     lr: float = FINETUNE_LR
@@ -57,7 +57,8 @@ class Context:
         if epochs == 0:
             return None
         b = self.budget
-        config = TrainConfig(epochs=epochs, budget="finetuning", lr=b.lr, batch_size=b.batch_size, seed=b.seed)
+        config = TrainConfig(epochs=epochs, budget="finetuning", lr=b.lr, batch_size=b.batch_size, seed=b.seed,
+                             **b.accelerator())
         teacher = Distillation(self.reference.model, temperature, weight) if distill else None
         guard = OperatingPointGuard.of(self.reference.model, self.dataset, self.reference.threshold,
                                        b.operating_margin)

@@ -9,14 +9,16 @@ from torch import nn
 from medprune.data.batches import iterate_batches
 from medprune.data.dataset import Split
 from medprune.errors import DataError
+from medprune.hardware.device import device_of
 
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, split: Split, preprocessing: dict, batch_size: int = 256) -> np.ndarray:
     """Softmax probabilities, shape (N, K), in the split's order."""
-    was_training = model.training
+    was_training, device = model.training, device_of(model)
     model.eval()
-    chunks = [torch.softmax(model(x), dim=1) for x, _ in iterate_batches(split, batch_size, preprocessing=preprocessing)]
+    chunks = [torch.softmax(model(x.to(device)), dim=1).cpu()
+              for x, _ in iterate_batches(split, batch_size, preprocessing=preprocessing)]
     model.train(was_training)
     return torch.cat(chunks).double().numpy()
 

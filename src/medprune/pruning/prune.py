@@ -47,7 +47,7 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
         if epochs == 0:
             return
         if segmentation:  # the training loss and selection on validation Dice; batch size as in training
-            config = TrainConfig(epochs=epochs, lr=s.lr, seed=s.seed, patience=0)
+            config = TrainConfig(epochs=epochs, lr=s.lr, seed=s.seed, patience=0, **s.accelerator())
             distill = VoxelDistillation(teacher, s.temperature, s.distill_weight) if s.distill else None
             result = fit_segmentation(model, dataset, config, progress=progress, inference=inference, distill=distill,
                                       keep_start=True)
@@ -55,7 +55,7 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
                 f"{result.best_epoch}); stopped: {result.stopped}")
             return
         config = TrainConfig(epochs=epochs, budget="finetuning", lr=s.lr, batch_size=s.batch_size, seed=s.seed,
-                             augment=s.augment)
+                             augment=s.augment, **s.accelerator())
         distill = Distillation(teacher, s.temperature, s.distill_weight) if s.distill else None
         guard = OperatingPointGuard.of(teacher, dataset, dense.threshold, s.operating_margin)
         result = fit(model, dataset, config, progress=progress, distill=distill, keep_start=True,

@@ -12,7 +12,8 @@ from medprune.pruning.criterion import CRITERIA
 from medprune.pruning.structured import check_round_to
 from medprune.pruning.target import Schedule, Target
 from medprune.pruning.unstructured import parse_pattern
-from medprune.schema import Settings, checked
+from medprune.hardware.options import AcceleratorOptions
+from medprune.schema import checked
 
 # Fine-tuning settings shared with a recipe's budget (which every technique of a comparison gets): one
 # declaration, so a range cannot differ between `medprune prune` and a recipe.
@@ -55,7 +56,7 @@ class PruneChecks(BaseModel):
         return value
 
 
-class PruneSettings(Settings, PruneChecks):
+class PruneSettings(AcceleratorOptions, PruneChecks):
     """Everything that defines a pruning run (recorded in metrics.json)."""
 
     criterion: str = Field(default="taylor", description="Importance criterion (see `medprune list criteria`); "

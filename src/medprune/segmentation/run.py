@@ -21,6 +21,7 @@ from medprune.evaluation.efficiency import measure_peak_memory, model_counts, se
 from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
 from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
 from medprune.models.checkpoint import runtime_of
+from medprune.hardware.distributed import launched_rank
 from medprune.training import TrainConfig
 from medprune.training.run_files import STATE_FILE, write_training_files
 from medprune.training.segmentation import Inference, fit_segmentation, predict_logits, predict_masks
@@ -107,9 +108,13 @@ def train_segmentation(dataset: SegmentationDataset, model: str, config: TrainCo
     torch.manual_seed(config.seed)
     net = create_model(model, input_shape=dataset.input_shape, n_classes=dataset.n_classes, task="segmentation",
                        **(model_kwargs or {}))
-    prepare_out()
+    main = launched_rank() == 0  # under torchrun every process trains; one writes the run
+    if main:
+        prepare_out()
     result = fit_segmentation(net, dataset, config, state_path=out / STATE_FILE, resume=resume, progress=progress,
                               inference=inference)
+    if not main:
+        return {}
     spec.training = {"config": config.to_dict(), "best_epoch": result.best_epoch,
                      "best_val_dice": result.best_val_dice}
     save_checkpoint(out / "model.pt", net, spec)

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from medprune.hardware.device import device_of
+
 
 @torch.no_grad()
 def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
@@ -20,9 +22,10 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
     for m in norms:
         m.reset_running_stats()
         m.momentum = None
+    device = device_of(model)
     model.train()
     for x in batches:
-        model(x)
+        model(x.to(device))
     for m in norms:
         m.momentum = 0.1
     return model.eval()

@@ -27,7 +27,10 @@ from medprune.data.batches import read_batches, to_tensor
 from medprune.data.corruptions import corrupt_randomly, kind_of
 from medprune.data.dataset import Dataset
 from medprune.errors import CheckpointError, ConfigError
-from medprune.schema import Settings
+from medprune.hardware.device import describe_device, device_of, resolve_device, to_device
+from medprune.hardware.distributed import world
+from medprune.hardware.options import AcceleratorOptions
+from medprune.hardware.precision import autocast, grad_scaler
 from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.predict import positive_or_all, predict_proba
 
@@ -51,7 +54,7 @@ def _one_of(name: str, choices: tuple[str, ...]):
     return field_validator(name)(check)
 
 
-class TrainConfig(Settings):
+class TrainConfig(AcceleratorOptions):
     """Hyper-parameters of one training run, declared once: `medprune train`'s options and a recipe's
     `reference: {train: ...}` keys are read from these fields.
 
@@ -196,6 +199,8 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
     stopped: str = ""  # why training ended, in words
+    device: str = "cpu"  # where it trained, in words (the model comes back on the CPU)
+    processes: int = 1  # data-parallel processes (torchrun)
     plan: dict[str, Any] = field(default_factory=dict)  # the Plan the run followed
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,7 +326,7 @@ class _State:
         except Exception as err:  # any unreadable file means the same to the user
             raise CheckpointError(f"{path} cannot be read ({type(err).__name__}): delete it and train "
                                   "again without --resume") from None
-        if json.loads(payload["config"]) != self.config.to_dict():
+        if resumable(json.loads(payload["config"])) != resumable(self.config.to_dict()):
             raise ConfigError(f"{path} was written with other training settings: resume with the same "
                               "options, or start a new run without --resume")
         self.model.load_state_dict(payload["model"])
@@ -337,6 +342,12 @@ class _State:
         self.elapsed_s = float(payload.get("elapsed_s", 0.0))
         torch.set_rng_state(payload["torch_rng"])
         self.rng.bit_generator.state = json.loads(payload["numpy_rng"])
+
+
+def resumable(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a resumed run must share with the interrupted one: all but the device (a run begun on a GPU
+    may go on on the CPU); state files from before precision was a setting trained in 32."""
+    return {"precision": "32"} | {key: value for key, value in config.items() if key != "device"}
 
 
 def fit(model: nn.Module, dataset: Dataset, config: TrainConfig, *, state_path: Path | None = None,
@@ -422,8 +433,10 @@ def finetune(model: nn.Module, train: Iterable[tuple[torch.Tensor, torch.Tensor]
 
     def val_predictions(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
         m.eval()
+        device = device_of(m)
         with torch.no_grad():
-            pairs = [(torch.softmax(m(torch.as_tensor(x).float()), 1), torch.as_tensor(y).reshape(-1)) for x, y in val]
+            pairs = [(torch.softmax(m(torch.as_tensor(x).float().to(device)), 1).cpu(), torch.as_tensor(y).reshape(-1))
+                     for x, y in val]
         return torch.cat([t for _, t in pairs]).long().numpy(), torch.cat([p for p, _ in pairs]).double().numpy()
 
     distill = Distillation(teacher, temperature, distill_weight) if teacher is not None else None
@@ -462,13 +475,20 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
          selection_score: Callable[[np.ndarray, np.ndarray], float] | None = None) -> TrainResult:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    device = resolve_device(config.device)
+    processes = world(device)
     if distill is not None:
-        distill.check().teacher.eval()
+        teacher_device = device_of(distill.check().teacher)
+        distill.teacher.to(device).eval()
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    model.to(device)
     optimizer = make_optimizer(model, config)
+    scaler = grad_scaler(device, config.precision)
     average = _Average(model, plan.average_decay) if plan.average_decay else None
     bn_inputs = _bn_inputs(loop, config, plan.steps_per_epoch) if average is not None else []
+    trained = processes.wrap(model, device)
+    torch.manual_seed(config.seed + processes.rank)  # dropout and other random layers: a stream per process
 
     def evaluated() -> contextlib.AbstractContextManager[nn.Module]:
         """The model as validated, selected and kept: holding the averaged weights when averaging."""
@@ -490,26 +510,33 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
     if keep_start and start_epoch == 0:
         val_auroc, _, state.best_score = validated(model)
         state.best_auroc = val_auroc
-    weight = loop.class_weight
+    weight = None if loop.class_weight is None else loop.class_weight.to(device)
     began = time.perf_counter()
     steps = plan.steps_per_epoch
     total = (plan.epochs - start_epoch) * steps if steps else None
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with Progress(*columns, disable=not (progress and processes.main), transient=False) as bar:
         task = bar.add_task("training", total=total, status="")
-        while not (stopped := _stop_reason(state, plan, config, state.elapsed_s + time.perf_counter() - began)):
+        while not (stopped := processes.first_reason(
+                _stop_reason(state, plan, config, state.elapsed_s + time.perf_counter() - began))):
             epoch = state.epoch + 1
             model.train()
             total_loss, seen = 0.0, 0
             for x, y in loop.epoch_batches(rng):
-                logits = model(x)
-                loss = distill.loss(logits, x, y, weight) if distill else F.cross_entropy(logits, y, weight=weight)
-                if penalty is not None:
-                    loss = loss + penalty(model)
+                if len(y) < 2 * processes.size:  # every process needs 2 cases for BatchNorm
+                    continue
+                x, y = to_device(processes.shard(x), device), to_device(processes.shard(y), device)
+                with autocast(device, config.precision):
+                    logits = trained(x)
+                    loss = (distill.loss(logits, x, y, weight) if distill
+                            else F.cross_entropy(logits, y, weight=weight))
+                    if penalty is not None:
+                        loss = loss + penalty(model)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 if average is not None:
                     average.update(model)
                 total_loss += loss.item() * len(y)
@@ -525,20 +552,24 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
                       "val_auroc": val_auroc, "lr": optimizer.param_groups[0]["lr"]}
             state.history.append(record)
             state.epoch = epoch
-            if state_path is not None:
-                state.elapsed_s, began = state.elapsed_s + time.perf_counter() - began, time.perf_counter()
+            state.elapsed_s, began = state.elapsed_s + time.perf_counter() - began, time.perf_counter()
+            if state_path is not None and processes.main:
                 state.save(Path(state_path))
             bar.update(task, status=f"val AUROC {val_auroc:.4f} (best {state.best_auroc:.4f} @ {state.best_epoch})")
             if on_epoch_end is not None:
                 on_epoch_end(epoch, record)
         if total is not None:
             bar.update(task, total=(state.epoch - start_epoch) * steps)
+    processes.unwrap(model)
     if not last_epoch:
         model.load_state_dict(state.best_state)
     elif average is not None:
         model.load_state_dict(average.state)
         recalibrate_batchnorm(model, bn_inputs)
-    model.eval()
+    model.cpu().eval()
+    if distill is not None:
+        distill.teacher.to(teacher_device)
     return TrainResult(best_epoch=state.best_epoch, best_val_auroc=state.best_auroc,
                        epochs_run=state.epoch - start_epoch, wall_time_s=state.elapsed_s + time.perf_counter() - began,
-                       history=state.history, resumed_from_epoch=start_epoch, stopped=stopped, plan=plan.to_dict())
+                       history=state.history, resumed_from_epoch=start_epoch, stopped=stopped, plan=plan.to_dict(),
+                       device=describe_device(device), processes=processes.size)

@@ -20,7 +20,10 @@ from torch import nn
 from medprune._atomic import write_atomic
 from medprune.errors import CheckpointError, ConfigError
 from medprune.data.segmentation import SegmentationDataset, SegmentationSplit
-from medprune.training.loop import TrainConfig, make_optimizer, make_scheduler
+from medprune.hardware.device import describe_device, device_of, resolve_device, to_device
+from medprune.hardware.distributed import world
+from medprune.hardware.precision import autocast, grad_scaler
+from medprune.training.loop import TrainConfig, make_optimizer, make_scheduler, resumable
 
 MAX_PATCH = {2: 256, 3: 96}  # largest patch side trained on: bounds CPU memory and step time
 DEFAULT_BATCH = {2: 16, 3: 4}
@@ -71,9 +74,10 @@ def predict_logits(model: nn.Module, x: torch.Tensor, inference: Inference) -> t
     """Logits for whole cases (N, C, *S) by MONAI's sliding-window inference (one window when the case fits)."""
     from monai.inferers import sliding_window_inference
 
-    with torch.no_grad():
+    with torch.no_grad():  # windows run where the model is; the whole case is put together on the CPU
         return sliding_window_inference(x, inference.patch_size, sw_batch_size=4, predictor=model,
-                                        overlap=inference.overlap, mode="gaussian")
+                                        overlap=inference.overlap, mode="gaussian", sw_device=device_of(model),
+                                        device="cpu")
 
 
 def predict_masks(model: nn.Module, split: SegmentationSplit, inference: Inference, batch: int = 8) -> list[np.ndarray]:
@@ -150,6 +154,8 @@ class SegmentationResult:
     history: list[dict[str, float]] = field(default_factory=list)
     resumed_from_epoch: int = 0
     stopped: str = ""
+    device: str = "cpu"  # where it trained, in words (the model comes back on the CPU)
+    processes: int = 1  # data-parallel processes (torchrun)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -175,11 +181,16 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
     config = segmentation_defaults(config, dataset)
     inference = inference or Inference.for_data(dataset)
     train = dataset.split("train")
-    if len(train) < config.batch_size:
-        raise ConfigError(f"{len(train)} training cases but --batch-size {config.batch_size}: lower the batch size")
+    device = resolve_device(config.device)
+    processes = world(device)
+    if len(train) < config.batch_size or config.batch_size < 2 * processes.size:
+        raise ConfigError(f"{len(train)} training cases, --batch-size {config.batch_size} and {processes.size} "
+                          "process(es): the batch must hold at least 2 cases per process and fit the training split")
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    model.to(device)
     optimizer = make_optimizer(model, config)
+    scaler = grad_scaler(device, config.precision)
     scheduler = make_scheduler(optimizer, config, config.epochs)
     loss_fn = DiceCELoss(to_onehot_y=True, softmax=True)
     transform = _augmenter(dataset.spatial_dims, inference.patch_size, dataset.input_shape[1:], config.seed)
@@ -191,14 +202,17 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
     if keep_start and start == 0:
         state["best"] = validation_dice(model, dataset, inference)
     if distill is not None:
-        distill.teacher.eval()
+        teacher_device = device_of(distill.teacher)
+        distill.teacher.to(device).eval()
+    trained = processes.wrap(model, device)
+    torch.manual_seed(config.seed + processes.rank)  # dropout: a stream per process
     # Validation Dice plateaus early and gains again as the cosine schedule anneals: stop only after half the run.
     patience = config.patience if config.patience is not None else max(10, config.epochs // 2)
     steps = max(1, len(train) // config.batch_size)
     began, stopped = time.perf_counter(), ""
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
-    with Progress(*columns, disable=not progress) as bar:
+    with Progress(*columns, disable=not (progress and processes.main)) as bar:
         task = bar.add_task("training", total=(config.epochs - start) * steps, status="")
         while True:
             elapsed = state["elapsed_s"] + time.perf_counter() - began
@@ -209,20 +223,23 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
             elif config.time_budget_s and state["epoch"] > start and \
                     elapsed / (state["epoch"] - start) * (state["epoch"] - start + 1) > config.time_budget_s:
                 stopped = f"time budget of {config.time_budget_s:.0f} s"
-            if stopped:
+            if stopped := processes.first_reason(stopped):
                 break
             epoch = state["epoch"] + 1
             model.train()
             order, total_loss = rng.permutation(len(train)), 0.0
             for b in range(steps):
                 x, y = _batch(transform, train, order[b * config.batch_size:(b + 1) * config.batch_size])
-                logits = model(x)
-                loss = loss_fn(logits, y)
-                if distill is not None:
-                    loss = distill.loss(logits, x, loss)
+                x, y = to_device(processes.shard(x), device), to_device(processes.shard(y), device)
+                with autocast(device, config.precision):
+                    logits = trained(x)
+                    loss = loss_fn(logits, y)
+                    if distill is not None:
+                        loss = distill.loss(logits, x, loss)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
                 total_loss += loss.item()
                 bar.update(task, advance=1, description=f"epoch {epoch}/{config.epochs}")
             scheduler.step()
@@ -232,14 +249,18 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
             state["history"].append({"epoch": epoch, "train_loss": total_loss / steps, "val_dice": dice,
                                      "lr": optimizer.param_groups[0]["lr"]})
             state["epoch"] = epoch
-            if state_path is not None:
-                state["elapsed_s"], began = state["elapsed_s"] + time.perf_counter() - began, time.perf_counter()
+            state["elapsed_s"], began = state["elapsed_s"] + time.perf_counter() - began, time.perf_counter()
+            if state_path is not None and processes.main:
                 _save_state(Path(state_path), model, optimizer, scheduler, rng, config, state)
             bar.update(task, status=f"val Dice {dice:.4f} (best {state['best']:.4f} @ {state['best_epoch']})")
+    processes.unwrap(model)
     model.load_state_dict(state["best_state"])
-    model.eval()
+    model.cpu().eval()
+    if distill is not None:
+        distill.teacher.to(teacher_device)
     return SegmentationResult(state["best_epoch"], float(state["best"]), state["epoch"] - start,
-                              state["elapsed_s"] + time.perf_counter() - began, state["history"], start, stopped)
+                              state["elapsed_s"] + time.perf_counter() - began, state["history"], start, stopped,
+                              describe_device(device), processes.size)
 
 
 def _save_state(path: Path, model, optimizer, scheduler, rng, config: TrainConfig, state: dict) -> None:
@@ -256,7 +277,7 @@ def _load_state(path: Path, model, optimizer, scheduler, rng, config: TrainConfi
     except Exception as err:  # any unreadable file means the same to the user
         raise CheckpointError(f"{path} cannot be read ({type(err).__name__}): delete it and train again without "
                               "--resume") from None
-    if json.loads(payload["config"]) != config.to_dict():
+    if resumable(json.loads(payload["config"])) != resumable(config.to_dict()):
         raise ConfigError(f"{path} was written with other training settings: resume with the same options, or start "
                           "a new run without --resume")
     model.load_state_dict(payload["model"])

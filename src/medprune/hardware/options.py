@@ -1,0 +1,28 @@
+"""The device and precision options, declared once for every verb that trains (`train`, `prune`, and the Python
+keyword arguments of the same names)."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from medprune.hardware.device import check_device_name
+from medprune.hardware.precision import check_precision
+from medprune.schema import Settings
+
+
+class AcceleratorOptions(Settings):
+    """Where training runs and in which precision; metrics, verdicts and latency are measured on the CPU."""
+
+    device: str = Field(default="auto", description=(
+        "Train on this device: auto (CUDA, then MPS, then the CPU), cpu, cuda, cuda:N or mps. Metrics, verdicts "
+        "and latency are measured on the CPU, the deployment target."))
+    precision: str = Field(default="32", description=(
+        "Training precision: 32, bf16-mixed (also on CPUs) or 16-mixed (fp16 with a gradient scaler, for GPUs). "
+        "Weights, metrics and exports stay fp32."))
+
+    _device = field_validator("device")(check_device_name)
+    _precision = field_validator("precision")(check_precision)
+
+    def accelerator(self) -> dict[str, str]:
+        """The two settings, to pass on to a TrainConfig."""
+        return {"device": self.device, "precision": self.precision}
