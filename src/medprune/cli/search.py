@@ -11,11 +11,14 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, ProgressOpt
+from medprune.cli.schema_options import settings_options
 
 
 @command("search", outputs={"out": "dir"})
+@settings_options(api.AcceleratorOptions, into="accelerator")
 def search(
     model: ModelDirOpt,
+    accelerator: api.AcceleratorOptions,
     out: Annotated[Path, typer.Option("--out", help="Search folder: study.db, search.json, search.html, best/.")],
     data: OptionalDataOpt = None,
     criterion: Annotated[str, typer.Option(
@@ -39,7 +42,13 @@ def search(
     budget_policy: Annotated[str, typer.Option(help="Candidates over budget: repair (shrink) or reject.")] = "repair",
     workers: Annotated[int, typer.Option(help="Parallel trial workers.")] = 1,
     backend: Annotated[str, typer.Option(help="local (processes) or ray.")] = "local",
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster address (default: start a local Ray).")] = None,
+    address: Annotated[Optional[str], typer.Option(
+        "--ray-address", "--address", help="Join this Ray cluster (ray://host:10001 or auto; default: start a local "
+                                           "Ray).")] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="CPUs each Ray trial worker asks for.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="GPUs each Ray trial worker asks for (fractions share one); "
+                                                       "its trials score there.")] = 0.0,
+
     storage: Annotated[Optional[str], typer.Option(help="Optuna storage URL (default sqlite:///OUT/study.db).")] = None,
     warm_start: Annotated[Optional[Path], typer.Option(help="Seed the search with the best candidates of an "
                                                             "earlier search folder.")] = None,
@@ -62,7 +71,9 @@ def search(
                           operating_margin=operating_margin,
                           max_layer_ratio=max_layer_ratio, round_to=round_to, bn_batches=bn_batches,
                           budget_policy=budget_policy, seed=seed)
-    options = api.RunOptions(workers=workers, backend=backend, address=address, finetune_top=finetune_top,
+    api.check_device(accelerator.device)
+    options = api.RunOptions(workers=workers, backend=backend, address=address, cpus_per_trial=cpus_per_trial,
+                         gpus_per_trial=gpus_per_trial, **accelerator.accelerator(), finetune_top=finetune_top,
                          finetune_epochs=finetune_epochs, warm_start=str(warm_start) if warm_start else None,
                          progress=progress)
     record = api.search(config, out, options, resume=resume, overwrite=overwrite)

@@ -23,6 +23,7 @@ from medprune.search.latency import RUNTIMES, LatencyTable
 from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.search.scoring import Objective, Requirement, validation_figures
 from medprune.search.space import SearchSpace
+from medprune.hardware.device import resolve_device
 
 
 def load_inputs(config) -> tuple[Checkpoint, Dataset]:
@@ -114,7 +115,10 @@ class Evaluator:
         return self.space.repair(keep, self.cost, self.target.value)
 
     def score(self, keep: list[float]) -> dict[str, Any]:
-        model = recalibrate_batchnorm(self.space.materialize(keep), self.bn_batches)
+        # A trial scores on this worker's accelerator when it has one (a Ray task given --gpus-per-trial sees its
+        # own GPU; one given none sees none): adaptive BatchNorm and validation only, so CPU and GPU agree closely.
+        model = self.space.materialize(keep).to(resolve_device("auto"))
+        model = recalibrate_batchnorm(model, self.bn_batches)
         return validation_figures(model, self.val_x, self.val_y, self.threshold, self.objective)
 
     def evaluate(self, keep: list[float], policy: str = "repair") -> dict[str, Any]:

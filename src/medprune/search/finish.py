@@ -26,7 +26,8 @@ def _finetune(model, evaluator, options, epochs: int | None):
         figures = figures_of(y, probs, evaluator.threshold, evaluator.objective)
         return figures["objective"] - (0.0 if all(r.met(figures) for r in evaluator.requirements) else 1.0)
 
-    config = TrainConfig(epochs=epochs, budget="finetuning", lr=options.lr, batch_size=options.train_batch_size)
+    config = TrainConfig(epochs=epochs, budget="finetuning", lr=options.lr, batch_size=options.train_batch_size,
+                         device=options.device, precision=options.precision)
     fit(model, evaluator.dataset, config, progress=options.progress, keep_start=True, selection_score=score)
     return model
 

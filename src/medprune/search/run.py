@@ -17,6 +17,7 @@ from medprune.errors import ConfigError
 from medprune.search.evaluator import Evaluator
 from medprune.search.finish import finish
 from medprune.search.learners import LEARNERS
+from medprune.hardware.options import AcceleratorOptions
 from medprune.search.study import (STUDY_NAME, SearchConfig, count_states, default_storage, fail_stale_trials,
                                    finished_trials, make_storage, names, run_worker, worker_process)
 
@@ -28,6 +29,10 @@ class RunOptions:
     workers: int = 1
     backend: str = "local"  # or "ray"
     address: str | None = None  # Ray cluster address; None starts a local Ray
+    cpus_per_trial: float = 1.0  # Ray resources each trial worker asks for
+    gpus_per_trial: float = 0.0
+    device: str = "auto"  # where the chosen candidates are fine-tuned
+    precision: str = "32"
     finetune_top: int = 3  # candidates given a short fine-tune before the final choice
     short_epochs: int = 1
     finetune_epochs: int | None = None  # total for the chosen candidate; None: short, then the fine-tuning budget
@@ -42,6 +47,13 @@ class RunOptions:
             raise ConfigError(f"--workers must be >= 1, got {self.workers}")
         if self.backend not in ("local", "ray"):
             raise ConfigError(f"backend must be local or ray, got '{self.backend}'")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise ConfigError(f"--cpus-per-trial must be > 0 and --gpus-per-trial >= 0, got {self.cpus_per_trial} "
+                              f"and {self.gpus_per_trial}")
+        if self.gpus_per_trial and self.backend != "ray":
+            raise ConfigError("--gpus-per-trial asks Ray for GPUs: add --backend ray (local workers use the GPU "
+                              "--device names)")
+        AcceleratorOptions(device=self.device, precision=self.precision)  # the same checks as train's
         if self.finetune_top < 1 or (self.finetune_epochs is not None and self.finetune_epochs < self.short_epochs):
             raise ConfigError("--finetune-top must be >= 1 and --finetune-epochs at least the short fine-tune")
         return self
@@ -127,7 +139,7 @@ def _run_trials(config: SearchConfig, options: RunOptions, study, progress_label
                 ray.init(address=options.address, num_cpus=None if options.address else options.workers,
                          include_dashboard=False, log_to_driver=False)
             try:
-                task_fn = ray.remote(num_cpus=1)(worker_process)
+                task_fn = ray.remote(num_cpus=options.cpus_per_trial, num_gpus=options.gpus_per_trial)(worker_process)
                 pending = [task_fn.remote(config, w, threads) for w in range(options.workers)]
                 while pending:
                     _, pending = ray.wait(pending, timeout=2.0)

@@ -15,6 +15,7 @@ from medprune.errors import ConfigError
 from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.operating_point import figures_at_threshold
 from medprune.evaluation.predict import positive_or_all
+from medprune.hardware.device import device_of
 
 REQUIRABLE = ("sensitivity", "specificity", "ppv", "npv", "auroc")
 
@@ -76,7 +77,8 @@ class Requirement:
 def validation_figures(model: nn.Module, x: torch.Tensor, y: np.ndarray, threshold: float | None,
                        objective: Objective) -> dict[str, Any]:
     model.eval()
-    probs = torch.cat([torch.softmax(model(chunk), 1) for chunk in x.split(256)]).double().numpy()
+    device = device_of(model)
+    probs = torch.cat([torch.softmax(model(chunk.to(device)), 1).cpu() for chunk in x.split(256)]).double().numpy()
     return figures_of(y, probs, threshold, objective)
 
 
