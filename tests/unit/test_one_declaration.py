@@ -17,6 +17,7 @@ from medprune.compress.prune import FROM_BUDGET, PruneOptions
 from medprune.compress.technique import Budget
 from medprune.data import DataOptions
 from medprune.errors import ConfigError
+from medprune.hardware.options import AcceleratorOptions
 from medprune.pruning import PruneSettings
 from medprune.schema import extra_of, flags
 from medprune.training import TrainConfig
@@ -171,3 +172,23 @@ def test_one_name_for_the_resamples_and_the_minimum_cases():
     assert ValidationSettings(resamples=1500).n_resamples == 1500  # a recipe's older key still reads
     assert {"--n-resamples", "--resamples"} <= set(VALIDATE_COMMAND["n_resamples"].opts)
     assert {"--min-cases-per-class", "--min-cases"} <= set(VALIDATE_COMMAND["min_cases_per_class"].opts)
+
+
+ACCELERATOR_COMMANDS = [("train",), ("prune",), ("search",), ("demo",), ("data", "prune")]
+
+
+def _command_params(path):
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return {param.name: param for param in command.params}
+
+
+@pytest.mark.parametrize("path", ACCELERATOR_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("name", list(AcceleratorOptions.model_fields))
+def test_every_verb_that_trains_takes_the_device_and_precision_as_declared(path, name):
+    field, param = AcceleratorOptions.model_fields[name], _command_params(path)[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default and param.help == help_of(field)
+    for settings in (TrainConfig, PruneSettings, Budget):  # Python and a recipe's budget: the same field
+        assert repr(settings.model_fields[name]) == repr(field)

@@ -62,9 +62,11 @@ def audit(
 
 @command("prune", parent=data_app, outputs={"out": "dir"})
 @settings_options(api.DataOptions, into="reading", exclude=TRAINING_ONLY_READS)
+@settings_options(api.AcceleratorOptions, into="accelerator")
 def prune(
     data: DataOpt,
     reading: api.DataOptions,
+    accelerator: api.AcceleratorOptions,
     out: Annotated[Path, typer.Option("--out", help="Folder for subset.json (pass it to --data), scores.npy.")],
     score: Annotated[str, typer.Option(help="el2n, grand, forgetting, prototype or random.")] = "el2n",
     keep: Annotated[float, typer.Option(help="Share of the training split to keep, in (0, 1].")] = 0.5,
@@ -89,10 +91,12 @@ def prune(
                           easy_negatives_only=easy_negatives_only, prefer="easy" if keep_easy else "hard").check()
     if proxy_epochs < 1 or proxy_runs < 1:
         raise ConfigError("--proxy-epochs and --proxy-runs must be >= 1")
+    api.check_device(accelerator.device)
     reading = reading.replace(label_column=label_column_of(reading.label_column, target))
     dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())
     api.check_positive_applies(dataset, reading.positive_class)
-    proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress)
+    proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress,
+                              **accelerator.accelerator())
     record = api.prune_data(dataset, score, selection, out, proxy)
     per_class = ", ".join(f"{k} {v['before']}->{v['after']}" for k, v in record["per_class"].items())
     console.print(f"kept {record['kept_fraction']:.3f} of the training cases by {score} ({per_class}); scoring took "

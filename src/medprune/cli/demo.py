@@ -22,10 +22,13 @@ import typer
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ProgressOpt
+from medprune.cli.schema_options import settings_options
 
 
 @command("demo", outputs={"out": "dir"})
+@settings_options(api.AcceleratorOptions, into="accelerator")
 def demo(
+    accelerator: api.AcceleratorOptions,
     out: Annotated[Path, typer.Option("--out", help="Where the demo runs are written.")] = Path("runs/demo"),
     model: Annotated[str, typer.Option("--model", help="Architecture to train (smallcnn: a 2-minute demo).")] = "resnet18",
     epochs: Annotated[int, typer.Option(help="Training epochs of the dense model.")] = 7,
@@ -44,9 +47,11 @@ def demo(
 ) -> None:
     """Train, prune (taylor, structured, distilled), export int8 (ONNX Runtime, OpenVINO), validate, ship, report."""
     settings = api.PruneSettings(criterion="taylor", structured=True, target=target, finetune_epochs=finetune_epochs,
-                                 distill=True, round_to=round_to)
+                                 distill=True, round_to=round_to, **accelerator.accelerator())
     settings.check()  # a mistyped --target fails now, not after training
-    config = api.TrainConfig(epochs=epochs, time_budget_s=api.parse_duration(time_budget)).check()
+    config = api.TrainConfig(epochs=epochs, time_budget_s=api.parse_duration(time_budget),
+                             **accelerator.accelerator()).check()
+    api.check_device(accelerator.device)
     dataset = api.load_data("pneumoniamnist", data_dir=data_dir)
     console.print(f"[bold]1/4 train[/] {model} on PneumoniaMNIST ({len(dataset.split('train'))} / "
                   f"{len(dataset.split('val'))} / {len(dataset.split('test'))} chest X-rays)")

@@ -32,6 +32,8 @@ class ProxySettings:
     lr: float = 1e-3
     seed: int = 0
     progress: bool = False
+    device: str = "auto"  # where the proxy runs train (hardware.options.AcceleratorOptions)
+    precision: str = "32"
 
 
 def train_proxy(dataset: Dataset, settings: ProxySettings, run: int,
@@ -44,7 +46,8 @@ def train_proxy(dataset: Dataset, settings: ProxySettings, run: int,
     # Scores describe training after a fixed number of epochs: no early stopping or weight averaging, and the
     # augmentation that benchmarks/data_pruning.py measured them with.
     config = TrainConfig(epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size, seed=seed,
-                         augment="light", class_weighting="off", average="none")
+                         augment="light", class_weighting="off", average="none", device=settings.device,
+                         precision=settings.precision)
     hook = (lambda epoch, _record: on_epoch_end(model, epoch)) if on_epoch_end else None
     fit(model, dataset, config, progress=settings.progress, on_epoch_end=hook, last_epoch=True)
     return model
