@@ -39,8 +39,8 @@ from medprune.prediction import predict as _predict
 from medprune.models import MODELS
 from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, read_bundle, set_trusted_factories,
                                       trust_factory)
-from medprune.hardware.device import resolve_device
-from medprune.hardware.options import AcceleratorOptions
+from medprune.hardware.device import resolve_device, running_on
+from medprune.hardware.options import AcceleratorOptions, InferenceOptions
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
 from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
@@ -58,7 +58,8 @@ from medprune.segmentation import validate_segmentation as _validate_segmentatio
 from medprune.data.segmentation import SegmentationDataset
 from medprune.validation.protocol import Protocol, ProtocolOptions, build_protocol
 
-__all__ = ["AcceleratorOptions", "CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS",
+__all__ = ["AcceleratorOptions", "InferenceOptions", "running_models_on",
+           "CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS",
            "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProtocolOptions", "ProxySettings",
            "PruneSettings",
@@ -79,6 +80,12 @@ PRUNE_STATE_FILE = "prune_state.pt"
 def check_device(name: str) -> None:
     """Refuse a device this machine does not have before any data is read (a one-line ConfigError)."""
     resolve_device(name)
+
+
+def running_models_on(device: str, *checkpoints: Checkpoint):
+    """A block inside which the checkpoints' models run on `device` (a one-line error when it is absent);
+    predictions come back to the CPU, latency is measured there, and the models are on the CPU after it."""
+    return running_on([c.model for c in checkpoints], resolve_device(device))
 
 
 # Every run-directory verb returns a RunResult: its JSON record, read-only, with to_dict().

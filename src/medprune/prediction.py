@@ -23,6 +23,7 @@ from medprune.data.table_encoding import apply_encoding, count_unknown_categorie
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.predict import check_finite
 from medprune.models.checkpoint import Checkpoint
+from medprune.hardware.device import device_of
 
 
 def _image_inputs(checkpoint: Checkpoint, data: Path, image_column: str | None) -> tuple[list[str], ImageFiles]:
@@ -92,7 +93,7 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
     pre = checkpoint.spec.preprocessing
     model = checkpoint.model.eval()
     with torch.no_grad():
-        probs = torch.cat([torch.softmax(model(to_tensor(x[i:i + batch_size], pre)), 1)
+        probs = torch.cat([torch.softmax(model(to_tensor(x[i:i + batch_size], pre).to(device_of(model))), 1).cpu()
                            for i in track(range(0, len(x), batch_size), "predicting", disable=not progress,
                                          transient=True)]).double().numpy()
     check_finite(probs, checkpoint.name)

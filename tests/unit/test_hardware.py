@@ -104,3 +104,29 @@ def test_a_checkpoint_written_on_a_gpu_loads_on_the_cpu(tmp_path):
     assert device_of(loaded.model) == torch.device("cpu")
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.model.state_dict()[key], value)
+
+
+def test_models_run_on_the_device_inside_the_block_and_are_on_the_cpu_after_it_even_on_error():
+    from medprune.hardware.device import on_cpu, running_on
+
+    models = [nn.Linear(2, 2), nn.Sequential()]  # the second holds no weights, as an exported model's wrapper
+    with pytest.raises(KeyError), running_on(models, torch.device("cpu")):
+        raise KeyError("a failure inside the block")
+    assert all(device_of(m) == torch.device("cpu") for m in models)
+    assert on_cpu(models[0]) is models[0]  # already on the CPU: no copy
+
+
+@pytest.mark.parametrize("verb", [["evaluate", "--model", "RUN"], ["predict", "--model", "RUN", "--data", "RUN",
+                                                                     "--out", "OUT.csv"],
+                                  ["validate", "--reference", "RUN", "--candidate", "RUN", "--out", "OUT"]])
+def test_a_verb_asked_for_an_absent_gpu_stops_at_once_with_exit_2(verb, tmp_path):
+    from typer.testing import CliRunner
+
+    from medprune.cli import app
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    args = [str(tmp_path / "x") if a == "RUN" else str(tmp_path / a) if a.startswith("OUT") else a for a in verb]
+    result = CliRunner().invoke(app, [*args, "--device", "cuda"])
+    assert result.exit_code == 2
+    assert "this machine has no CUDA device" in result.output

@@ -8,14 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
+from medprune.cli.schema_options import settings_options
 from medprune.cli.app import command, console
 from medprune.cli.options import ServedModelOpt, ProgressOpt
 from medprune.errors import ConfigError
 
 
 @command("predict", outputs={"out": "file"})
+@settings_options(api.InferenceOptions, into="serving")
 def predict(
     model: ServedModelOpt,
+    serving: api.InferenceOptions,
     data: Annotated[Path, typer.Option("--data", help="A folder of images, a CSV manifest (with --image-column), or "
                                                       "a table with the model's columns.")],
     out: Annotated[Path, typer.Option("--out", help=(
@@ -32,8 +35,11 @@ def predict(
     """Predict new cases with the model's own preprocessing and decision threshold (no labels needed)."""
     if unknown_category not in ("error", "ignore"):
         raise ConfigError(f"--unknown-category must be error or ignore, got '{unknown_category}'")
-    record = api.predict(api.load_model(model), data, out, image_column=image_column, progress=progress,
-                         unknown_category=unknown_category, overwrite=overwrite)
+    api.check_device(serving.device)
+    checkpoint = api.load_model(model)
+    with api.running_models_on(serving.device, checkpoint):
+        record = api.predict(checkpoint, data, out, image_column=image_column, progress=progress,
+                             unknown_category=unknown_category, overwrite=overwrite)
     if record.get("task") == "segmentation":
         console.print(f"{record['cases']} cases segmented -> {out} (structure volumes), masks in {record['masks']}")
         return

@@ -15,8 +15,10 @@ from medprune.cli.show import show_verdicts
 
 @command("validate", outputs={"out": "dir"})
 @settings_options(api.ProtocolOptions, into="options")
+@settings_options(api.InferenceOptions, into="serving")
 def validate(
     options: api.ProtocolOptions,
+    serving: api.InferenceOptions,
     reference: Annotated[Path, typer.Option("--reference", help="Run directory (or model.pt) of the reference.")],
     candidate: Annotated[list[Path], typer.Option("--candidate", help="A candidate: run directory, model.pt, or an exported "
                                                                          ".onnx / .xml / TorchScript .pt (repeatable).")],
@@ -42,8 +44,16 @@ def validate(
 
     The protocol's settings are declared once in medprune.validation.protocol.ProtocolOptions (also a recipe's
     validation:)."""
+    api.check_device(serving.device)
     ref = api.load_model(reference)
     cands = [api.load_model(c) for c in candidate]
+    with api.running_models_on(serving.device, ref, *cands):
+        _validate(options, ref, cands, data, margin, endpoints, subgroup, subgroup_file, recalibrate, seed,
+                  intended_use, out, data_dir)
+
+
+def _validate(options, ref, cands, data, margin, endpoints, subgroup, subgroup_file, recalibrate, seed, intended_use,
+              out, data_dir) -> None:
     if ref.spec.task == "segmentation":
         dataset = api.load_data_for(ref, data, data_dir=data_dir, subgroups=subgroup or None)
         record = api.validate_segmentation(

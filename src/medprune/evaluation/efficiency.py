@@ -19,6 +19,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from medprune.models.checkpoint import runtime_of
+from medprune.hardware.device import on_cpu
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,8 @@ def exported_runtime(model: nn.Module) -> str:
 
 def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: Path | None = None,
                        warmup: int = 3, repeats: int = 10) -> Efficiency:
-    """Every efficiency figure of one model, measured now on this machine."""
+    """Every efficiency figure of one model, measured now on this machine's CPU."""
+    model = on_cpu(model)
     params, nonzero, macs = model_counts(model, input_shape)
     size, size_gz = serialized_sizes(model, path)
     latency = {f"batch{b}": measure_latency(model, input_shape, b, warmup=warmup, repeats=repeats)

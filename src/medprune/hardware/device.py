@@ -3,7 +3,10 @@ be there. Results always come back to the CPU, where metrics and latency are mea
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -63,6 +66,25 @@ def device_of(model: nn.Module) -> torch.device:
     if tensor is None:
         tensor = next(model.buffers(), None)
     return tensor.device if tensor is not None else torch.device("cpu")
+
+
+@contextlib.contextmanager
+def running_on(models: Iterable[nn.Module], device: torch.device) -> Iterator[None]:
+    """Inside the block the models run on `device` (their predictions come back to the CPU); after it they are on
+    the CPU again. Exported models (ONNX Runtime, OpenVINO, TorchScript wrappers) hold no weights and stay put."""
+    models = list(models)
+    try:
+        for model in models:
+            model.to(device)
+        yield
+    finally:
+        for model in models:
+            model.cpu()
+
+
+def on_cpu(model: nn.Module) -> nn.Module:
+    """`model` itself when it is on the CPU, else a CPU copy: latency and memory are the deployment target's."""
+    return model if device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:

@@ -26,3 +26,13 @@ class AcceleratorOptions(Settings):
     def accelerator(self) -> dict[str, str]:
         """The two settings, to pass on to a TrainConfig."""
         return {"device": self.device, "precision": self.precision}
+
+
+class InferenceOptions(Settings):
+    """Where a verb that only runs a model (evaluate, validate, predict) runs it."""
+
+    device: str = Field(default="cpu", description=(
+        "Run the model on this device: cpu, auto (CUDA, then MPS, then the CPU), cuda, cuda:N or mps; predictions "
+        "come back to the CPU, and latency is always measured there, the deployment target."))
+
+    _device = field_validator("device")(check_device_name)

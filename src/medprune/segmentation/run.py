@@ -21,6 +21,7 @@ from medprune.evaluation.efficiency import measure_peak_memory, model_counts, se
 from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
 from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
 from medprune.models.checkpoint import runtime_of
+from medprune.hardware.device import on_cpu
 from medprune.hardware.distributed import launched_rank
 from medprune.training import TrainConfig
 from medprune.training.run_files import STATE_FILE, write_training_files
@@ -34,7 +35,7 @@ def inference_of(checkpoint: Checkpoint) -> Inference:
 
 def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int) -> dict:
     """Median ms for one whole case (sliding windows) and for one patch, batch 1, after a warm-up."""
-    model = checkpoint.model.eval()
+    model = on_cpu(checkpoint.model).eval()  # latency is the deployment target's: the CPU
     case = torch.from_numpy(dataset.split("test").x[:1])
     patch = torch.zeros(1, dataset.input_shape[0], *inference.patch_size)
 
