@@ -9,7 +9,8 @@ difference, run the same endpoint computation and decision rule `validate` runs,
 - AUROC: binormal scores, reference AUROC 0.85 to 0.99, candidate one margin (0.01) lower, correlation rho
   between the two models' scores (a pruned model ranks cases much like its reference).
 - robustness: the same, under five severities of one corruption (the reference's AUROC falls by 0.02 a
-  severity; each severity adds noise shared by both models), judged on the severity-averaged AUROC delta.
+  severity; each severity adds noise shared by both models), judged as `validate` does on the severity-averaged
+  AUROC delta and the delta at severity 5 together (both must be non-inferior).
 - sensitivity / specificity: paired hits at a fixed threshold, reference 0.90 / 0.80, candidate
   0.85 / 0.75 (margin 0.05), with the discordant shares a pruned model typically has.
 - segmentation (n = test cases): seg-dice, per-case paired Dice differences with mean -0.02 (the margin) and a
@@ -37,6 +38,7 @@ from medprune.evaluation.paired_proportions import compute_paired_proportion_dif
 from medprune.validation.endpoints import compute_auroc_difference, compute_endpoint, endpoint_verdict
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, decide, too_few_cases
 from medprune.validation.paired_metrics import Predictions
+from medprune.validation.robustness import corruption_verdict
 from medprune.evaluation.segmentation import CaseMetrics
 from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins, segmentation_endpoints
 
@@ -93,8 +95,12 @@ def _robustness_verdict(n: int, rho: float, auroc: float, delta: float, rng: np.
         ref, cand = _binormal(y, rho, auroc - SEVERITY_STEP * severity, delta, shared, rng)
         refs.append(ref)
         cands.append(cand)
-    low, high, _ = compute_auroc_difference(y, refs, cands, MARGINS["robustness"], ALPHA)
-    return endpoint_verdict(low, high, MARGINS["robustness"])[0]
+    margin = MARGINS["robustness"]
+    low, high, _ = compute_auroc_difference(y, refs, cands, margin, ALPHA)
+    average = endpoint_verdict(low, high, margin)
+    low, high, _ = compute_auroc_difference(y, refs[-1], cands[-1], margin, ALPHA)
+    worst = endpoint_verdict(low, high, margin)
+    return corruption_verdict(*average, *worst, 5)[0]
 
 
 def _segmentation_verdict(endpoint: str, n: int, null: bool, minimum: int, rng: np.random.Generator) -> str:

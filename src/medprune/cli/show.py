@@ -71,5 +71,6 @@ def show_verdicts(record: dict[str, Any], data_name: str) -> None:
         if "robustness" in c:
             rob = c["robustness"]
             line += (f"; on corrupted images {rob['verdict']} ({rob['reason']}), loses most under "
-                     f"{rob['worst_corruption']} (mean AUROC delta {rob['worst_delta']:+.4f})")
+                     f"{rob['worst_corruption']} (mean AUROC delta {rob['worst_delta']:+.4f}, "
+                     f"{rob['worst_severity_delta']:+.4f} at severity 5)")
         console.print(line, markup=False)

@@ -5,10 +5,12 @@ condition: the paired AUROC delta with the clean AUROC endpoint's interval and t
 model's threshold (sensitivity and specificity deltas with Tango's score intervals). The robustness
 endpoint, pre-specified: per corruption, the paired AUROC delta averaged over its five severities, with the
 clean endpoint's margin and its interval, computed on DeLong's components averaged over the severities (the
-same cases in every condition, so their correlation is kept); its error rate is measured in
+same cases in every condition, so their correlation is kept), and the delta at the worst severity (5) with its
+own interval: an average must not hide a collapse at severity 5. Its error rate is measured in
 `benchmarks/validation_size.py`.
-A candidate is robust (non-inferior) only if every corruption is; inferior if any is; inconclusive
-otherwise: an intersection-union test, so no multiplicity correction across corruptions is needed.
+A corruption is passed only if both its average and its worst severity are non-inferior, failed if either is
+inferior; a candidate is robust (non-inferior) only if every corruption is passed, inferior if any is failed,
+inconclusive otherwise: intersection-union tests, so no multiplicity correction is needed.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from medprune.models.checkpoint import Checkpoint
 from medprune.validation.endpoints import compute_auroc_difference, endpoint_verdict
 from medprune.validation.paired_metrics import PAIRED_METRICS, Predictions
 
-METHOD = ("per corruption, the paired AUROC delta averaged over severities 1-5; interval: the clean AUROC "
-          "endpoint's (DeLong's test on the logit scale, widened by MOVER when few cases are misranked) on DeLong's "
-          "components averaged over the severities (binary); paired stratified bootstrap percentile of that average "
-          "(multi-class); verdict: non-inferior only if every corruption is (intersection-union)")
+METHOD = ("per corruption, the paired AUROC delta averaged over severities 1-5 and the delta at severity 5; "
+          "interval: the clean AUROC endpoint's (DeLong's test on the logit scale, widened by MOVER when few cases "
+          "are misranked), for the average on DeLong's components averaged over the severities (binary); paired "
+          "stratified bootstrap percentile (multi-class); verdict: non-inferior only if the average and the worst "
+          "severity of every corruption are (intersection-union)")
 
 
 @dataclass(frozen=True)
@@ -129,18 +132,26 @@ def _endpoint(name: str, chosen: list[Corruption], conditions: list[dict], delta
     `deltas` holds per (corruption, severity) the (reference, candidate) scores of a binary task, or the bootstrap
     deltas of a multi-class one."""
     per_corruption = {}
+    worst_severity = SEVERITIES[-1]
     for corruption in chosen:
         parts = [deltas[(corruption.name, s)] for s in SEVERITIES]
-        point = float(np.mean([row["candidates"][name]["delta"] for row in conditions
-                               if row["corruption"] == corruption.name]))
+        rows = {row["severity"]: row["candidates"][name] for row in conditions if row["corruption"] == corruption.name}
+        point = float(np.mean([rows[s]["delta"] for s in SEVERITIES]))
         if isinstance(parts[0], tuple):
             low, high, _ = compute_auroc_difference(y, [r for r, _ in parts], [c for _, c in parts], margin, alpha)
         else:
             low, high = percentile_ci(np.mean(parts, axis=0), alpha)
-        verdict, reason = endpoint_verdict(low, high, margin)
+        average_verdict, average_reason = endpoint_verdict(low, high, margin)
+        worst = rows[worst_severity]  # its interval is the condition's own (the clean endpoint's method)
+        worst_verdict, worst_reason = endpoint_verdict(worst["ci_low"], worst["ci_high"], margin)
+        verdict, reason = corruption_verdict(average_verdict, average_reason, worst_verdict, worst_reason, worst_severity)
         per_corruption[corruption.name] = {"delta": point, "ci_low": low, "ci_high": high, "verdict": verdict,
-                                           "reason": reason}
-    worst = min(per_corruption, key=lambda k: per_corruption[k]["delta"])
+                                           "reason": reason, "average_verdict": average_verdict,
+                                           "worst_severity": {"severity": worst_severity, "delta": worst["delta"],
+                                                              "ci_low": worst["ci_low"], "ci_high": worst["ci_high"],
+                                                              "verdict": worst_verdict}}
+    worst = min(per_corruption, key=lambda k: min(per_corruption[k]["delta"],
+                                                  per_corruption[k]["worst_severity"]["delta"]))
     verdicts = [v["verdict"] for v in per_corruption.values()]
     inferior = [k for k, v in per_corruption.items() if v["verdict"] == "inferior"]
     unproven = [k for k, v in per_corruption.items() if v["verdict"] != "non-inferior"]
@@ -151,8 +162,20 @@ def _endpoint(name: str, chosen: list[Corruption], conditions: list[dict], delta
     else:
         verdict, reason = "inconclusive", f"not shown under {', '.join(unproven)}"
     return {"name": name, "verdict": verdict, "reason": reason, "worst_corruption": worst,
-            "worst_delta": per_corruption[worst]["delta"], "per_corruption": per_corruption,
+            "worst_delta": per_corruption[worst]["delta"],
+            "worst_severity_delta": per_corruption[worst]["worst_severity"]["delta"], "per_corruption": per_corruption,
             "counts": {v: verdicts.count(v) for v in ("non-inferior", "inconclusive", "inferior")}}
+
+
+def corruption_verdict(average: str, average_reason: str, worst: str, worst_reason: str, severity: int) -> tuple[str, str]:
+    """One corruption's verdict from its severity average and its worst severity (intersection-union)."""
+    if "inferior" in (average, worst):
+        which = "the average over severities" if average == "inferior" else f"severity {severity}"
+        return "inferior", f"{which}: {average_reason if average == 'inferior' else worst_reason}"
+    if average == worst == "non-inferior":
+        return "non-inferior", f"both the average over severities and severity {severity} are non-inferior"
+    which = "the average over severities" if average != "non-inferior" else f"severity {severity}"
+    return "inconclusive", f"{which}: {average_reason if average != 'non-inferior' else worst_reason}"
 
 
 def _describe(corruption: Corruption) -> dict[str, Any]:

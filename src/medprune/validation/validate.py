@@ -130,7 +130,8 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
                                            protocol)
         for entry in record["candidates"]:
             summary = next(c for c in record["robustness"]["candidates"] if c["name"] == entry["name"])
-            entry["robustness"] = {k: summary[k] for k in ("verdict", "reason", "worst_corruption", "worst_delta")}
+            entry["robustness"] = {k: summary[k] for k in ("verdict", "reason", "worst_corruption", "worst_delta",
+                                                           "worst_severity_delta")}
     record["versions"] = software_versions()
     images = test.x if dataset.modality == "image" else None
     return ValidationReport(record, test.y, ref.probs, [c.probs for c in cands.values()], images)

@@ -67,3 +67,23 @@ def test_the_python_api_takes_plain_modules_and_arrays():
                                        threshold=0.5, corruptions="impulse_noise", margin=0.05, n_resamples=1000,
                                        preprocessing={"scale": 1 / 255, "mean": 0.0, "std": 1.0})
     assert record["candidates"][0]["verdict"] == "inferior" and len(record["conditions"]) == 5
+
+
+def test_a_collapse_at_the_worst_severity_is_not_averaged_away():
+    """AUROC unchanged at severities 1-4 and 0.20 lower at 5: the average (-0.04) is within the 0.05 margin, the
+    worst severity is not, so the corruption and the candidate are inferior and the report shows both figures."""
+    from medprune.data.corruptions import SEVERITIES
+    from medprune.validation.robustness import _endpoint
+
+    rng = np.random.default_rng(0)
+    drop = {s: (0.2 if s == SEVERITIES[-1] else 0.0) for s in SEVERITIES}
+    deltas = {("fog", s): -drop[s] + rng.normal(0, 0.003, 2000) for s in SEVERITIES}  # bootstrap deltas
+    conditions = [{"corruption": "fog", "severity": s,
+                   "candidates": {"c": {"delta": -drop[s], "ci_low": -drop[s] - 0.006, "ci_high": -drop[s] + 0.006}}}
+                  for s in SEVERITIES]
+    result = _endpoint("c", [SimpleNamespace(name="fog")], conditions, deltas, np.zeros(10), 0.05, 0.05)
+    fog = result["per_corruption"]["fog"]
+    assert fog["average_verdict"] == "non-inferior" and abs(fog["delta"] + 0.04) < 1e-9
+    assert fog["worst_severity"]["verdict"] == "inferior" and fog["worst_severity"]["delta"] == -0.2
+    assert fog["verdict"] == "inferior" and "severity 5" in fog["reason"]
+    assert result["verdict"] == "inferior" and result["worst_severity_delta"] == -0.2
