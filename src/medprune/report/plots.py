@@ -52,25 +52,40 @@ def roc_plot(y: np.ndarray, curves: dict[str, np.ndarray], class_names: list[str
 def calibration_plot(y: np.ndarray, curves: dict[str, np.ndarray], n_bins: int = 10) -> str:
     """Reliability diagram with equal-mass bins (binary: P(positive); multi-class: top label)."""
     fig, ax = new_figure()
+    shown = []
     for label, probs in curves.items():
         if probs.shape[1] == 2:
             conf, event = probs[:, 1], (y == 1).astype(float)
         else:
             conf, event = probs.max(axis=1), (probs.argmax(axis=1) == y).astype(float)
-        bins = np.array_split(np.argsort(conf), n_bins)
-        ax.plot([conf[b].mean() for b in bins if len(b)], [event[b].mean() for b in bins if len(b)], "o-",
-                label=label, ms=4)
+        bins = [b for b in np.array_split(np.argsort(conf), n_bins) if len(b)]
+        points = np.array([[conf[b].mean(), event[b].mean()] for b in bins])
+        shown.append(points)
+        ax.plot(points[:, 0], points[:, 1], "o-", label=label, ms=4)
     ax.plot([0, 1], [0, 1], ls=":", c="grey")
+    # Confident models put most bins near 0 and 1: zoom to the points (one range for both axes, so the diagonal
+    # stays the diagonal) instead of squashing them against a corner.
+    low, high = _padded_range(np.concatenate(shown))
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed frequency")
-    ax.set_title("Calibration (equal-mass bins)")
+    ax.set_title("Calibration (equal-mass bins)" + ("" if (low, high) == (0.0, 1.0) else ", zoomed to the bins"))
     ax.legend(fontsize=8)
     return encode_png(fig)
 
 
+def _padded_range(values: np.ndarray, pad: float = 0.05) -> tuple[float, float]:
+    """The range of `values` widened by `pad` of itself (at least 0.1 wide), within [0, 1]."""
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    margin = max(pad * (high - low), (0.1 - (high - low)) / 2, 0.01)
+    return max(0.0, low - margin), min(1.0, high + margin)
+
+
 def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str:
-    """Subgroup deltas (candidate - reference) with CIs, against the non-inferiority margin."""
-    fig, ax = new_figure(6.0, 0.9 + 0.45 * len(rows))
+    """Subgroup deltas (candidate - reference) with CIs, against the non-inferiority margin; the legend sits
+    below the axes, where it cannot hide an interval."""
+    fig, ax = new_figure(8.0, 1.8 + 0.5 * len(rows))
     for i, r in enumerate(rows):
         y = len(rows) - i
         if np.isfinite(r["ci_low"]):
@@ -83,7 +98,8 @@ def forest_plot(rows: list[dict], margin: float, metric: str, title: str) -> str
     ax.axvline(-margin, c="tab:red", ls="--", label=f"-margin ({-margin:g})")
     ax.set_xlabel(f"delta {metric} (candidate - reference)")
     ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylim(0.4, len(rows) + 0.6)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
     return encode_png(fig)
 
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from medprune.validation.paired_metrics import Predictions
@@ -14,15 +16,28 @@ def probability_shift(reference: Predictions, candidate: Predictions) -> np.ndar
 
 
 def flipped_cases(y: np.ndarray, reference: Predictions, candidate: Predictions, limit: int = 24) -> list[dict]:
-    """Cases whose predicted class changed, the largest probability shifts first."""
+    """Cases whose predicted class changed: first those the candidate now gets wrong, taking each true class in
+    turn (so a class with few such cases is not crowded out), the largest probability shift first within a class;
+    then the other changes, largest shift first."""
     ref_pred, cand_pred = reference.predicted, candidate.predicted
     shift = probability_shift(reference, candidate)
     changed = np.flatnonzero(ref_pred != cand_pred)
     changed = changed[np.argsort(-shift[changed], kind="stable")]
+    lost = (ref_pred[changed] == y[changed]) & (cand_pred[changed] != y[changed])
+    per_class = [list(changed[lost & (y[changed] == k)]) for k in np.unique(y[changed[lost]])]
+    in_turns = [c for turn in itertools.zip_longest(*per_class) for c in turn if c is not None]
+    changed = np.asarray(in_turns + list(changed[~lost]), dtype=int)
     return [{"index": int(i), "label": int(y[i]), "reference_prediction": int(ref_pred[i]),
              "candidate_prediction": int(cand_pred[i]), "probability_shift": float(shift[i]),
              "now_correct": bool(cand_pred[i] == y[i]), "was_correct": bool(ref_pred[i] == y[i])}
             for i in changed[:limit]]
+
+
+def changes_by_class(y: np.ndarray, reference: Predictions, candidate: Predictions) -> dict[int, dict[str, int]]:
+    """Per true class: how many cases the candidate now gets wrong (the reference was right) and now gets right."""
+    ref_right, cand_right = reference.predicted == y, candidate.predicted == y
+    return {int(k): {"now_wrong": int((ref_right & ~cand_right & (y == k)).sum()),
+                     "now_right": int((~ref_right & cand_right & (y == k)).sum())} for k in np.unique(y)}
 
 
 def modal_flips(y: np.ndarray, reference: Predictions, candidates: list[Predictions], limit: int = 24) -> list[dict]:

@@ -16,7 +16,7 @@ from medprune.evaluation.calibration import (apply_temperature, compute_brier, c
                                              compute_ece)
 from medprune.evaluation.delong import delong_paired_test
 from medprune.validation.endpoints import compute_endpoint
-from medprune.validation.exemplars import flipped_cases, modal_flips
+from medprune.validation.exemplars import changes_by_class, flipped_cases, modal_flips
 from medprune.validation.noninferiority import decide, too_few_cases
 from medprune.validation.paired_metrics import BINARY_ONLY, PAIRED_METRICS, Predictions
 from medprune.validation.protocol import Protocol
@@ -51,6 +51,7 @@ def judge(y: np.ndarray, reference: Predictions, candidates: dict[str, Predictio
             "flip_rate": float(np.mean(reference.predicted != cand.predicted)),
             "calibration": {"reference": _calibration(y, reference.probs), "candidate": _calibration(y, cand.probs)},
             "exemplars": flipped_cases(y, reference, cand),
+            "changes_by_class": changes_by_class(y, reference, cand),
         }
         entry.update(_discrimination(y, reference, cand, counts, protocol.alpha, class_names))
         if protocol.recalibrate and temperatures:
