@@ -153,13 +153,15 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
 
 @returns_result
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Protocol,
-             out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None) -> dict[str, Any]:
-    """Validate candidates against the reference; write `validation.json` and `report.html` into `out`."""
+             out: str | Path, *, subgroup_file: Path | None = None, intended_use: str | None = None,
+             progress: bool = False) -> dict[str, Any]:
+    """Validate candidates against the reference; write `validation.json` and `report.html` into `out`
+    (`progress`: a bar over the robustness conditions, the long part)."""
     values = {}
     if subgroup_file is not None:
         n = len(dataset.split(protocol.split))
         values = {column: read_subgroup_file(subgroup_file, column, n) for column in protocol.subgroups}
-    report = run_validation(reference, candidates, dataset, protocol, subgroup_values=values)
+    report = run_validation(reference, candidates, dataset, protocol, subgroup_values=values, progress=progress)
     report.save(out, intended_use=intended_use)
     return report.record
 

@@ -83,7 +83,7 @@ def prune(
     seed: Annotated[int, typer.Option(help="Seed of the proxy runs and random scores.")] = 0,
     data_dir: DataDirOpt = None,
     target: OldLabelColumnOpt = None,
-    progress: ProgressOpt = False,
+    progress: ProgressOpt = True,
 ) -> None:
     """Score every training case and keep the hardest (or easiest) share per class; val and test stay whole."""
     api.SCORES.get(score)

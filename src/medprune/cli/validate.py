@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import DataDirOpt, OptionalDataOpt, SubgroupOpt
+from medprune.cli.options import DataDirOpt, OptionalDataOpt, ProgressOpt, SubgroupOpt
 from medprune.cli.schema_options import settings_options
 from medprune.cli.show import show_verdicts
 
@@ -39,6 +39,7 @@ def validate(
     intended_use: Annotated[Optional[str], typer.Option(help="Intended-use statement for the model card.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Report directory.")] = Path("runs/validation"),
     data_dir: DataDirOpt = None,
+    progress: ProgressOpt = True,
 ) -> None:
     """Decide non-inferiority with a pre-specified margin; write validation.json and report.html.
 
@@ -49,11 +50,11 @@ def validate(
     cands = [api.load_model(c) for c in candidate]
     with api.running_models_on(serving.device, ref, *cands):
         _validate(options, ref, cands, data, margin, endpoints, subgroup, subgroup_file, recalibrate, seed,
-                  intended_use, out, data_dir)
+                  intended_use, out, data_dir, progress)
 
 
 def _validate(options, ref, cands, data, margin, endpoints, subgroup, subgroup_file, recalibrate, seed, intended_use,
-              out, data_dir) -> None:
+              out, data_dir, progress) -> None:
     if ref.spec.task == "segmentation":
         dataset = api.load_data_for(ref, data, data_dir=data_dir, subgroups=subgroup or None)
         record = api.validate_segmentation(
@@ -68,6 +69,7 @@ def _validate(options, ref, cands, data, margin, endpoints, subgroup, subgroup_f
                                   subgroups=list(subgroup or []), recalibrate=recalibrate, **options.model_dump())
     table_subgroups = None if subgroup_file else (subgroup or None)
     dataset = api.load_data_for(ref, data, data_dir=data_dir, subgroups=table_subgroups)
-    record = api.validate(ref, cands, dataset, protocol, out, subgroup_file=subgroup_file, intended_use=intended_use)
+    record = api.validate(ref, cands, dataset, protocol, out, subgroup_file=subgroup_file, intended_use=intended_use,
+                          progress=progress)
     show_verdicts(record, dataset.name)
     console.print(f"report written to {out / 'report.html'} and {out / 'validation.json'}")

@@ -49,8 +49,11 @@ class Model:
 
 def audit_robustness(reference: Model, candidates: list[Model], test: Split, preprocessing: dict, *,
                      input_shape: tuple[int, ...], corruptions: str | None, margin: float, alpha: float,
-                     n_resamples: int, seed: int) -> dict[str, Any]:
-    """The `robustness` record of validation.json (see the module docstring)."""
+                     n_resamples: int, seed: int, progress: bool = False) -> dict[str, Any]:
+    """The `robustness` record of validation.json (see the module docstring); `progress` shows a bar over the
+    conditions (every model predicts every corrupted test set: the longest part of a validation)."""
+    from rich.progress import track
+
     chosen = choose(kind_of(input_shape), corruptions)
     y = test.y
     images = np.asarray(test.x)
@@ -58,28 +61,29 @@ def audit_robustness(reference: Model, candidates: list[Model], test: Split, pre
     binary = len(np.unique(y)) <= 2
     counts = None if binary else stratified_counts(y, n_resamples, seed)  # the bootstrap serves multi-class only
     conditions, deltas = [], {c.name: {} for c in candidates}
-    for corruption in chosen:
-        for severity in SEVERITIES:
-            x = corrupt(images, corruption, severity, seed)
-            ref = _predictions(reference, x, y, preprocessing)
-            ref_auroc = float(auroc(y, ref, np.ones((1, len(y)), np.float32))[0])
-            row = {"corruption": corruption.name, "severity": severity, "reference_auroc": ref_auroc, "candidates": {}}
-            ref_boot = None if binary else auroc(y, ref, counts)
-            for cand in candidates:
-                pred = _predictions(cand, x, y, preprocessing)
-                if binary:
-                    deltas[cand.name][(corruption.name, severity)] = (ref.scores, pred.scores)
-                    low, high, _ = compute_auroc_difference(y, ref.scores, pred.scores, margin, alpha)
-                else:
-                    boot = auroc(y, pred, counts) - ref_boot
-                    deltas[cand.name][(corruption.name, severity)] = boot
-                    low, high = percentile_ci(boot, alpha)
-                value = float(auroc(y, pred, np.ones((1, len(y)), np.float32))[0])
-                entry = {"auroc": value, "delta": value - ref_auroc, "ci_low": low, "ci_high": high}
-                if binary and reference.threshold is not None:
-                    entry.update(_operating_point(y, ref, pred, alpha))
-                row["candidates"][cand.name] = entry
-            conditions.append(row)
+    every = [(corruption, severity) for corruption in chosen for severity in SEVERITIES]
+    for corruption, severity in track(every, f"robustness: {len(chosen)} corruptions x {len(SEVERITIES)} severities",
+                                      disable=not progress, transient=True):
+        x = corrupt(images, corruption, severity, seed)
+        ref = _predictions(reference, x, y, preprocessing)
+        ref_auroc = float(auroc(y, ref, np.ones((1, len(y)), np.float32))[0])
+        row = {"corruption": corruption.name, "severity": severity, "reference_auroc": ref_auroc, "candidates": {}}
+        ref_boot = None if binary else auroc(y, ref, counts)
+        for cand in candidates:
+            pred = _predictions(cand, x, y, preprocessing)
+            if binary:
+                deltas[cand.name][(corruption.name, severity)] = (ref.scores, pred.scores)
+                low, high, _ = compute_auroc_difference(y, ref.scores, pred.scores, margin, alpha)
+            else:
+                boot = auroc(y, pred, counts) - ref_boot
+                deltas[cand.name][(corruption.name, severity)] = boot
+                low, high = percentile_ci(boot, alpha)
+            value = float(auroc(y, pred, np.ones((1, len(y)), np.float32))[0])
+            entry = {"auroc": value, "delta": value - ref_auroc, "ci_low": low, "ci_high": high}
+            if binary and reference.threshold is not None:
+                entry.update(_operating_point(y, ref, pred, alpha))
+            row["candidates"][cand.name] = entry
+        conditions.append(row)
     return {"kind": kind_of(input_shape), "corruptions": [_describe(c) for c in chosen],
             "severities": list(SEVERITIES), "seed": seed, "margin": margin, "method": METHOD,
             "conditions": conditions,

@@ -86,7 +86,7 @@ class ValidationReport:
 
 
 def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Dataset, protocol: Protocol, *,
-             subgroup_values: dict[str, np.ndarray] | None = None) -> ValidationReport:
+             subgroup_values: dict[str, np.ndarray] | None = None, progress: bool = False) -> ValidationReport:
     """Compare every candidate with the reference on the same test cases, per the protocol.
 
     Raises:
@@ -127,7 +127,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
                                 "spec_model": reference.spec.model.model_dump()})
     if protocol.robustness:
         record["robustness"] = _robustness(reference, threshold, dict(zip(names, candidates)), own_threshold, dataset,
-                                           protocol)
+                                           protocol, progress)
         for entry in record["candidates"]:
             summary = next(c for c in record["robustness"]["candidates"] if c["name"] == entry["name"])
             entry["robustness"] = {k: summary[k] for k in ("verdict", "reason", "worst_corruption", "worst_delta",
@@ -138,7 +138,8 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
 
 
 def _robustness(reference: Checkpoint, threshold: float | None, candidates: dict[str, Checkpoint],
-                own_threshold: Callable[[Checkpoint], float | None], dataset: Dataset, protocol: Protocol) -> dict:
+                own_threshold: Callable[[Checkpoint], float | None], dataset: Dataset, protocol: Protocol,
+                progress: bool) -> dict:
     if dataset.modality != "image":
         raise ConfigError("--robustness corrupts images and volumes; this is table data: leave it out")
     test = dataset.split(protocol.split)
@@ -146,7 +147,7 @@ def _robustness(reference: Checkpoint, threshold: float | None, candidates: dict
                             [Model(name, c, own_threshold(c)) for name, c in candidates.items()], test,
                             dataset.preprocessing, input_shape=dataset.input_shape, corruptions=protocol.robustness,
                             margin=protocol.margin_for("auroc"), alpha=protocol.alpha, n_resamples=protocol.n_resamples,
-                            seed=protocol.seed)
+                            seed=protocol.seed, progress=progress)
 
 
 def unique_names(candidates: list[Checkpoint]) -> list[str]:
