@@ -236,3 +236,69 @@ def test_robustness_judges_every_candidate_on_corrupted_images(models, tmp_path)
     assert_one_line_error(invoke("validate", "--reference", models / "ref", "--candidate", models / "ref",
                                  "--robustness", "gausian_noise", "--out", tmp_path / "bad"),
                           "did you mean 'gaussian_noise'")
+
+
+def _browser() -> str | None:
+    import shutil
+
+    return next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome")
+                 if shutil.which(b)), None)
+
+
+def _rendered_tables(html_path):
+    """The report as a headless browser builds it (its DOM after parsing), as tables of cell texts."""
+    import subprocess
+    from html.parser import HTMLParser
+
+    dom = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
+                          html_path.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+
+    class Tables(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.cell, self.text = [], None, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr" and self.tables:
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None:
+                self.tables[-1][-1].append(" ".join("".join(self.cell).split()))
+                self.cell = None
+
+        def handle_data(self, data):
+            self.text.append(data)
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Tables()
+    parser.feed(dom)
+    return parser.tables, " ".join("".join(parser.text).split())
+
+
+@pytest.mark.skipif(_browser() is None, reason="no headless Chromium on this machine (apt-get install chromium)")
+def test_the_report_reads_right_in_a_headless_browser(models, tmp_path):
+    n = 200
+    (tmp_path / "meta.csv").write_text("site\n" + "\n".join("A" if i % 3 else "B" for i in range(n)) + "\n")
+    out = tmp_path / "report"
+    result = invoke("validate", "--reference", models / "ref", "--candidate", models / "damaged", "--subgroup", "site",
+                    "--subgroup-file", tmp_path / "meta.csv", "--robustness", "pixelate", "--n-resamples", "1000",
+                    "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    tables, text = _rendered_tables(out / "report.html")
+    subgroup = next(t for t in tables if t[0] and t[0][0] == "site")
+    header, rows = subgroup[0], subgroup[1:]
+    assert header[-1] == "finding" and all(header)  # every column headed
+    assert [r[0] for r in rows] == ["A", "B"]
+    for row in rows:  # as many cells as headings, and each row's operating point names its own endpoints
+        assert len(row) == len(header)
+        operating = row[header.index(next(h for h in header if h.startswith("operating point")))]
+        assert "sensitivity" in operating and "specificity" in operating
+    robustness = json.loads((out / "validation.json").read_text())["candidates"][0]["robustness"]
+    assert f"On corrupted images: {robustness['verdict']}" in text
+    assert "at severity 5" in text and "nan" not in text.lower().split()
