@@ -16,8 +16,7 @@ from medprune.data.batches import to_tensor
 from medprune.models.imported import build_imported, is_imported, load_weights
 from medprune.errors import ConfigError, DataError, MedpruneError
 from medprune.hardware.distributed import launched_rank
-from medprune.evaluation import Evaluation
-from medprune.evaluation.evaluate import check_input_shape, evaluate, validation_threshold
+from medprune.evaluation.evaluate import check_input_shape, evaluate, metrics_record, validation_threshold
 from medprune.evaluation.metrics import check_threshold_data
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
@@ -81,10 +80,6 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
         warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
                       f"{dataset.checksum} vs {recorded})", stacklevel=2)
     return dataset
-
-
-def metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
-    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec.model.model_dump()}
 
 
 def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",

@@ -153,6 +153,11 @@ def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
                       class_names=list(dataset.class_names), efficiency=efficiency, **metrics)
 
 
+def metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The metrics.json of a run directory: the evaluation, and the data and model it describes."""
+    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec.model.model_dump()}
+
+
 def evaluate_predictions(y_true: np.ndarray, y_prob: np.ndarray, *, threshold: float | None = None,
                          positive_class: str | int | None = None, class_names: list[str] | None = None) -> Evaluation:
     """Every clinical metric of predictions from the user's own pipeline.

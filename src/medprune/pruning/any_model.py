@@ -6,12 +6,19 @@ import copy
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from medprune.errors import ConfigError
+from medprune._atomic import write_json_atomic, write_text_atomic
+from medprune.data.batches import to_tensor
+from medprune.data.dataset import Dataset
+from medprune.errors import CheckpointError, ConfigError
+from medprune.evaluation.evaluate import evaluate, metrics_record, validation_threshold
+from medprune.models import Checkpoint, load_checkpoint, make_spec, save_checkpoint
+from medprune.report import render_run_summary
 from medprune.pruning.criterion import CalibrationData
 from medprune.pruning.engine import Pruner
 from medprune.pruning.settings import PruneSettings
@@ -28,6 +35,63 @@ class PruneResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "achieved": self.achieved, "steps": self.steps}
+
+    def save(self, out: str | Path, data: Dataset, *, architecture: str, kwargs: dict[str, Any] | None = None,
+             overwrite: bool = False, latency_repeats: int = 10) -> dict[str, Any]:
+        """Write the pruned model as a run directory every CLI verb takes (model.pt, metrics.json, summary.md).
+
+        Args:
+            out: the run directory.
+            data: the dataset the model was pruned for (`medprune.load_data(...)`): its validation split sets the
+                decision threshold, its test split is evaluated, its preprocessing is recorded.
+            architecture: what the unpruned model was built as: a zoo name (`resnet18`), `monai:NAME` or
+                `factory:package.module:function`, with its `kwargs`; the pruned widths are recorded beside it.
+        Returns:
+            The metrics record written to metrics.json.
+        Raises:
+            ConfigError: a segmentation dataset, or `out` holding a model (without `overwrite`).
+            CheckpointError: the model does not rebuild from `architecture` with the same outputs.
+        """
+        out = Path(out)
+        if data.task == "segmentation":
+            raise ConfigError("PruneResult.save writes classifiers; prune a segmentation model with `medprune "
+                              "prune` (or medprune.api.prune), which writes its run directory")
+        if (out / "model.pt").exists() and not overwrite:
+            raise ConfigError(f"{out} already holds a model: choose another directory or pass overwrite=True")
+        model = copy.deepcopy(self.model).cpu().eval()
+        spec = make_spec(architecture, input_shape=data.input_shape, class_names=data.class_names,
+                         modality=data.modality, task=data.task, kwargs=kwargs, preprocessing=data.preprocessing,
+                         data=data.source, data_md5=data.checksum)
+        spec.pruning = {**self.to_dict(), "achieved": {k: v for k, v in self.achieved.items() if k != "layers"},
+                        "saved_from": "python"}
+        out.mkdir(parents=True, exist_ok=True)
+        path = save_checkpoint(out / "model.pt", model, spec)
+        _check_rebuilds(model, path, architecture, data)
+        checkpoint = Checkpoint(model=model, spec=spec, path=path)
+        spec.threshold = validation_threshold(checkpoint, data)
+        save_checkpoint(path, model, spec)
+        record = metrics_record(evaluate(checkpoint, data, latency_repeats=latency_repeats), data, checkpoint)
+        record["pruning"] = spec.pruning
+        write_json_atomic(out / "metrics.json", record)
+        write_text_atomic(out / "summary.md", render_run_summary(record))
+        return record
+
+
+def _check_rebuilds(model: nn.Module, path: Path, architecture: str, data: Dataset) -> None:
+    """The saved file must rebuild into the same function, or a later verb would judge another model."""
+    x = to_tensor(data.split("val").x[:8], data.preprocessing)
+    try:
+        rebuilt = load_checkpoint(path).model
+        with torch.no_grad():
+            same = torch.allclose(rebuilt(x), model(x), atol=1e-5, rtol=1e-4)
+    except CheckpointError as err:
+        path.unlink(missing_ok=True)
+        raise CheckpointError(f"the pruned model does not rebuild as architecture '{architecture}' ({err}): pass "
+                              "the architecture and kwargs the unpruned model was built with") from None
+    if not same:
+        path.unlink(missing_ok=True)
+        raise CheckpointError(f"the pruned model rebuilt as '{architecture}' gives other outputs: pass the "
+                              "architecture and kwargs the unpruned model was built with")
 
 
 def prune(model: nn.Module, example_inputs: torch.Tensor, settings: PruneSettings | None = None, *,
