@@ -125,9 +125,11 @@ def test_the_learning_rate_has_one_range_in_every_door():
 DATA_FIELDS = DataOptions.model_fields
 
 
+@pytest.mark.parametrize("command", ["train", "import"])
 @pytest.mark.parametrize("name", list(DATA_FIELDS))
-def test_the_train_command_reads_data_as_declared(name):
-    field, param = DATA_FIELDS[name], TRAIN_COMMAND[name]
+def test_the_train_and_import_commands_read_data_as_declared(name, command):
+    field = DATA_FIELDS[name]
+    param = {p.name: p for p in typer.main.get_command(app).commands[command].params}[name]
     assert set(flags(name, field)) <= set(param.opts)
     assert param.default == field.default
     assert param.help == help_of(field) and field.description

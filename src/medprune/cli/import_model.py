@@ -10,16 +10,18 @@ import typer
 
 from medprune import api
 from medprune.cli.app import command, console
-from medprune.cli.options import (DataDirOpt, DataOpt, LabelColumnOpt, OldLabelColumnOpt, OutOpt, PositiveClassOpt,
-                                  label_column_of)
+from medprune.cli.options import DataDirOpt, DataOpt, OldLabelColumnOpt, OutOpt, label_column_of
+from medprune.cli.schema_options import settings_options
 from medprune.cli.show import show_metrics
 from medprune.errors import ConfigError
 
 
 @command("import", outputs={"out": "dir"})
+@settings_options(api.DataOptions, into="reading")
 def import_model(
     out: OutOpt,
     data: DataOpt,
+    reading: api.DataOptions,
     monai: Annotated[Optional[str], typer.Option("--monai", help="A monai.networks.nets class or function, "
                                                                   "e.g. resnet18 or DenseNet121.")] = None,
     factory: Annotated[Optional[str], typer.Option(help="Your own builder, package.module:function (imported by "
@@ -34,13 +36,13 @@ def import_model(
         "--trust-bundle-code", help="Evaluate the bundle's Python expressions ($...) and build a network_def "
                                     "that is not a MONAI network: this runs the bundle's code; only for bundles "
                                     "you trust.")] = False,
-    label_column: LabelColumnOpt = None,
     target: OldLabelColumnOpt = None,
-    positive_class: PositiveClassOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Import a trained network (MONAI, your own factory, or a MONAI bundle): evaluate it on the data, choose
-    its threshold on validation, and write a run directory that prune, export and validate accept."""
+    its threshold on validation, and write a run directory that prune, export and validate accept.
+
+    The data options are train's (medprune.data.DataOptions): image size and channels, manifest columns, masks."""
     api.check_run_out(out, resume=False, overwrite=overwrite)  # before the bundle or factory is touched
     try:
         arguments = json.loads(kwargs)
@@ -52,8 +54,9 @@ def import_model(
     name, arguments, bundle_weights = api.network_to_import(monai=monai, factory=factory, bundle=bundle,
                                                             kwargs=arguments, trust_bundle_code=trust_bundle_code)
     weights = weights or bundle_weights
-    dataset = api.load_data(data, data_dir=data_dir, label_column=label_column_of(label_column, target),
-                            positive_class=positive_class)
+    reading = reading.replace(label_column=label_column_of(reading.label_column, target))
+    dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())
+    api.check_positive_applies(dataset, reading.positive_class)
     record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite)
     show_metrics(record, f"{name} on {dataset.name}: test split")
     console.print(f"run written to {out} (model.pt, metrics.json, summary.md): prune, export and validate accept it")

@@ -14,8 +14,10 @@ from medprune.errors import ConfigError
 
 DataOpt = Annotated[str, typer.Option("--data", help="MedMNIST name (pneumoniamnist, pneumoniamnist@64), an .npz "
                                                      "(MedMNIST layout), a folder of images (class_name/file: PNG, "
-                                                     "JPEG, DICOM), a CSV manifest (--image-column) or table, or a "
-                                                     "subset.json of `data prune`.")]
+                                                     "JPEG, DICOM, NIfTI), a CSV manifest (--image-column; with "
+                                                     "--mask-column for segmentation) or table, a Decathlon "
+                                                     "dataset.json or its folder, or a subset.json of `data "
+                                                     "prune`.")]
 OptionalDataOpt = Annotated[Optional[str], typer.Option("--data", help="Data to use; default: the data the "
                                                                         "model was trained on.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder searched first for MedMNIST "

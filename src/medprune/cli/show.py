@@ -55,12 +55,14 @@ def show_verdicts(record: dict[str, Any], data_name: str) -> None:
     level = f"{100 * protocol['confidence_level']:g}% CI"
     margins = ", ".join(f"{name} {margin:g}" for name, margin in protocol["margins"].items())
     table = Table(title=f"non-inferiority on {data_name}: margins {margins}")
-    for column in ("candidate", "endpoint", "delta", level, "endpoint verdict", "verdict"):
-        table.add_column(column)
+    # names are never cut (pruned-int8.onnx and pruned-int8.xml must stay apart): they fold onto a second line
+    table.add_column("candidate", overflow="fold", min_width=12)
+    for column in ("endpoint", "delta", level, "endpoint verdict"):  # each candidate's verdict: the lines below
+        table.add_column(column, overflow="fold")
     for c in record["candidates"]:
         for i, (name, e) in enumerate(c["endpoints"].items()):
             table.add_row(c["name"] if i == 0 else "", name, f"{e['delta']:+.4f}",
-                          f"{e['ci_low']:+.4f} to {e['ci_high']:+.4f}", e["verdict"], c["verdict"] if i == 0 else "")
+                          f"{e['ci_low']:+.4f} to {e['ci_high']:+.4f}", e["verdict"])
     console.print(table)
     if record.get("too_few_cases"):
         console.print(record["too_few_cases"])

@@ -19,7 +19,9 @@ from medprune.cli.show import show_verdicts
 def validate(
     options: api.ProtocolOptions,
     serving: api.InferenceOptions,
-    reference: Annotated[Path, typer.Option("--reference", help="Run directory (or model.pt) of the reference.")],
+    reference: Annotated[Path, typer.Option("--reference", help="The reference: run directory or model.pt, or an "
+                                                                 "exported .onnx, .xml (OpenVINO) or TorchScript .pt "
+                                                                 "file.")],
     candidate: Annotated[list[Path], typer.Option("--candidate", help="A candidate: run directory, model.pt, or an exported "
                                                                          ".onnx / .xml / TorchScript .pt (repeatable).")],
     data: OptionalDataOpt = None,

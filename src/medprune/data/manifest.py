@@ -52,8 +52,11 @@ def _given_splits(frame, split_column: str, groups: np.ndarray | None, allow_gro
         for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
             shared = set(groups[values == a]) & set(groups[values == b])
             if shared:
-                raise DataError(f"{len(shared)} patients have images in both {a} and {b}: that is leakage; fix the "
-                                "splits, or pass --allow-group-overlap if it is intended")
+                # data row numbers (1 = the first row under the header), never the patient ids themselves
+                rows = np.flatnonzero(np.isin(groups, list(shared)) & np.isin(values, (a, b))) + 1
+                shown = ", ".join(map(str, rows[:6])) + (f" and {len(rows) - 6} more" if len(rows) > 6 else "")
+                raise DataError(f"{len(shared)} patients have images in both {a} and {b} (data rows {shown}): that is "
+                                "leakage; fix the splits, or pass --allow-group-overlap if it is intended")
     return values
 
 
