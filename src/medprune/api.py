@@ -37,7 +37,9 @@ from medprune.datapruning import prune_data as _prune_data
 from medprune.deploy.export import export
 from medprune.prediction import predict as _predict
 from medprune.models import MODELS
-from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, read_bundle, set_trusted_factories,
+from medprune.data.input_scaling import declared_scaling
+from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, bundle_input_range, read_bundle,
+                                      set_trusted_factories,
                                       trust_factory)
 from medprune.hardware.device import resolve_device, running_on
 from medprune.hardware.options import AcceleratorOptions, InferenceOptions
@@ -58,7 +60,7 @@ from medprune.segmentation import validate_segmentation as _validate_segmentatio
 from medprune.data.segmentation import SegmentationDataset
 from medprune.validation.protocol import Protocol, ProtocolOptions, build_protocol
 
-__all__ = ["AcceleratorOptions", "InferenceOptions", "running_models_on",
+__all__ = ["AcceleratorOptions", "InferenceOptions", "running_models_on", "bundle_input_range", "declared_scaling",
            "CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS",
            "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProtocolOptions", "ProxySettings",

@@ -13,6 +13,7 @@ from typing import Any
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.data import Dataset, load_data
 from medprune.data.batches import to_tensor
+from medprune.data.input_scaling import MEDPRUNE_SCALING, check_channels
 from medprune.models.imported import build_imported, is_imported, load_weights
 from medprune.errors import ConfigError, DataError, MedpruneError
 from medprune.hardware.distributed import launched_rank
@@ -75,6 +76,9 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
             raise error from None
         check_input_shape(checkpoint, plain)
         raise
+    recorded_scaling = checkpoint.spec.preprocessing
+    if dataset.task != "segmentation" and dataset.modality == "image" and "scale" in recorded_scaling:
+        dataset = with_scaling(dataset, recorded_scaling)  # the network's own scaling (an imported one's declared)
     recorded = checkpoint.spec.data_md5
     if same_data and recorded and dataset.checksum and recorded != dataset.checksum:
         warnings.warn(f"{dataset.name} differs from the file the model was trained on (md5 "
@@ -198,10 +202,41 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
 
 
 
+def with_scaling(dataset: Dataset, scaling: dict[str, Any]) -> Dataset:
+    """`dataset` whose images are scaled as a network declares (classification images only)."""
+    import dataclasses
+
+    if dataset.task == "segmentation" or dataset.modality != "image":
+        raise ConfigError("--input-range / --mean / --std scale 8-bit images of a classification task; this data "
+                          f"is {'segmentation' if dataset.task == 'segmentation' else 'a table'}: leave them out")
+    check_channels(scaling, dataset.input_shape[0])
+    return dataclasses.replace(dataset, preprocessing={k: scaling[k] for k in ("scale", "mean", "std")})
+
+
+def warn_if_scaling_mismatched(net, dataset: Dataset, gap: float = 0.05) -> None:
+    """Warn when the network ranks the validation cases clearly better under another common input scaling than
+    under the one recorded: its declaration (or the lack of one) is probably wrong."""
+    from medprune.evaluation.evaluate import validation_auroc
+
+    if dataset.n_classes != 2 or dataset.modality != "image":
+        return
+    candidates = {"[-1, 1]": MEDPRUNE_SCALING, "[0, 1]": {"scale": 1 / 255, "mean": 0.0, "std": 1.0}}
+    recorded = validation_auroc(net, dataset)
+    others = {name: validation_auroc(net, with_scaling(dataset, scaling)) for name, scaling in candidates.items()}
+    best = max(others, key=others.get)
+    if others[best] > recorded + gap:
+        warnings.warn(f"the network's validation AUROC is {recorded:.3f} with its inputs scaled as recorded but "
+                      f"{others[best]:.3f} with inputs in {best}: declare how it was trained (--input-range, or "
+                      "--mean/--std) and import it again", stacklevel=2)
+
+
 def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict | None = None,
-                 weights: str | Path | None = None, overwrite: bool = False,
+                 weights: str | Path | None = None, overwrite: bool = False, scaling: dict[str, Any] | None = None,
                  latency_repeats: int = 10) -> dict[str, Any]:
     """Bring a trained network from outside the zoo into a run directory that every verb accepts.
+
+    `scaling` (medprune.data.input_scaling.declared_scaling) is how the network's own training scaled its 8-bit
+    images; it is recorded in the checkpoint and every later verb feeds the network so (default: medprune's [-1, 1]).
 
     Args:
         name: `monai:NAME` (monai.networks.nets) or `factory:package.module:function` (the user's code,
@@ -219,6 +254,8 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
         raise ConfigError(f"'{name}' is not an imported network: use monai:NAME or factory:package.module:function")
     out = Path(out)
     kwargs = dict(kwargs or {})
+    if scaling is not None:
+        dataset = with_scaling(dataset, scaling)
     net = build_imported(name, kwargs)
     if weights is not None:
         load_weights(net, Path(weights))
@@ -248,8 +285,10 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
     prepare_out(out, resume=False, overwrite=overwrite)
     checkpoint = Checkpoint(model=net, spec=spec, path=out / "model.pt")
     spec.threshold = validation_threshold(checkpoint, dataset)
-    spec.imported = {"weights": Path(weights).name if weights else None}
+    spec.imported = {"weights": Path(weights).name if weights else None,
+                     "input_scaling": scaling.get("declared") if scaling else "not declared: medprune's [-1, 1]"}
     save_checkpoint(out / "model.pt", net, spec)
+    warn_if_scaling_mismatched(net, dataset)
     record = evaluate_model(checkpoint, dataset, latency_repeats=latency_repeats)
     record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None,
                           "params": int(np.sum([p.numel() for p in net.parameters()]))}

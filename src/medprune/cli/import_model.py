@@ -36,6 +36,13 @@ def import_model(
         "--trust-bundle-code", help="Evaluate the bundle's Python expressions ($...) and build a network_def "
                                     "that is not a MONAI network: this runs the bundle's code; only for bundles "
                                     "you trust.")] = False,
+    input_range: Annotated[Optional[str], typer.Option(
+        help="The range the network's own training scaled 8-bit images to, LOW,HIGH (e.g. 0,1). Default: read from "
+             "a bundle's ScaleIntensityRange(d) / ScaleIntensity(d), else medprune's -1,1.")] = None,
+    mean: Annotated[Optional[str], typer.Option(
+        help="Instead of --input-range: per-channel mean subtracted after scaling to [0, 1] (e.g. "
+             "0.485,0.456,0.406), with --std.")] = None,
+    std: Annotated[Optional[str], typer.Option(help="Per-channel standard deviation that divides, with --mean.")] = None,
     target: OldLabelColumnOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -54,9 +61,15 @@ def import_model(
     name, arguments, bundle_weights = api.network_to_import(monai=monai, factory=factory, bundle=bundle,
                                                             kwargs=arguments, trust_bundle_code=trust_bundle_code)
     weights = weights or bundle_weights
+    if bundle is not None and input_range is None and mean is None and std is None:
+        input_range = api.bundle_input_range(bundle)
+        if input_range is not None:
+            console.print(f"input range {input_range}, as the bundle's preprocessing scales images")
+    scaling = api.declared_scaling(input_range=input_range, mean=mean, std=std)
     reading = reading.replace(label_column=label_column_of(reading.label_column, target))
     dataset = api.load_data(data, data_dir=data_dir, **reading.load_kwargs())
     api.check_positive_applies(dataset, reading.positive_class)
-    record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite)
+    record = api.import_model(dataset, name, out, kwargs=arguments, weights=weights, overwrite=overwrite,
+                              scaling=scaling)
     show_metrics(record, f"{name} on {dataset.name}: test split")
     console.print(f"run written to {out} (model.pt, metrics.json, summary.md): prune, export and validate accept it")

@@ -17,8 +17,15 @@ def to_tensor(x: np.ndarray, preprocessing: dict) -> torch.Tensor:
     t = torch.from_numpy(np.ascontiguousarray(x))
     if t.dtype == torch.uint8:
         t = t.float().mul_(preprocessing.get("scale", 1 / 255))
-        t = t.sub_(preprocessing.get("mean", 0.0)).div_(preprocessing.get("std", 1.0))
+        t = t.sub_(_per_channel(preprocessing.get("mean", 0.0), t)).div_(_per_channel(preprocessing.get("std", 1.0), t))
     return t.float()
+
+
+def _per_channel(value: float | list[float], t: torch.Tensor) -> float | torch.Tensor:
+    """A scalar, or one value per channel shaped to broadcast over (N, C, *spatial)."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    return torch.tensor(value, dtype=t.dtype).reshape(1, -1, *([1] * (t.dim() - 2)))
 
 
 def iterate_batches(split: Split, batch_size: int, *, preprocessing: dict,

@@ -165,6 +165,32 @@ def read_bundle(folder: Path, *, trust_code: bool = False) -> tuple[str, dict[st
     return name, kwargs, weights
 
 
+def bundle_input_range(folder: Path) -> str | None:
+    """The input range a bundle's inference preprocessing scales 8-bit images to, when it says so with a plain
+    intensity transform: ScaleIntensityRange(d) from 0-255 to b_min-b_max, or ScaleIntensity(d) to minv-maxv (a
+    per-image min-max scaling, read as that range). None when the bundle says nothing medprune can read as data."""
+    try:
+        config = json.loads((Path(folder) / "configs" / "inference.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    steps = []
+    for key in ("preprocessing", "transforms"):
+        block = config.get(key)
+        if isinstance(block, dict):
+            block = block.get("transforms", [])
+        if isinstance(block, list):
+            steps += [step for step in block if isinstance(step, dict) and isinstance(step.get("_target_"), str)]
+    for step in steps:
+        target = step["_target_"].rsplit(".", 1)[-1]
+        numbers = {k: v for k, v in step.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if target in ("ScaleIntensityRanged", "ScaleIntensityRange") and \
+                numbers.get("a_min") == 0 and numbers.get("a_max") == 255 and {"b_min", "b_max"} <= set(numbers):
+            return f"{numbers['b_min']:g},{numbers['b_max']:g}"
+        if target in ("ScaleIntensityd", "ScaleIntensity") and {"minv", "maxv"} <= set(numbers):
+            return f"{numbers['minv']:g},{numbers['maxv']:g}"
+    return None
+
+
 def _resolve(value: Any, config: dict, config_path: Path, depth: int) -> Any:
     """network_def with its `@name` references replaced by the items they name; expressions refused."""
     if depth > 20:
