@@ -41,6 +41,7 @@ from medprune.data.input_scaling import declared_scaling
 from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, bundle_input_range, read_bundle,
                                       set_trusted_factories,
                                       trust_factory)
+from medprune.evaluation.input_profile import fit_profile
 from medprune.hardware.device import resolve_device, running_on
 from medprune.hardware.options import AcceleratorOptions, InferenceOptions
 from medprune.pruning import CRITERIA, PruneSettings
@@ -131,7 +132,7 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
         reference = evaluate(dense, dataset, threshold=threshold, latency_repeats=latency_repeats).to_dict()
     model, steps, achieved = prune_checkpoint(dense, dataset, settings, log=log or (lambda _: None),
                                               progress=progress, state_path=out / PRUNE_STATE_FILE, resume=resume)
-    spec = dense.spec.for_new_weights(pruning=settings.to_dict())
+    spec = dense.spec.for_new_weights(pruning=settings.to_dict(), input_profile=fit_profile(model, dataset))
     pruned = Checkpoint(model=model, spec=spec, path=out / "model.pt")
     save_checkpoint(out / "model.pt", model, spec)
     if segmentation:

@@ -17,10 +17,11 @@ from medprune._atomic import write_text_atomic
 from medprune.data.batches import to_tensor
 from medprune.data.csv_file import read_csv
 from medprune.data.image_files import ImageFiles, scan_images
-from medprune.data.images import ImageReading, is_image_file
+from medprune.data.images import ImageReading, acquisition_fields, is_image_file, native_size
 from medprune.data.manifest import image_paths
 from medprune.data.table_encoding import apply_encoding, count_unknown_categories
 from medprune.errors import ConfigError, DataError
+from medprune.evaluation.input_profile import DICOM_FIELDS, check_cases
 from medprune.evaluation.predict import check_finite
 from medprune.models.checkpoint import Checkpoint
 from medprune.hardware.device import device_of
@@ -68,11 +69,15 @@ def _table_inputs(checkpoint: Checkpoint, data: Path, unknown_category: str) -> 
 
 
 def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_column: str | None = None,
-            batch_size: int = 256, progress: bool = True, unknown_category: str = "error") -> dict:
-    """Write `out` (CSV): one row per case with the class probabilities, the decision and the threshold used.
+            batch_size: int = 256, progress: bool = True, unknown_category: str = "error",
+            reject_ood: bool = False) -> dict:
+    """Write `out` (CSV): one row per case with the class probabilities, the decision and the threshold used, and
+    for an image model with an input profile whether the case looks like the training data (`in_distribution`,
+    with the reason when it does not).
 
     `unknown_category`: "error" refuses a table row with a category the model never saw; "ignore" encodes it as
     no known category (all zeros), and the record counts such rows per column.
+    `reject_ood`: withhold the decision of every case flagged out of distribution.
 
     Raises:
         DataError / ConfigError: inputs that are missing, unreadable or do not fit the model.
@@ -100,13 +105,42 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
     classes, threshold = checkpoint.class_names, checkpoint.threshold
     decided = (probs[:, 1] >= threshold).astype(int) if len(classes) == 2 and threshold is not None else probs.argmax(1)
     binary = len(classes) == 2
+    reasons = _out_of_distribution(checkpoint, x, pre) if isinstance(x, ImageFiles) else None
+    if reject_ood and reasons is None:
+        raise ConfigError("--reject-ood needs the input profile of an image model trained (or imported, pruned) by "
+                          "this medprune version: train or import the model again")
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["case", *(f"p_{c}" for c in classes), "prediction"] + (["threshold"] if binary else []))
-    for name, p, k in zip(names, probs, decided):
-        writer.writerow([name, *(f"{v:.6f}" for v in p), classes[k]] + ([f"{threshold:.6f}"] if binary else []))
+    writer.writerow(["case", *(f"p_{c}" for c in classes), "prediction"] + (["threshold"] if binary else []) +
+                    (["in_distribution", "ood_reason"] if reasons is not None else []))
+    withheld = 0
+    for i, (name, p, k) in enumerate(zip(names, probs, decided)):
+        decision = classes[k]
+        if reasons is not None and reasons[i] and reject_ood:
+            decision, withheld = "withheld (out of distribution)", withheld + 1
+        writer.writerow([name, *(f"{v:.6f}" for v in p), decision] + ([f"{threshold:.6f}"] if binary else []) +
+                        ([str(not reasons[i]).lower(), reasons[i]] if reasons is not None else []))
     write_text_atomic(out, buffer.getvalue())
     counts = {c: int(np.sum(decided == i)) for i, c in enumerate(classes)}
-    return {"cases": len(names), "predicted": counts, "threshold": threshold, "out": str(out),
-            "unknown_categories": unknown}
+    record = {"cases": len(names), "predicted": counts, "threshold": threshold, "out": str(out),
+              "unknown_categories": unknown}
+    if reasons is not None:
+        record["out_of_distribution"] = sum(bool(r) for r in reasons)
+        record["withheld"] = withheld
+    return record
+
+
+def _out_of_distribution(checkpoint: Checkpoint, files: ImageFiles, preprocessing: dict) -> list[str] | None:
+    """Per case, why it is unlike the training inputs ("" when it is not); None without a recorded profile."""
+    profile = checkpoint.spec.input_profile
+    if not profile or files.dims != 2:
+        return None
+    aspects = []
+    for path in files.files:
+        height, width = native_size(path)[-2:]
+        aspects.append(width / height)
+    dicom = [acquisition_fields(path, DICOM_FIELDS) for path in files.files]
+    _, reasons = check_cases(profile, checkpoint.model, np.asarray(files), preprocessing, len(checkpoint.class_names),
+                             aspects=np.asarray(aspects), dicom=dicom)
+    return reasons
 

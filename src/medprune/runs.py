@@ -18,6 +18,7 @@ from medprune.models.imported import build_imported, is_imported, load_weights
 from medprune.errors import ConfigError, DataError, MedpruneError
 from medprune.hardware.distributed import launched_rank
 from medprune.evaluation.evaluate import check_input_shape, evaluate, metrics_record, validation_threshold
+from medprune.evaluation.input_profile import check_cases, fit_profile
 from medprune.evaluation.metrics import check_threshold_data
 from medprune.models import Checkpoint, create_model, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
@@ -39,6 +40,17 @@ def load_model(path: str | Path) -> Checkpoint:
 CARRIED_DATA_OPTIONS = ("label_column", "subgroups", "missing", "seed", "subgroups_as_input", "positive_class",
                         "val_fraction", "classes", "image_size", "channels", "window", "cache", "image_column",
                         "split_column", "group_column", "allow_group_overlap", "mask_column")
+
+
+def input_check(checkpoint: Checkpoint, x, preprocessing: dict) -> dict[str, Any]:
+    """How many cases the checkpoint's input profile flags as unlike its training data, and why."""
+    import numpy as np
+
+    _, reasons = check_cases(checkpoint.spec.input_profile, checkpoint.model, np.asarray(x), preprocessing,
+                             len(checkpoint.class_names))
+    flagged = [r for r in reasons if r]
+    return {"flagged": len(flagged), "cases": len(reasons), "share": len(flagged) / max(len(reasons), 1),
+            "first_reasons": flagged[:3]}
 
 
 def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: Path | None = None,
@@ -97,7 +109,10 @@ def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "te
                         "segmentation data (a Decathlon folder, or a manifest with --mask-column)")
     result = evaluate(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
                       latency_repeats=latency_repeats)
-    return metrics_record(result, dataset, checkpoint)
+    record = metrics_record(result, dataset, checkpoint)
+    if checkpoint.spec.input_profile and dataset.modality == "image":
+        record["input_check"] = input_check(checkpoint, dataset.split(split).x, dataset.preprocessing)
+    return record
 
 
 def check_run_out(out: Path, resume: bool, overwrite: bool, state_file: str = STATE_FILE) -> None:
@@ -193,6 +208,7 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     spec.threshold = validation_threshold(checkpoint, dataset, target_sensitivity)
     spec.training = {"config": config.to_dict(), "best_epoch": result.best_epoch,
                         "best_val_auroc": result.best_val_auroc}
+    spec.input_profile = fit_profile(net, dataset)
     save_checkpoint(out / "model.pt", net, spec)
     record = evaluate_model(checkpoint, dataset, target_sensitivity=target_sensitivity,
                             latency_repeats=latency_repeats)
@@ -287,6 +303,7 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
     spec.threshold = validation_threshold(checkpoint, dataset)
     spec.imported = {"weights": Path(weights).name if weights else None,
                      "input_scaling": scaling.get("declared") if scaling else "not declared: medprune's [-1, 1]"}
+    spec.input_profile = fit_profile(net, dataset)
     save_checkpoint(out / "model.pt", net, spec)
     warn_if_scaling_mismatched(net, dataset)
     record = evaluate_model(checkpoint, dataset, latency_repeats=latency_repeats)

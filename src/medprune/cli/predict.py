@@ -9,7 +9,7 @@ import typer
 
 from medprune import api
 from medprune.cli.schema_options import settings_options
-from medprune.cli.app import command, console
+from medprune.cli.app import command, console, err_console
 from medprune.cli.options import ServedModelOpt, ProgressOpt
 from medprune.errors import ConfigError
 
@@ -29,6 +29,9 @@ def predict(
     unknown_category: Annotated[str, typer.Option(
         "--unknown-category", help="A table category the model never saw: error (refuse) or ignore (encode as no "
                                    "known category, and count such rows).")] = "error",
+    reject_ood: Annotated[bool, typer.Option(
+        "--reject-ood", help="Withhold the decision of every case that does not look like the training data "
+                             "(flagged in the in_distribution column either way).")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model or data file at --out "
                                                                 "(never the command's own inputs).")] = False,
 ) -> None:
@@ -38,8 +41,9 @@ def predict(
     api.check_device(serving.device)
     checkpoint = api.load_model(model)
     with api.running_models_on(serving.device, checkpoint):
+        options = {"reject_ood": True} if reject_ood else {}
         record = api.predict(checkpoint, data, out, image_column=image_column, progress=progress,
-                             unknown_category=unknown_category, overwrite=overwrite)
+                             unknown_category=unknown_category, overwrite=overwrite, **options)
     if record.get("task") == "segmentation":
         console.print(f"{record['cases']} cases segmented -> {out} (structure volumes), masks in {record['masks']}")
         return
@@ -47,3 +51,7 @@ def predict(
     console.print(f"{record['cases']} cases predicted ({counts}) -> {out}")
     for column, n in record["unknown_categories"].items():
         console.print(f"{n} rows had a '{column}' value the model never saw: encoded as no known category")
+    if record.get("out_of_distribution"):
+        action = "their decisions withheld" if record["withheld"] else "see in_distribution and ood_reason in the CSV"
+        err_console.print(f"[yellow]warning:[/] {record['out_of_distribution']} of {record['cases']} cases do not look "
+                          f"like the model's training data ({action})", highlight=False)

@@ -249,6 +249,17 @@ def header_values(files: list[Path], field: str) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+def acquisition_fields(path: Path, fields: tuple[str, ...]) -> dict[str, str]:
+    """DICOM header fields that describe the acquisition (Modality, BodyPartExamined, ...), never identifiers; empty
+    for a file that is not DICOM."""
+    if not is_dicom(path):
+        return {}
+    import pydicom
+
+    header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(fields))
+    return {field: str(header.get(field, "") or "").strip() for field in fields}
+
+
 AGE_BANDS = ((18, "0-17"), (40, "18-39"), (60, "40-59"), (80, "60-79"), (200, "80+"))
 
 

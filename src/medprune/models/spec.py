@@ -57,6 +57,9 @@ class CheckpointSpec(BaseModel):
     factorized: dict[str, Any] = Field(default_factory=dict, description="low-rank layers and their ranks")
     layers: dict[str, dict[str, int]] = Field(default_factory=dict, description="every layer's width, at save time")
     prune_progress: dict[str, Any] | None = Field(None, description="steps done, in a resumable pruning state")
+    input_profile: dict[str, Any] | None = Field(None, description=(
+        "summary of the training inputs (medprune.evaluation.input_profile): predict and evaluate flag cases "
+        "unlike them"))
 
     @model_validator(mode="before")
     @classmethod
@@ -93,7 +96,7 @@ class CheckpointSpec(BaseModel):
 
     def for_new_weights(self, **sections: Any) -> CheckpointSpec:
         """A copy for a model derived from this one: layer widths are re-measured at save time."""
-        return self.updated(layers={}, prune_progress=None, **sections)
+        return self.updated(**({"layers": {}, "prune_progress": None, "input_profile": None} | sections))
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -17,6 +17,7 @@ from medprune.data.batches import to_tensor
 from medprune.data.dataset import Dataset
 from medprune.errors import CheckpointError, ConfigError
 from medprune.evaluation.evaluate import evaluate, metrics_record, validation_threshold
+from medprune.evaluation.input_profile import fit_profile
 from medprune.models import Checkpoint, load_checkpoint, make_spec, save_checkpoint
 from medprune.report import render_run_summary
 from medprune.pruning.criterion import CalibrationData
@@ -64,6 +65,7 @@ class PruneResult:
                          data=data.source, data_md5=data.checksum)
         spec.pruning = {**self.to_dict(), "achieved": {k: v for k, v in self.achieved.items() if k != "layers"},
                         "saved_from": "python"}
+        spec.input_profile = fit_profile(model, data)
         out.mkdir(parents=True, exist_ok=True)
         path = save_checkpoint(out / "model.pt", model, spec)
         _check_rebuilds(model, path, architecture, data)

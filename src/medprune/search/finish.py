@@ -10,6 +10,7 @@ from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.errors import ConfigError
 from medprune.evaluation.efficiency import measure_latency_interleaved
 from medprune.evaluation.evaluate import evaluate
+from medprune.evaluation.input_profile import fit_profile
 from medprune.models.checkpoint import Checkpoint, save_checkpoint
 from medprune.report.search import render_search_report
 from medprune.search.history import best_so_far, pareto_front, trial_points
@@ -101,7 +102,7 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
 
     dense, dataset = evaluator.dense, evaluator.dataset
     spec = dense.spec.for_new_weights(search={"sampler": config.sampler, "trial": chosen["number"],
-                                              "target": config.target})
+                                              "target": config.target}, input_profile=fit_profile(model, dataset))
     best_dir = out / "best"
     best_dir.mkdir(parents=True, exist_ok=True)
     save_checkpoint(best_dir / "model.pt", model, spec)
