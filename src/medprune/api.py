@@ -43,6 +43,7 @@ from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, bundle_input
                                       trust_factory)
 from medprune.evaluation.input_profile import fit_profile
 from medprune.hardware.device import resolve_device, running_on
+from medprune.hardware.distributed import launched_rank
 from medprune.hardware.options import AcceleratorOptions, InferenceOptions
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
@@ -123,6 +124,10 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
         check_segmentation_model(dense, dataset)
     else:
         check_model_matches_data(dense, dataset)
+    if launched_rank() != 0:  # under torchrun: prune the same way, resume from the same state, fine-tune alongside
+        prune_checkpoint(dense, dataset, settings, log=lambda _: None, progress=False,  # rank 0, which writes
+                         state_path=out / PRUNE_STATE_FILE, resume=resume)
+        return {}
     prepare_out(out, resume, overwrite, PRUNE_STATE_FILE)
     began = time.perf_counter()
     if segmentation:

@@ -33,6 +33,8 @@ def prune(
     dataset = api.load_data_for(dense, data, data_dir=data_dir)
     record = api.prune(dense, dataset, settings, out, resume=resume, overwrite=overwrite, progress=progress,
                        log=console.print)
+    if not record:  # a torchrun process other than rank 0: that one reports
+        return
     console.print((out / "summary.md").read_text())
     achieved = record["pruning"]["achieved"]
     console.print(f"pruned run written to {out}: MACs x{achieved['macs_ratio']:.3f}, params "

@@ -18,6 +18,7 @@ from medprune.pruning.settings import PruneSettings
 from medprune.pruning.unstructured import apply_masks, copy_model, make_permanent, prunable_layers
 from medprune.training import Distillation, TrainConfig, fit
 from medprune.training.segmentation import Inference, VoxelDistillation, fit_segmentation, validation_dice
+from medprune.hardware.distributed import launched_rank
 
 NO_SPEEDUP_NOTE = ("Unstructured sparsity (weight masks) makes the file smaller but gives no CPU speed-up: "
                    "PyTorch and ONNX Runtime still run dense kernels over the zeros.")
@@ -70,7 +71,7 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
     pruner = Pruner(s, dense.model, data, bn_inputs=[x for x, _ in bn], after_step=finetune,
                     validate=(lambda model: validation_dice(model, dataset, inference)) if segmentation
                     else (lambda model: validation_auroc(model, dataset)), score_name="Dice" if segmentation else "AUROC",
-                    save=save if state_path is not None else None, log=log)
+                    save=save if state_path is not None and launched_rank() == 0 else None, log=log)
     model, done = copy_model(dense.model), []
     if resume and state_path is not None and state_path.is_file():
         model, done = _restore_progress(state_path, s.structured)
