@@ -130,3 +130,21 @@ def test_a_verb_asked_for_an_absent_gpu_stops_at_once_with_exit_2(verb, tmp_path
     result = CliRunner().invoke(app, [*args, "--device", "cuda"])
     assert result.exit_code == 2
     assert "this machine has no CUDA device" in result.output
+
+
+def test_prefetched_batches_come_in_order_and_an_error_in_the_producer_reaches_the_consumer():
+    from medprune.hardware.prefetch import prefetched
+
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("unreadable batch")
+
+    items = prefetched(failing())
+    assert next(items) == 1
+    with pytest.raises(ValueError, match="unreadable batch"):
+        next(items)
+    early = prefetched(iter(range(1000)), depth=2)
+    assert next(early) == 0
+    early.close()  # a consumer that stops early leaves no thread blocked on a full queue

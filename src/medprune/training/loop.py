@@ -30,6 +30,7 @@ from medprune.errors import CheckpointError, ConfigError
 from medprune.hardware.device import describe_device, device_of, resolve_device, to_device
 from medprune.hardware.distributed import world
 from medprune.hardware.options import AcceleratorOptions
+from medprune.hardware.prefetch import prefetched
 from medprune.hardware.precision import autocast, grad_scaler
 from medprune.evaluation.metrics import compute_auroc
 from medprune.evaluation.predict import positive_or_all, predict_proba
@@ -523,7 +524,8 @@ def _run(model: nn.Module, config: TrainConfig, plan: Plan, loop: _Loop, *, stat
             epoch = state.epoch + 1
             model.train()
             total_loss, seen = 0.0, 0
-            for x, y in loop.epoch_batches(rng):
+            batches = loop.epoch_batches(rng)
+            for x, y in prefetched(batches) if device.type == "cuda" else batches:
                 if len(y) < 2 * processes.size:  # every process needs 2 cases for BatchNorm
                     continue
                 x, y = to_device(processes.shard(x), device), to_device(processes.shard(y), device)
