@@ -17,7 +17,7 @@ data: {data}
 reference:
   train: {{model: smallcnn, epochs: 3, batch_size: 16}}
 budget: {{epochs: 1, batch_size: 16}}
-validation: {{n_resamples: 1000, margin: 0.05}}
+validation: {{n_resamples: 1000, margins: 0.05}}
 measure: {{latency_repeats: 3}}
 techniques:
   - {{technique: prune, criterion: taylor, target: macs=0.5}}
@@ -102,7 +102,7 @@ def test_a_recipe_asking_for_robustness_gets_the_worst_corruption_per_row(tmp_pa
     data = write_npz(tmp_path / "tiny.npz", counts=(128, 64, 64))
     recipe = tmp_path / "recipe.yaml"
     head = RECIPE.split("techniques:")[0].format(data=data)
-    head = head.replace("validation: {n_resamples: 1000, margin: 0.05}",
+    head = head.replace("validation: {n_resamples: 1000, margins: 0.05}",
                         "validation: {n_resamples: 1000, robustness: 'pixelate,contrast_down'}")
     recipe.write_text(head + "techniques:\n  - {technique: quantize}\n")
     result = invoke("compare", recipe, "--out", tmp_path / "out", "--no-progress")

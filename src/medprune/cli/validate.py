@@ -25,7 +25,7 @@ def validate(
     candidate: Annotated[list[Path], typer.Option("--candidate", help="A candidate: run directory, model.pt, or an exported "
                                                                          ".onnx / .xml / TorchScript .pt (repeatable).")],
     data: OptionalDataOpt = None,
-    margin: Annotated[Optional[str], typer.Option(help=(
+    margin: Annotated[Optional[str], typer.Option("--margins", "--margin", help=(
         "Non-inferiority margins: a number for the primary metric, or auroc=0.01,sensitivity=0.05,specificity=0.05 "
         "(default 0.01 for the AUROC). Segmentation: dice=0.02,hd95=1,dice_fall=0.1,fall_share=0.05 (the default; "
         "HD95 in mm)."))] = None,

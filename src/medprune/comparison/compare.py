@@ -53,8 +53,9 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
                            resamples=v.n_resamples, alpha=v.alpha, onnx_dir=out / "onnx", seed=recipe.budget.seed)
     log("validating non-inferiority")
     shared = v.model_dump(include=set(ProtocolOptions.model_fields))
-    protocol = Protocol(**shared, margin=v.margin, endpoints=tuple(v.endpoints) if v.endpoints else None,
-                        margins=dict(v.margins))
+    primary, by_endpoint = v.primary_and_by_endpoint()
+    protocol = Protocol(**shared, margin=primary, endpoints=tuple(v.endpoints) if v.endpoints else None,
+                        margins=by_endpoint)
     report = validate(reference, [models[r.name] for r in results], dataset, protocol)
     report.save(out / "validation")
     validation = report.record

@@ -59,14 +59,50 @@ class Reference(_Strict):
 
 class ValidationSettings(ProtocolOptions):
     """A recipe's validation protocol: ProtocolOptions (`medprune validate`'s settings, by the same names) and the
-    margins and endpoints."""
+    margins and endpoints.
 
-    margin: float = Field(default=0.01, gt=0, lt=1)
+    `margins:` is spelt as `medprune validate --margins` and `medprune.validate_predictions(margins=)`: a number (the
+    primary metric's margin) or a mapping by endpoint (sensitivity / specificity default 0.05). The older `margin:`
+    (the primary margin) still reads for one release."""
+
     endpoints: list[str] | None = None  # default: metric, sensitivity and specificity
-    margins: dict[str, float] = Field(default_factory=dict)  # by endpoint; sensitivity / specificity default 0.05
+    margins: float | dict[str, float] = 0.01
 
     _known_endpoints = field_validator("endpoints")(
         lambda v: v if v is None else [checked(PAIRED_METRICS.get, e) for e in v])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_margin(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or "margin" not in raw:
+            return raw
+        import warnings
+
+        raw = dict(raw)
+        primary = raw.pop("margin")
+        warnings.warn("a recipe's validation 'margin:' is now spelt 'margins:' (a number, or a mapping by endpoint), "
+                      "as medprune validate --margins is", FutureWarning, stacklevel=2)
+        by_endpoint = raw.get("margins")
+        if isinstance(by_endpoint, dict):
+            raw["margins"] = {raw.get("metric", "auroc"): primary, **by_endpoint}
+        elif by_endpoint is None:
+            raw["margins"] = primary
+        return raw
+
+    @field_validator("margins")
+    @classmethod
+    def _margins_in_range(cls, value: float | dict[str, float]) -> float | dict[str, float]:
+        for name, margin in (value.items() if isinstance(value, dict) else [("the primary metric", value)]):
+            if not 0 < margin < 1:
+                raise ValueError(f"margin of {name} must be in (0, 1), got {margin:g}")
+        return value
+
+    def primary_and_by_endpoint(self) -> tuple[float, dict[str, float]]:
+        """(the primary metric's margin, the other endpoints' margins)."""
+        if not isinstance(self.margins, dict):
+            return float(self.margins), {}
+        by_endpoint = dict(self.margins)
+        return by_endpoint.pop(self.metric, 0.01), by_endpoint
 
 
 class MeasureSettings(_Strict):

@@ -120,3 +120,16 @@ def test_an_ordinary_alias_is_still_read(tmp_path):
           - chain: [*pruned, {technique: distill}]
         """)
     assert [e.label for e in recipe.techniques] == ["prune", "prune -> distill"]
+
+
+def test_margins_have_one_spelling_and_the_older_margin_still_reads(tmp_path):
+    from medprune.comparison.recipe import ValidationSettings
+
+    assert ValidationSettings(margins=0.02).primary_and_by_endpoint() == (0.02, {})
+    assert ValidationSettings(margins={"auroc": 0.02, "sensitivity": 0.04}).primary_and_by_endpoint() == \
+        (0.02, {"sensitivity": 0.04})
+    with pytest.warns(FutureWarning, match="now spelt 'margins:'"):
+        older = ValidationSettings(margin=0.03, margins={"sensitivity": 0.04})
+    assert older.primary_and_by_endpoint() == (0.03, {"sensitivity": 0.04})
+    with pytest.raises(Exception, match="margin of sensitivity must be in"):
+        ValidationSettings(margins={"sensitivity": 1.5})
