@@ -38,7 +38,8 @@ def show_segmentation_metrics(record: dict[str, Any], title: str) -> None:
     """One row per structure: mean Dice, HD95, NSD and volume error over the split's cases; then efficiency."""
     unit = record["conventions"]["spacing_unit"]
     table = Table(title=f"{title} ({record['n_cases']} cases)")
-    for column in ("structure", "Dice", f"HD95 ({unit})", "NSD", "volume error (mL)"):
+    volume = "mL" if unit == "mm" else "1000 px"  # images without a pixel size: pixel counts, as the report says
+    for column in ("structure", "Dice", f"HD95 ({unit})", "NSD", f"volume error ({volume})"):
         table.add_column(column, justify="left" if column == "structure" else "right")
     for name, s in record["per_structure"].items():
         table.add_row(name, f"{s['dice']:.4f}", f"{s['hd95_mm']:.2f}", f"{s['nsd']:.4f}", f"{s['volume_error_ml']:+.3f}")
