@@ -60,7 +60,8 @@ def _binormal(y: np.ndarray, rho: float, auroc: float, delta: float, shared: np.
     """Reference and candidate probabilities with AUROC `auroc` and `auroc + delta` and score correlation rho
     within each class; `shared` (variance at most 1) is noise both models see, such as one corruption of the same
     images."""
-    ref = shared + np.sqrt(1 - np.var(shared)) * rng.normal(size=len(y)) if shared.any() else rng.normal(size=len(y))
+    own = np.sqrt(max(0.0, 1 - np.var(shared)))  # a small sample's variance can pass 1: no negative root
+    ref = shared + own * rng.normal(size=len(y)) if shared.any() else rng.normal(size=len(y))
     cand = rho * ref + np.sqrt(1 - rho ** 2) * rng.normal(size=len(y))
     ref = ref + (y == 1) * np.sqrt(2) * stats.norm.ppf(auroc)
     cand = cand + (y == 1) * np.sqrt(2) * stats.norm.ppf(auroc + delta)

@@ -84,7 +84,7 @@ def render_segmentation_summary(record: dict[str, Any]) -> str:
     lines = [f"# {record['model']['name']} on {record['data']['name']}: {record['split']} split "
              f"({record['n_cases']} cases)", "",
              f"| structure | Dice | HD95 ({unit}) | NSD @ {record['conventions']['nsd_tolerance_mm']:g} {unit} | "
-             "volume error (mL) |", "|---|---|---|---|---|"]
+             f"volume error ({'mL' if unit == 'mm' else '1000 px'}) |", "|---|---|---|---|---|"]
     for name, s in record["per_structure"].items():
         lines.append(f"| {name} | {s['dice']:.4f} | {s['hd95_mm']:.2f} | {s['nsd']:.4f} | {s['volume_error_ml']:+.3f} |")
     lat = record["efficiency"]["latency"]
