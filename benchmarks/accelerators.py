@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny synthetic data and models: checks that it runs")
     args = parser.parse_args()
     root = workdir(args.out, "accelerators")
+    root.mkdir(parents=True, exist_ok=True)
     if args.smoke:
         workloads = [("smallcnn", synthetic_npz(root / "smoke.npz"), "synthetic 16 px", 96, ["--batch-size", "16"]),
                      ("unet", synthetic_decathlon(root / "cubes", n=12), "synthetic cubes", 12,

@@ -68,10 +68,9 @@ def overlay_figure(split: SegmentationSplit, index: int, predictions: dict[str, 
     axes = np.atleast_1d(axes).ravel()
     layers = {"truth": truth, **predictions}
     for v, ax in enumerate(axes):
-        ax.imshow(views[v].T if image.ndim == 2 else views[v], cmap="gray")
+        ax.imshow(views[v], cmap="gray")  # 2D images as stored: rows down, columns across
         for name, labels in layers.items():
             view = _slices(labels, centre)[v]
-            view = view.T if image.ndim == 2 else view
             if view.max() > 0:
                 ax.contour(view, levels=np.arange(0.5, view.max() + 0.5), colors=COLOURS[name], linewidths=1.0)
         ax.set_xticks([])
