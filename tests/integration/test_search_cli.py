@@ -132,12 +132,14 @@ def test_bad_search_requests(dense, tmp_path, monkeypatch):
 
 
 def test_a_latency_budget_uses_the_per_layer_table(dense, tmp_path):
+    # The budget is loose on purpose: the table is timed on this machine, and under another job's load a tiny
+    # model's floors measured 0.85 of its latency; what is checked is that trials are held to the table's budget.
     out = tmp_path / "s"
     result = invoke("search", "--model", dense, "--out", out, "--sampler", "random", "--trials", "3",
-                    "--target", "latency=0.7", *FAST)
+                    "--target", "latency=0.95", *FAST)
     assert result.exit_code == 0, result.output
     record = json.loads((out / "search.json").read_text())
-    assert all(h["cost_ratio"] <= 0.7 + 1e-9 for h in record["history"])
+    assert all(h["cost_ratio"] <= 0.95 + 1e-9 for h in record["history"])
     table = json.loads((out / "latency_table.json").read_text())
     assert table and all(ms > 0 for ms in table.values())
 
