@@ -234,8 +234,6 @@ SUBGROUP_FIELDS = ("PatientSex", "PatientAge", "Manufacturer", "ManufacturerMode
 
 def header_values(files: list[Path], field: str) -> np.ndarray:
     """One DICOM header field per file, as subgroup labels (PatientAge cut into bands); 'unknown' where absent."""
-    import pydicom
-
     if field not in SUBGROUP_FIELDS:
         raise ConfigError(f"--subgroup dicom:{field} is not a subgroup field (reports are shared, and may not carry "
                           f"identifiers): choose one of {', '.join(SUBGROUP_FIELDS)}")
@@ -243,15 +241,14 @@ def header_values(files: list[Path], field: str) -> np.ndarray:
     for f in files:
         if not is_dicom(f):
             raise DataError(f"--subgroup dicom:{field} reads DICOM headers, but {f.name} is not a DICOM file")
-        header = pydicom.dcmread(f, stop_before_pixels=True, specific_tags=[field])
-        value = str(header.get(field, "") or "").strip()
+        value = acquisition_fields(f, (field,))[field]
         values.append(_age_band(value) if field == "PatientAge" else (value or "unknown"))
     return np.array(values, dtype=object)
 
 
 def acquisition_fields(path: Path, fields: tuple[str, ...]) -> dict[str, str]:
-    """DICOM header fields that describe the acquisition (Modality, BodyPartExamined, ...), never identifiers; empty
-    for a file that is not DICOM."""
+    """The named DICOM header fields, read without the pixels ("" where absent); empty for a file that is not
+    DICOM. Callers name only fields that are not identifiers (SUBGROUP_FIELDS, the input check's DICOM_FIELDS)."""
     if not is_dicom(path):
         return {}
     import pydicom
