@@ -1,8 +1,8 @@
 """Analytic MACs of a structurally pruned model, from the widths its pruning groups leave.
 
 A convolution or linear layer costs `kernel size x output positions x (in / groups) x out` MACs,
-exactly what PyTorch's FLOP counter gives; everything else (batch norm, pooling) keeps its dense
-cost. Which pruning groups narrow each layer's input and output comes from the dependency graph,
+exactly what PyTorch's FLOP counter gives (a transposed convolution counts its *input* positions, as
+the counter does); everything else (batch norm, pooling) keeps its dense cost. Which pruning groups narrow each layer's input and output comes from the dependency graph,
 so the cost of any removal vector is known without building the model.
 """
 
@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from medprune.evaluation.efficiency import count_macs
+from medprune.models.conv import TRANSPOSED_CONV_LAYERS
 from medprune.pruning.groups import CONV_LAYERS, GroupPlan, dependency_graph
 
 
@@ -61,12 +62,14 @@ def _layers(model: nn.Module, example: torch.Tensor) -> list[Layer]:
     positions: dict[str, int] = {}
     inputs: dict[str, tuple[int, ...]] = {}
 
-    def record(name, args, out):
-        positions[name] = math.prod(out.shape[2:]) if out.dim() > 2 else 1
+    def record(name, module, args, out):
+        # A transposed convolution's kernel visits each input position once (U-Net decoders up-sample so).
+        counted = args[0] if isinstance(module, TRANSPOSED_CONV_LAYERS) else out
+        positions[name] = math.prod(counted.shape[2:]) if counted.dim() > 2 else 1
         inputs[name] = tuple(args[0].shape[2:])
 
-    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: record(name, args, out))
-             for name, m in model.named_modules() if isinstance(m, (*CONV_LAYERS, nn.Linear))]
+    hooks = [m.register_forward_hook(lambda mod, args, out, name=name: record(name, mod, args, out))
+             for name, m in model.named_modules() if isinstance(m, (*CONV_LAYERS, *TRANSPOSED_CONV_LAYERS, nn.Linear))]
     try:
         with torch.no_grad():
             model.eval()(example)
@@ -77,7 +80,7 @@ def _layers(model: nn.Module, example: torch.Tensor) -> list[Layer]:
     for name, m in model.named_modules():
         if name not in positions:
             continue  # defined but never run
-        if isinstance(m, CONV_LAYERS):
+        if isinstance(m, (*CONV_LAYERS, *TRANSPOSED_CONV_LAYERS)):
             depthwise = m.groups == m.in_channels and m.groups > 1
             per = math.prod(m.kernel_size) * positions[name] // (1 if depthwise else m.groups)
             layers.append(Layer(name, per, m.in_channels, m.out_channels, depthwise, m, inputs[name]))

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from medprune.models.conv import CONV_LAYERS
+from medprune.models.conv import CONV_LAYERS, TRANSPOSED_CONV_LAYERS
 from medprune.models.onnx_model import OnnxModel
 from medprune.models.openvino_model import OpenVinoModel
 from medprune._atomic import write_json_atomic
@@ -49,7 +49,9 @@ def in_runtime(module: nn.Module, input_shape: tuple[int, ...], runtime: str) ->
 
 def _key(layer: Layer, w_in: int, w_out: int, runtime: str) -> str:
     m = layer.module
-    if isinstance(m, CONV_LAYERS):
+    if isinstance(m, TRANSPOSED_CONV_LAYERS):
+        geometry = f"deconv{m.kernel_size}s{m.stride}p{m.padding}o{m.output_padding}d{m.dilation}"
+    elif isinstance(m, CONV_LAYERS):
         geometry = f"conv{m.kernel_size}s{m.stride}p{m.padding}d{m.dilation}{'dw' if layer.depthwise else ''}"
     else:
         geometry = "linear"
@@ -59,7 +61,11 @@ def _key(layer: Layer, w_in: int, w_out: int, runtime: str) -> str:
 
 def _time(layer: Layer, w_in: int, w_out: int, runtime: str) -> float:
     m = layer.module
-    if isinstance(m, CONV_LAYERS):
+    if isinstance(m, TRANSPOSED_CONV_LAYERS):
+        module = type(m)(w_in, w_out, m.kernel_size, m.stride, m.padding, m.output_padding,
+                         bias=m.bias is not None, dilation=m.dilation)
+        shape = (w_in, *layer.input_hw)
+    elif isinstance(m, CONV_LAYERS):
         module = type(m)(w_in, w_out, m.kernel_size, m.stride, m.padding, m.dilation,
                            groups=w_in if layer.depthwise else 1, bias=m.bias is not None)
         shape = (w_in, *layer.input_hw)
