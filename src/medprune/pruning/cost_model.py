@@ -2,8 +2,9 @@
 
 A convolution or linear layer costs `kernel size x output positions x (in / groups) x out` MACs,
 exactly what PyTorch's FLOP counter gives (a transposed convolution counts its *input* positions, as
-the counter does); everything else (batch norm, pooling) keeps its dense cost. Which pruning groups narrow each layer's input and output comes from the dependency graph,
-so the cost of any removal vector is known without building the model.
+the counter does); everything else (batch norm, pooling) keeps its dense cost. Which pruning groups
+narrow each layer's input and output comes from the dependency graph, so the cost of any
+removal vector is known without building the model.
 """
 
 from __future__ import annotations
