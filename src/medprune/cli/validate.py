@@ -28,7 +28,7 @@ def validate(
     margin: Annotated[Optional[str], typer.Option("--margins", "--margin", help=(
         "Non-inferiority margins: a number for the primary metric, or auroc=0.01,sensitivity=0.05,specificity=0.05 "
         "(default 0.01 for the AUROC). Segmentation: dice=0.02,hd95=1,dice_fall=0.1,fall_share=0.05 (the default; "
-        "HD95 in mm)."))] = None,
+        "HD95 in mm, or pixels for images stored without a pixel size)."))] = None,
     endpoints: Annotated[Optional[str], typer.Option(help="Co-primary endpoints, comma-separated (default: the "
                                                            "metric, sensitivity and specificity at the reference "
                                                            "threshold).")] = None,

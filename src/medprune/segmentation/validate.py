@@ -64,14 +64,14 @@ def _subset(m: CaseMetrics, rows: np.ndarray) -> CaseMetrics:
 
 def _subgroups(ref: CaseMetrics, cand: CaseMetrics, meta: dict[str, np.ndarray], columns: list[str],
                margins: SegmentationMargins, alpha: float, n_resamples: int, seed: int,
-               min_cases: int) -> dict[str, list[dict[str, Any]]]:
+               min_cases: int, unit: str) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for column in columns:
         rows = []
         for value in sorted(set(meta[column].tolist())):
             members = np.flatnonzero(meta[column] == value)
             ends = segmentation_endpoints(_subset(ref, members), _subset(cand, members), margins=margins, alpha=alpha,
-                                          n_resamples=n_resamples, seed=seed) if len(members) >= 2 else {}
+                                          n_resamples=n_resamples, seed=seed, unit=unit) if len(members) >= 2 else {}
             rows.append({"value": str(value), "n": int(len(members)), "too_few": len(members) < min_cases,
                          "endpoints": {k: e.to_dict() for k, e in ends.items()}})
         out[column] = rows
@@ -92,17 +92,18 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], n
         if column not in test.meta:
             raise DataError(f"subgroup column '{column}' is not in {dataset.name}: known columns are "
                             f"{', '.join(test.meta) or 'none (load a manifest with --subgroup COLUMN)'}")
+    unit = dataset.preprocessing.get("spacing_unit", "mm")  # px for images stored without a pixel size
     ref_scores, ref_preds = _scores(reference, dataset, split)
     scored = [_scores(c, dataset, split) for c in candidates]
     verdicts = judge_segmentation(ref_scores, {n: s for n, (s, _) in zip(names, scored)}, margins=margins, alpha=alpha,
-                                  n_resamples=n_resamples, seed=seed, min_cases=min_cases)
+                                  n_resamples=n_resamples, seed=seed, min_cases=min_cases, unit=unit)
     entries = []
     for name, model, (scores, _), verdict in zip(names, candidates, scored, verdicts):
         entries.append({"name": name, "path": str(model.path), "sha256": sha256(model.path),
                         "architecture": model.name, **verdict.to_dict(), "cases": scores.to_dict(),
                         "volumes": _volumes(ref_scores, scores),
                         "subgroups": _subgroups(ref_scores, scores, test.meta, list(subgroups or []), margins, alpha,
-                                                n_resamples, seed, min_cases)})
+                                                n_resamples, seed, min_cases, unit)})
         entries[-1]["subgroup_flags"] = [f"{column}={row['value']}" for column, rows in entries[-1]["subgroups"].items()
                                          for row in rows if any(e["verdict"] == "inferior"
                                                                 for e in row["endpoints"].values())]
@@ -115,7 +116,7 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], n
         "protocol": {"split": split, "confidence_level": 1 - alpha, "alpha": alpha, "n_resamples": n_resamples,
                      "seed": seed, "min_cases": min_cases, "margins": margin_words, "segmentation_margins":
                      margins.to_dict(), "methods": {"mean": MEAN_METHOD, "safety": SAFETY_METHOD},
-                     "conventions": {"spacing_unit": dataset.preprocessing.get("spacing_unit", "mm")}},
+                     "conventions": {"spacing_unit": unit}},
         "too_few_cases": (f"only {n} test cases (minimum {min_cases})" if n < min_cases else ""),
         "reference": {"name": Path(str(reference.path)).parent.name or "reference", "path": str(reference.path),
                       "sha256": sha256(reference.path), "architecture": reference.name,

@@ -109,27 +109,28 @@ def paired_median_interval(differences: np.ndarray, alpha: float) -> tuple[float
 
 
 def _median_distance_endpoint(name: str, ref: np.ndarray, cand: np.ndarray, margin: float,
-                              alpha: float) -> EndpointResult:
-    """HD95: the median per-case increase must be shown below +margin mm."""
+                              alpha: float, unit: str) -> EndpointResult:
+    """HD95: the median per-case increase must be shown below +margin (in `unit`: mm, or px without a spacing)."""
     d = cand - ref
     median, low, high = paired_median_interval(d, alpha)
     below = int(np.sum(d < margin))
     untied = int(np.sum(d != margin))
     p = float(stats.binom.sf(below - 1, untied, 0.5)) if untied else 1.0  # H0: median increase >= margin
-    verdict, reason = _distance_verdict(low, high, margin)
+    verdict, reason = _distance_verdict(low, high, margin, unit)
     return EndpointResult(name, margin, float(np.median(ref)), float(np.median(cand)), median, low, high, p,
                           MEDIAN_METHOD, verdict, reason)
 
 
-def _distance_verdict(low: float, high: float, margin: float) -> tuple[str, str]:
-    """endpoint_verdict for a distance, where larger is worse: the interval is judged against +margin mm."""
+def _distance_verdict(low: float, high: float, margin: float, unit: str) -> tuple[str, str]:
+    """endpoint_verdict for a distance, where larger is worse: the interval is judged against +margin."""
     if not (np.isfinite(low) and np.isfinite(high)):
         return "inconclusive", "the difference could not be estimated on these cases"
     if high < margin:
-        return "non-inferior", f"upper bound {high:+.2f} mm is below +{margin:g} mm"
+        return "non-inferior", f"upper bound {high:+.2f} {unit} is below +{margin:g} {unit}"
     if low > margin:
-        return "inferior", f"lower bound {low:+.2f} mm is above +{margin:g} mm: farther by more than the margin"
-    return "inconclusive", f"interval {low:+.2f} to {high:+.2f} mm contains +{margin:g} mm"
+        return "inferior", (f"lower bound {low:+.2f} {unit} is above +{margin:g} {unit}: farther by more than the "
+                            "margin")
+    return "inconclusive", f"interval {low:+.2f} to {high:+.2f} {unit} contains +{margin:g} {unit}"
 
 
 def _safety_endpoint(ref: CaseMetrics, cand: CaseMetrics, margins: SegmentationMargins,
@@ -146,8 +147,10 @@ def _safety_endpoint(ref: CaseMetrics, cand: CaseMetrics, margins: SegmentationM
 
 
 def segmentation_endpoints(ref: CaseMetrics, cand: CaseMetrics, *, margins: SegmentationMargins, alpha: float,
-                           n_resamples: int, seed: int) -> dict[str, EndpointResult]:
-    """Every co-primary endpoint of one candidate, keyed `dice:STRUCTURE`, `hd95:STRUCTURE` and `safety`."""
+                           n_resamples: int, seed: int, unit: str = "mm") -> dict[str, EndpointResult]:
+    """Every co-primary endpoint of one candidate, keyed `dice:STRUCTURE`, `hd95:STRUCTURE` and `safety`.
+
+    `unit` is the distances' unit: mm, or px for images stored without a pixel size."""
     if ref.dice.shape != cand.dice.shape:
         raise ValueError("the candidate was scored on other cases than the reference")
     ends: dict[str, EndpointResult] = {}
@@ -155,20 +158,20 @@ def segmentation_endpoints(ref: CaseMetrics, cand: CaseMetrics, *, margins: Segm
         ends[f"dice:{structure}"] = _mean_endpoint(f"dice:{structure}", ref.dice[:, s], cand.dice[:, s], margins.dice,
                                                    alpha, n_resamples, seed)
         ends[f"hd95:{structure}"] = _median_distance_endpoint(f"hd95:{structure}", ref.hd95[:, s], cand.hd95[:, s],
-                                                              margins.hd95_mm, alpha)
+                                                              margins.hd95_mm, alpha, unit)
     ends["safety"] = _safety_endpoint(ref, cand, margins, alpha)
     return ends
 
 
 def judge_segmentation(ref: CaseMetrics, candidates: dict[str, CaseMetrics], *, margins: SegmentationMargins,
                        alpha: float = 0.05, n_resamples: int = 2000, seed: int = 0,
-                       min_cases: int = MIN_SEGMENTATION_CASES) -> list[NonInferiority]:
+                       min_cases: int = MIN_SEGMENTATION_CASES, unit: str = "mm") -> list[NonInferiority]:
     """Verdicts of all candidates: every endpoint, Holm across candidates, inconclusive below `min_cases`."""
     n = len(ref.dice)
     too_few = (f"only {n} test cases, fewer than the {min_cases} below which the intervals' error rate is not "
                "near nominal: no candidate can be called non-inferior; test on more cases") if n < min_cases else ""
-    ends = [segmentation_endpoints(ref, c, margins=margins, alpha=alpha, n_resamples=n_resamples, seed=seed)
-            for c in candidates.values()]
+    ends = [segmentation_endpoints(ref, c, margins=margins, alpha=alpha, n_resamples=n_resamples, seed=seed,
+                                   unit=unit) for c in candidates.values()]
     return decide(ends, primary=f"dice:{ref.structures[0]}", alpha=alpha, too_few=too_few)
 
 

@@ -59,6 +59,9 @@ def test_hd95_is_judged_in_its_own_direction():
     bad = segmentation_endpoints(reference, farther, margins=margins, alpha=0.05, n_resamples=500, seed=0)
     assert good["hd95:left"].verdict == "non-inferior" and "below +1 mm" in good["hd95:left"].reason
     assert bad["hd95:left"].verdict == "inferior" and "farther by more than the margin" in bad["hd95:left"].reason
+    in_pixels = segmentation_endpoints(reference, farther, margins=margins, alpha=0.05, n_resamples=500, seed=0,
+                                       unit="px")["hd95:left"]  # PNG masks have no pixel size
+    assert "+1 px" in in_pixels.reason and "mm" not in in_pixels.reason
 
 
 @pytest.mark.parametrize(("n", "falls", "verdict"), [(52, 0, "inconclusive"), (120, 0, "non-inferior"),
