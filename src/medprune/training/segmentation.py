@@ -115,8 +115,11 @@ def mean_dice(preds: list[np.ndarray], split: SegmentationSplit, n_classes: int)
 
 def _augmenter(dims: int, patch: tuple[int, ...], shape: tuple[int, ...], seed: int):
     """MONAI transforms on one case {'image', 'label'}: a foreground-balanced patch when the case is larger than
-    the patch, a small random affine of image and mask together, intensity scale and shift."""
-    from monai.transforms import Compose, RandAffined, RandCropByPosNegLabeld, RandScaleIntensityd, RandShiftIntensityd
+    the patch, a small random affine of image and mask together, intensity scale and shift, gamma (contrast) and
+    noise. Gamma and noise are nnU-Net's: scanners and hospitals differ most in contrast, and a model trained at one
+    site is tested at another (cxr_lungs: Shenzhen to Montgomery)."""
+    from monai.transforms import (Compose, RandAdjustContrastd, RandAffined, RandCropByPosNegLabeld, RandGaussianNoised,
+                                  RandScaleIntensityd, RandShiftIntensityd)
 
     steps = []
     if tuple(patch) != tuple(shape):
@@ -124,7 +127,8 @@ def _augmenter(dims: int, patch: tuple[int, ...], shape: tuple[int, ...], seed: 
                                             num_samples=1))
     steps += [RandAffined(["image", "label"], prob=0.5, rotate_range=[0.15] * (1 if dims == 2 else 3),
                           scale_range=[0.1] * dims, mode=("bilinear", "nearest"), padding_mode="zeros"),
-              RandScaleIntensityd("image", factors=0.1, prob=0.5), RandShiftIntensityd("image", offsets=0.1, prob=0.5)]
+              RandScaleIntensityd("image", factors=0.1, prob=0.5), RandShiftIntensityd("image", offsets=0.1, prob=0.5),
+              RandAdjustContrastd("image", prob=0.3, gamma=(0.7, 1.5)), RandGaussianNoised("image", prob=0.15, std=0.1)]
     transform = Compose(steps)
     transform.set_random_state(seed)
     return transform
