@@ -140,21 +140,23 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
     spec = dense.spec.for_new_weights(pruning=settings.to_dict(), input_profile=fit_profile(model, dataset))
     pruned = Checkpoint(model=model, spec=spec, path=out / "model.pt")
     save_checkpoint(out / "model.pt", model, spec)
+    pruning = {"criterion": settings.criterion, "granularity": settings.granularity, "target": settings.target,
+               "schedule": settings.schedule, "achieved": achieved, "steps": steps,
+               "wall_time_s": time.perf_counter() - began, "settings": settings.to_dict()}
+    if not settings.structured:
+        pruning["note"] = NO_SPEEDUP_NOTE
     if segmentation:
-        record = evaluate_segmentation(pruned, dataset, latency_repeats=latency_repeats)
+        metrics = evaluate_segmentation(pruned, dataset, latency_repeats=latency_repeats)
+        metrics.pruning, metrics.reference = pruning, reference
+        record, summary = metrics.to_json_dict(), render_segmentation_summary(metrics)
     else:
         record = metrics_record(evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats),
                                 dataset, pruned)
-        record["threshold_method"] = "dense model's validation threshold, carried unchanged"
-    record["pruning"] = {"criterion": settings.criterion, "granularity": settings.granularity, "target": settings.target,
-                         "schedule": settings.schedule, "achieved": achieved, "steps": steps,
-                         "wall_time_s": time.perf_counter() - began, "settings": settings.to_dict()}
-    if not settings.structured:
-        record["pruning"]["note"] = NO_SPEEDUP_NOTE
-    record["reference"] = reference
+        record.update(threshold_method="dense model's validation threshold, carried unchanged", pruning=pruning,
+                      reference=reference)
+        summary = render_pruning_summary(record)
     write_json_atomic(out / "metrics.json", record)
-    write_text_atomic(out / "summary.md", render_segmentation_summary(record) if segmentation
-                      else render_pruning_summary(record))
+    write_text_atomic(out / "summary.md", summary)
     (out / PRUNE_STATE_FILE).unlink(missing_ok=True)
     return record
 

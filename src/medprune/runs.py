@@ -103,7 +103,7 @@ def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "te
     """Evaluate and return the JSON record (evaluation keys + data and model descriptions)."""
     if dataset.task == "segmentation":
         check_segmentation_model(checkpoint, dataset)
-        return evaluate_segmentation(checkpoint, dataset, split=split, latency_repeats=latency_repeats)
+        return evaluate_segmentation(checkpoint, dataset, split=split, latency_repeats=latency_repeats).to_json_dict()
     if checkpoint.spec.task == "segmentation":
         raise DataError(f"{checkpoint.path} is a segmentation model but {dataset.name} has class labels: pass its "
                         "segmentation data (a Decathlon folder, or a manifest with --mask-column)")
@@ -165,10 +165,10 @@ def _import_segmentation(net, dataset, name: str, kwargs: dict, weights: str | P
     prepare_out(out, resume=False, overwrite=overwrite)
     save_checkpoint(out / "model.pt", net, spec)
     record = evaluate_segmentation(Checkpoint(net, spec, out / "model.pt"), dataset, latency_repeats=latency_repeats)
-    record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None}
-    write_json_atomic(out / "metrics.json", record)
+    record.imported = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None}
+    write_json_atomic(out / "metrics.json", record.to_json_dict())
     write_text_atomic(out / "summary.md", render_segmentation_summary(record))
-    return record
+    return record.to_json_dict()
 
 
 def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *, resume: bool = False,

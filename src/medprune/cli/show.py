@@ -7,6 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from medprune.cli.app import console
+from medprune.records import SegmentationMetrics
 
 
 def _num(value: Any) -> str:
@@ -36,18 +37,18 @@ def show_metrics(record: dict[str, Any], title: str) -> None:
 
 def show_segmentation_metrics(record: dict[str, Any], title: str) -> None:
     """One row per structure: mean Dice, HD95, NSD and volume error over the split's cases; then efficiency."""
-    unit = record["conventions"]["spacing_unit"]
-    table = Table(title=f"{title} ({record['n_cases']} cases)")
-    volume = "mL" if unit == "mm" else "1000 px"  # images without a pixel size: pixel counts, as the report says
-    for column in ("structure", "Dice", f"HD95 ({unit})", "NSD", f"volume error ({volume})"):
+    metrics = SegmentationMetrics.model_validate(record)
+    unit = metrics.conventions.spacing_unit
+    table = Table(title=f"{title} ({metrics.n_cases} cases)")
+    for column in ("structure", "Dice", f"HD95 ({unit})", "NSD", f"volume error ({metrics.conventions.volume_unit})"):
         table.add_column(column, justify="left" if column == "structure" else "right")
-    for name, s in record["per_structure"].items():
-        table.add_row(name, f"{s['dice']:.4f}", f"{s['hd95_mm']:.2f}", f"{s['nsd']:.4f}", f"{s['volume_error_ml']:+.3f}")
+    for name, s in metrics.per_structure.items():
+        table.add_row(name, f"{s.dice:.4f}", f"{s.hd95_mm:.2f}", f"{s.nsd:.4f}", f"{s.volume_error_ml:+.3f}")
     console.print(table)
-    eff, lat = record["efficiency"], record["efficiency"]["latency"]
-    console.print(f"mean Dice {record['mean_dice']:.4f}; {eff['params']:,} parameters, {eff['macs_per_patch']:,} MACs "
-                  f"per patch; {lat['per_case_ms']:.1f} ms per case, {lat['per_patch_ms']:.1f} ms per patch (CPU, "
-                  f"{lat['threads']} threads)", markup=False, highlight=False)
+    eff, lat = metrics.efficiency, metrics.efficiency.latency
+    console.print(f"mean Dice {metrics.mean_dice:.4f}; {eff.params:,} parameters, {eff.macs_per_patch:,} MACs "
+                  f"per patch; {lat.per_case_ms:.1f} ms per case, {lat.per_patch_ms:.1f} ms per patch (CPU, "
+                  f"{lat.threads} threads)", markup=False, highlight=False)
 
 
 def show_verdicts(record: dict[str, Any], data_name: str) -> None:

@@ -21,19 +21,20 @@ from medprune.evaluation.efficiency import measure_peak_memory, model_counts, se
 from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
 from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
 from medprune.models.checkpoint import runtime_of
+from medprune.records.segmentation_metrics import Conventions, Efficiency, Latency, SegmentationMetrics
 from medprune.hardware.device import on_cpu
 from medprune.hardware.distributed import launched_rank
 from medprune.training import TrainConfig
 from medprune.training.run_files import STATE_FILE, write_training_files
-from medprune.training.segmentation import Inference, fit_segmentation, predict_logits, predict_masks
-
+from medprune.training.segmentation import (Inference, fit_segmentation, predict_logits, predict_masks,
+                                           segmentation_defaults)
 
 
 def inference_of(checkpoint: Checkpoint) -> Inference:
     return Inference.recorded(checkpoint.spec.inference, checkpoint.input_shape)
 
 
-def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int) -> dict:
+def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int) -> Latency:
     """Median ms for one whole case (sliding windows) and for one patch, batch 1, after a warm-up."""
     model = on_cpu(checkpoint.model).eval()  # latency is the deployment target's: the CPU
     case = torch.from_numpy(dataset.split("test").x[:1])
@@ -49,13 +50,12 @@ def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: In
         return float(statistics.median(times))
 
     with torch.no_grad():
-        return {"per_case_ms": median_ms(lambda: predict_logits(model, case, inference)),
-                "per_patch_ms": median_ms(lambda: model(patch)), "threads": torch.get_num_threads(),
-                "repeats": repeats}
+        return Latency(per_case_ms=median_ms(lambda: predict_logits(model, case, inference)),
+                       per_patch_ms=median_ms(lambda: model(patch)), threads=torch.get_num_threads(), repeats=repeats)
 
 
 def evaluate_segmentation(checkpoint: Checkpoint, dataset: SegmentationDataset, *, split: str = "test",
-                          latency_repeats: int = 5) -> dict[str, Any]:
+                          latency_repeats: int = 5) -> SegmentationMetrics:
     """Per-case and per-structure metrics of a segmentation model on `split`, and its efficiency."""
     inference = inference_of(checkpoint)
     cases = dataset.split(split)
@@ -65,32 +65,30 @@ def evaluate_segmentation(checkpoint: Checkpoint, dataset: SegmentationDataset, 
     model = checkpoint.model
     params, nonzero, macs = model_counts(model, (dataset.input_shape[0], *inference.patch_size))
     size, size_gz = serialized_sizes(model, checkpoint.path)
-    efficiency = {"params": params, "nonzero_params": nonzero, "macs_per_patch": macs, "size_bytes": size,
-                  "size_gzip_bytes": size_gz, "latency": _latency(checkpoint, dataset, inference, latency_repeats),
-                  "runtime": runtime_of(model),
-                  "peak_memory_bytes": measure_peak_memory(model, (dataset.input_shape[0], *inference.patch_size), 1)
-                  if runtime_of(model) == "pytorch" else -1}
-    return {"task": "segmentation", "split": split, "n_cases": len(cases), "structures": dataset.structures,
-            "mean_dice": float(np.mean([s["dice"] for s in per_structure.values()])), "per_structure": per_structure,
-            "conventions": {"nsd_tolerance_mm": NSD_TOLERANCE_MM, "spacing_unit": dataset.preprocessing.get(
-                "spacing_unit", "mm"), "empty_masks": "Dice and NSD 1 when both are empty, 0 when one is; HD95 0 "
-                "when both are empty, the case's diagonal when one is"},
-            "cases": metrics.to_dict(), "inference": inference.to_dict(), "efficiency": efficiency,
-            "data": dataset.describe(), "model": checkpoint.spec.model.model_dump()}
+    efficiency = Efficiency(
+        params=params, nonzero_params=nonzero, macs_per_patch=macs, size_bytes=size, size_gzip_bytes=size_gz,
+        latency=_latency(checkpoint, dataset, inference, latency_repeats), runtime=runtime_of(model),
+        peak_memory_bytes=measure_peak_memory(model, (dataset.input_shape[0], *inference.patch_size), 1)
+        if runtime_of(model) == "pytorch" else -1)
+    return SegmentationMetrics(
+        split=split, n_cases=len(cases), structures=dataset.structures,
+        mean_dice=float(np.mean([s["dice"] for s in per_structure.values()])), per_structure=per_structure,
+        conventions=Conventions(nsd_tolerance_mm=NSD_TOLERANCE_MM,
+                                spacing_unit=dataset.preprocessing.get("spacing_unit", "mm")),
+        cases=metrics.to_dict(), inference=inference.to_dict(), efficiency=efficiency, data=dataset.describe(),
+        model=checkpoint.spec.model.model_dump())
 
 
-def render_segmentation_summary(record: dict[str, Any]) -> str:
-    unit = record["conventions"]["spacing_unit"]
-    lines = [f"# {record['model']['name']} on {record['data']['name']}: {record['split']} split "
-             f"({record['n_cases']} cases)", "",
-             f"| structure | Dice | HD95 ({unit}) | NSD @ {record['conventions']['nsd_tolerance_mm']:g} {unit} | "
-             f"volume error ({'mL' if unit == 'mm' else '1000 px'}) |", "|---|---|---|---|---|"]
-    for name, s in record["per_structure"].items():
-        lines.append(f"| {name} | {s['dice']:.4f} | {s['hd95_mm']:.2f} | {s['nsd']:.4f} | {s['volume_error_ml']:+.3f} |")
-    lat = record["efficiency"]["latency"]
-    lines += ["", f"Mean Dice over structures: {record['mean_dice']:.4f}. Latency (CPU, {lat['threads']} threads, "
-              f"batch 1): {lat['per_case_ms']:.1f} ms per case, {lat['per_patch_ms']:.1f} ms per patch "
-              f"{tuple(record['inference']['patch_size'])}. Empty masks: {record['conventions']['empty_masks']}.", ""]
+def render_segmentation_summary(record: SegmentationMetrics) -> str:
+    conventions, unit, latency = record.conventions, record.conventions.spacing_unit, record.efficiency.latency
+    lines = [f"# {record.model['name']} on {record.data['name']}: {record.split} split ({record.n_cases} cases)", "",
+             f"| structure | Dice | HD95 ({unit}) | NSD @ {conventions.nsd_tolerance_mm:g} {unit} | "
+             f"volume error ({conventions.volume_unit}) |", "|---|---|---|---|---|"]
+    for name, s in record.per_structure.items():
+        lines.append(f"| {name} | {s.dice:.4f} | {s.hd95_mm:.2f} | {s.nsd:.4f} | {s.volume_error_ml:+.3f} |")
+    lines += ["", f"Mean Dice over structures: {record.mean_dice:.4f}. Latency (CPU, {latency.threads} threads, "
+              f"batch 1): {latency.per_case_ms:.1f} ms per case, {latency.per_patch_ms:.1f} ms per patch "
+              f"{tuple(record.inference['patch_size'])}. Empty masks: {conventions.empty_masks}.", ""]
     return "\n".join(lines)
 
 
@@ -101,6 +99,7 @@ def train_segmentation(dataset: SegmentationDataset, model: str, config: TrainCo
     """Train a segmentation network into the run directory `out` (made ready by `prepare_out` once the settings
     are checked); the metrics record of its test split."""
     config.check()
+    config = segmentation_defaults(config, dataset)  # the run records the batch and epochs it trained with
     inference = Inference.for_data(dataset)
     spec = make_spec(model, input_shape=dataset.input_shape, class_names=dataset.class_names, modality="image",
                      task="segmentation", kwargs=model_kwargs, preprocessing=dataset.preprocessing,
@@ -120,9 +119,9 @@ def train_segmentation(dataset: SegmentationDataset, model: str, config: TrainCo
                      "best_val_dice": result.best_val_dice}
     save_checkpoint(out / "model.pt", net, spec)
     record = evaluate_segmentation(Checkpoint(net, spec, out / "model.pt"), dataset, latency_repeats=latency_repeats)
-    record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
-    write_training_files(out, record, result.history, render_segmentation_summary(record), STATE_FILE)
-    return record
+    record.training = {"config": config.to_dict(), "result": result.to_dict()}
+    write_training_files(out, record.to_json_dict(), result.history, render_segmentation_summary(record), STATE_FILE)
+    return record.to_json_dict()
 
 
 def check_segmentation_model(checkpoint: Checkpoint, dataset: SegmentationDataset) -> None:

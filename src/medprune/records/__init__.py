@@ -1,0 +1,10 @@
+"""Typed, versioned run records: what a verb writes to JSON (metrics.json, ...) and reads back.
+
+Each record is a pydantic model. Files written before a record was typed still read (missing fields take their
+defaults, unknown keys ride along), and `schema_version` says which shape a file has.
+"""
+
+from medprune.records.base import Record
+from medprune.records.segmentation_metrics import SegmentationMetrics
+
+__all__ = ["Record", "SegmentationMetrics"]

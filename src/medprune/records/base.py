@@ -1,0 +1,18 @@
+"""The base of every run record: versioned, JSON in and out, tolerant of keys a later version added."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Record(BaseModel):
+    # Keys this version does not declare (added by a later one, or by the verb: training, pruning) are kept.
+    model_config = ConfigDict(extra="allow")
+
+    schema_version: int = 1
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The plain JSON form, as written to the run directory."""
+        return self.model_dump(mode="json", exclude_none=True)
