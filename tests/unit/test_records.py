@@ -4,7 +4,8 @@ record that lacks what a reader needs."""
 import pytest
 from pydantic import ValidationError
 
-from medprune.records import SegmentationMetrics
+from medprune.records import SearchRecord, SegmentationMetrics
+from medprune.report.search import render_search_report
 
 
 def _older_metrics() -> dict:
@@ -50,3 +51,48 @@ def test_a_record_missing_what_its_readers_need_is_refused():
     del older["efficiency"]["latency"]
     with pytest.raises(ValidationError, match="latency"):
         SegmentationMetrics.model_validate(older)
+
+
+def test_undefined_figures_stay_undefined_and_absent_sections_stay_absent():
+    older = _older_metrics()
+    older["cases"]["hd95"] = [[float("inf")], [float("nan")]]  # never turned into null (which reads as "missing")
+    out = SegmentationMetrics.model_validate(older).to_json_dict()
+    assert out["cases"]["hd95"][0][0] == float("inf") and out["cases"]["hd95"][1][0] != out["cases"]["hd95"][1][0]
+    assert "pruning" not in out and "reference" not in out
+
+
+def _search_record(best: bool) -> dict:
+    trial = {"number": 0, "objective": 0.95, "value": 0.95, "cost_ratio": 0.48, "feasible": True, "repaired": False}
+    ratios = {"features.0": 0.5, "features.3": 0.75}
+    record = {"sampler": "tpe", "trials": 1, "objective": "auroc", "require": [], "operating_margin": 0.05,
+              "target": "macs=0.5", "criterion": "taylor",
+              "counts": {"finished": 1, "repaired": 0, "rejected": 0, "infeasible": 0, "failed": 0,
+                         "stale_marked_failed": 0, "warm_started": 0},
+              "wall_time_s": 12.0, "workers": 1, "backend": "local", "storage": "sqlite:///study.db",
+              "history": [trial], "best_so_far": [0.95],
+              "pareto": [{"number": 0, "objective": 0.95, "cost_ratio": 0.48, "macs_ratio": 0.48}],
+              "uniform": {"ratios": ratios, "cost_ratio": 0.5, "macs_ratio": 0.5},
+              "top": [{"trial": 0, "objective": 0.95, "ratios": ratios}], "config": {"seed": 0}, "best": None}
+    if best:
+        record["best"] = {"trial": 0, "ratios": ratios, "objective": 0.95, "objective_after_finetune": 0.96,
+                          "validation_after_finetune": {"objective": 0.96, "sensitivity": 0.9},
+                          "requirements_met_on_validation": True, "macs_ratio": 0.48, "cost_ratio": 0.48,
+                          "latency_ms": 3.0, "dense_latency_ms": 5.0, "runtime": "torch",
+                          "test": {"auroc": 0.95, "sensitivity": 0.9, "specificity": 0.85}, "dir": "best",
+                          "short_finetune": [{"trial": 0, "objective": 0.96, "requirements_met": True}],
+                          "operating_point_shift": {"sensitivity": {"dense": 0.95, "searched": 0.85}}}
+    return record
+
+
+def test_a_search_without_a_feasible_trial_keeps_best_null():
+    record = SearchRecord.model_validate(_search_record(best=False))
+    assert record.best is None and record.to_json_dict()["best"] is None
+    assert (record.target_kind, record.target_value) == ("macs", 0.5)
+
+
+def test_the_search_page_renders_from_the_typed_record():
+    record = SearchRecord.model_validate(_search_record(best=True))
+    html = render_search_report(record)
+    assert "tpe" in html and "0.9600" in html  # the objective after fine-tuning
+    assert "validation sensitivity is 0.850" in html  # the operating point it lost, said in red
+    assert record.to_json_dict() == {**_search_record(best=True), "schema_version": 1}

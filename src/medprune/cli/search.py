@@ -12,6 +12,7 @@ from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, ProgressOpt
 from medprune.cli.schema_options import settings_options
+from medprune.records import SearchRecord
 
 
 @command("search", outputs={"out": "dir"})
@@ -76,18 +77,16 @@ def search(
                          gpus_per_trial=gpus_per_trial, **accelerator.accelerator(), finetune_top=finetune_top,
                          finetune_epochs=finetune_epochs, warm_start=str(warm_start) if warm_start else None,
                          progress=progress)
-    record = api.search(config, out, options, resume=resume, overwrite=overwrite)
-    best = record["best"]
-    console.print(f"{record['trials']} trials ({record['counts']['repaired']} repaired into the budget, "
-                  f"{record['counts']['rejected']} rejected, {record['counts']['infeasible']} missing a requirement) "
-                  f"in {record['wall_time_s']:.0f} s")
-    console.print(f"best: trial {best['trial']}, validation {record['objective']} {best['objective']:.4f} -> "
-                  f"{best['objective_after_finetune']:.4f} after fine-tuning, MACs x{best['macs_ratio']:.3f}, "
-                  f"{best['latency_ms']:.1f} ms at batch 32 in {best['runtime']} (dense {best['dense_latency_ms']:.1f}); "
-                  "test AUROC "
-                  f"{best['test']['auroc']:.4f}")
-    for metric, values in best["operating_point_shift"].items():
-        warnings.warn(f"at the reference threshold the searched model's validation {metric} is {values['searched']:.3f} "
-                      f"(dense {values['dense']:.3f}): its probabilities moved; add --require {metric}>=X to the "
+    record = SearchRecord.model_validate(api.search(config, out, options, resume=resume, overwrite=overwrite).to_dict())
+    best, counts = record.best, record.counts
+    console.print(f"{record.trials} trials ({counts.repaired} repaired into the budget, {counts.rejected} rejected, "
+                  f"{counts.infeasible} missing a requirement) in {record.wall_time_s:.0f} s")
+    console.print(f"best: trial {best.trial}, validation {record.objective} {best.objective:.4f} -> "
+                  f"{best.objective_after_finetune:.4f} after fine-tuning, MACs x{best.macs_ratio:.3f}, "
+                  f"{best.latency_ms:.1f} ms at batch 32 in {best.runtime} (dense {best.dense_latency_ms:.1f}); "
+                  f"test AUROC {best.test['auroc']:.4f}")
+    for metric, values in best.operating_point_shift.items():
+        warnings.warn(f"at the reference threshold the searched model's validation {metric} is {values.searched:.3f} "
+                      f"(dense {values.dense:.3f}): its probabilities moved; add --require {metric}>=X to the "
                       "search, or validate it with medprune validate before use", stacklevel=1)
     console.print(f"written: {Path(out) / 'search.json'}, {Path(out) / 'search.html'}, model in {Path(out) / 'best'}")

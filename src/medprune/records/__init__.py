@@ -5,6 +5,7 @@ defaults, unknown keys ride along), and `schema_version` says which shape a file
 """
 
 from medprune.records.base import Record
+from medprune.records.search import SearchRecord
 from medprune.records.segmentation_metrics import SegmentationMetrics
 
-__all__ = ["Record", "SegmentationMetrics"]
+__all__ = ["Record", "SearchRecord", "SegmentationMetrics"]

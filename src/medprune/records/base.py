@@ -14,5 +14,7 @@ class Record(BaseModel):
     schema_version: int = 1
 
     def to_json_dict(self) -> dict[str, Any]:
-        """The plain JSON form, as written to the run directory."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The plain form written to the run directory. Python mode keeps NaN and infinities (pydantic's JSON mode
+        turns those inside untyped mappings into null); optional sections never given are left out."""
+        out = self.model_dump()
+        return {k: v for k, v in out.items() if v is not None or k in self.model_fields_set}

@@ -12,6 +12,8 @@ from medprune.evaluation.efficiency import measure_latency_interleaved
 from medprune.evaluation.evaluate import evaluate
 from medprune.evaluation.input_profile import fit_profile
 from medprune.models.checkpoint import Checkpoint, save_checkpoint
+from medprune.records.search import (Best, Counts, Layout, ParetoPoint, SearchRecord, ShortFinetune, TopTrial,
+                                     TrialPoint)
 from medprune.report.search import render_search_report
 from medprune.search.history import best_so_far, pareto_front, trial_points
 from medprune.search.latency import in_runtime
@@ -51,28 +53,25 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     points = trial_points(study)
     feasible = sorted((p for p in points if p["feasible"]), key=lambda p: -p["objective"])
     uniform = evaluator.space.uniform(evaluator.cost, evaluator.target.value)
-    record: dict[str, Any] = {
-        "sampler": config.sampler, "trials": len(points), "objective": config.objective,
-        "require": [str(r) for r in evaluator.requirements], "operating_margin": config.operating_margin,
-        "target": config.target, "criterion": config.criterion,
-        "counts": {"finished": len(points), "repaired": sum(p["repaired"] for p in points),
-                   "rejected": counts["pruned"], "infeasible": sum(not p["feasible"] for p in points),
-                   "failed": counts["failed"], "stale_marked_failed": stale, "warm_started": warm_started},
-        "wall_time_s": wall_time_s, "workers": options.workers, "backend": options.backend,
-        "storage": config.storage if not config.storage.startswith("sqlite") else "sqlite:///study.db",
-        "history": [{k: p[k] for k in ("number", "objective", "value", "cost_ratio", "feasible", "repaired")}
-                    for p in points],
-        "best_so_far": best_so_far(points),
-        "pareto": [{k: p[k] for k in ("number", "objective", "cost_ratio", "macs_ratio")} for p in pareto_front(points)],
-        "uniform": {"ratios": _ratios(evaluator, uniform), "cost_ratio": evaluator.cost(uniform),
-                    "macs_ratio": evaluator.space.macs_ratio(uniform)},
-        "top": [{"trial": p["number"], "objective": p["objective"], "ratios": _ratios(evaluator, p["keep"])}
-                for p in feasible[:10]],
-        "config": config.identity(),
-    }
+    record = SearchRecord(
+        sampler=config.sampler, trials=len(points), objective=config.objective,
+        require=[str(r) for r in evaluator.requirements], operating_margin=config.operating_margin,
+        target=config.target, criterion=config.criterion,
+        counts=Counts(finished=len(points), repaired=sum(p["repaired"] for p in points), rejected=counts["pruned"],
+                      infeasible=sum(not p["feasible"] for p in points), failed=counts["failed"],
+                      stale_marked_failed=stale, warm_started=warm_started),
+        wall_time_s=wall_time_s, workers=options.workers, backend=options.backend,
+        storage=config.storage if not config.storage.startswith("sqlite") else "sqlite:///study.db",
+        history=[TrialPoint.model_validate(p) for p in points],
+        best_so_far=best_so_far(points),
+        pareto=[ParetoPoint.model_validate(p) for p in pareto_front(points)],
+        uniform=Layout(ratios=_ratios(evaluator, uniform), cost_ratio=evaluator.cost(uniform),
+                       macs_ratio=evaluator.space.macs_ratio(uniform)),
+        top=[TopTrial(trial=p["number"], objective=p["objective"], ratios=_ratios(evaluator, p["keep"]))
+             for p in feasible[:10]],
+        config=config.identity(), best=None)
     if not feasible:
-        record["best"] = None
-        write_json_atomic(out / "search.json", record)
+        write_json_atomic(out / "search.json", record.to_json_dict())
         needs = " and ".join(str(r) for r in evaluator.requirements)
         best = {r.metric: max((p["validation"].get(r.metric, float("nan")) for p in points), default=float("nan"))
                 for r in evaluator.requirements}
@@ -113,20 +112,20 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     shape = tuple(dataset.input_shape)
     timed = measure_latency_interleaved({"best": in_runtime(model, shape, config.runtime),
                                          "dense": in_runtime(dense.model, shape, config.runtime)}, shape, 32)
-    record["best"] = {
-        "trial": chosen["number"], "ratios": _ratios(evaluator, chosen["keep"]), "objective": chosen["objective"],
-        "objective_after_finetune": final_val["objective"], "validation_after_finetune": final_val,
-        "requirements_met_on_validation": met, "macs_ratio": evaluator.space.macs_ratio(chosen["keep"]),
-        "cost_ratio": evaluator.cost(chosen["keep"]), "latency_ms": timed["best"],
-        "dense_latency_ms": timed["dense"], "runtime": config.runtime, "test": test, "dir": str(best_dir),
-        "short_finetune": [{"trial": s[2]["number"], "objective": s[1], "requirements_met": s[0]} for s in short],
-        "operating_point_shift": shifted}
+    best = record.best = Best(
+        trial=chosen["number"], ratios=_ratios(evaluator, chosen["keep"]), objective=chosen["objective"],
+        objective_after_finetune=final_val["objective"], validation_after_finetune=final_val,
+        requirements_met_on_validation=met, macs_ratio=evaluator.space.macs_ratio(chosen["keep"]),
+        cost_ratio=evaluator.cost(chosen["keep"]), latency_ms=timed["best"], dense_latency_ms=timed["dense"],
+        runtime=config.runtime, test=test, dir=str(best_dir),
+        short_finetune=[ShortFinetune(trial=s[2]["number"], objective=s[1], requirements_met=s[0]) for s in short],
+        operating_point_shift=shifted)
     metrics = {**test, "data": dataset.describe(), "model": spec.model.model_dump(), "reference": reference,
-               "search": {k: record["best"][k] for k in ("trial", "ratios", "macs_ratio", "latency_ms")},
+               "search": best.model_dump(include={"trial", "ratios", "macs_ratio", "latency_ms"}),
                "threshold_method": "dense model's validation threshold, carried unchanged"}
     write_json_atomic(best_dir / "metrics.json", metrics)
-    write_json_atomic(out / "search.json", record)
+    write_json_atomic(out / "search.json", record.to_json_dict())
     write_text_atomic(out / "search.html", render_search_report(record))
     if evaluator.latency is not None:
         evaluator.latency.save()
-    return record
+    return record.to_json_dict()
