@@ -157,3 +157,43 @@ def test_an_imported_monai_unet_is_pruned_exported_and_validated(tiny_decathlon,
     assert_one_line_error(invoke("import", "--monai", "UNet", "--kwargs", json.dumps(bad), "--weights",
                                  tmp_path / "w2.pt", "--data", tiny_decathlon, "--out", tmp_path / "bad"),
                           "build it with out_channels=3")
+
+
+def test_a_search_on_a_segmentation_run_scores_trials_by_validation_dice(tiny_decathlon, tmp_path):
+    run = _trained(tiny_decathlon, tmp_path)
+    out = tmp_path / "search"
+    result = invoke("search", "--model", run, "--trials", "2", "--finetune-epochs", "1", "--finetune-top", "1",
+                    "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "search.json").read_text())
+    assert record["objective"] == "dice" and record["best"]["latency_batch"] == 1
+    test = record["best"]["test"]
+    assert set(test["per_structure"]) == {"front", "back"} and 0 <= test["mean_dice"] <= 1
+    assert record["best"]["macs_ratio"] <= 0.25 + 1e-9 and "test mean Dice" in result.output
+    best = load_checkpoint(out / "best")
+    assert best.spec.task == "segmentation" and best.spec.inference == load_checkpoint(run).spec.inference
+    assert "test mean Dice" in (out / "search.html").read_text()
+    assert_one_line_error(invoke("search", "--model", run, "--trials", "1", "--require", "sensitivity>=0.9",
+                                 "--out", tmp_path / "s2", "--no-progress"), "a segmentation search has none")
+
+
+def test_data_audit_compares_segmentation_cases_by_image(tiny_decathlon, tmp_path):
+    result = invoke("data", "audit", "--data", tiny_decathlon, "--json", tmp_path / "audit.json", "--html",
+                    tmp_path / "audit.html")
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "audit.json").read_text())
+    assert record["method"]["near"] == "phash hamming" and set(record["duplicates"]["within"]) == {"train", "val",
+                                                                                                  "test"}
+    assert record["redundancy"]["train"]["per_class"] is None  # every case holds every structure
+    assert "case_0" not in (tmp_path / "audit.html").read_text()  # cases by index only
+    run = _trained(tiny_decathlon, tmp_path)
+    assert_one_line_error(invoke("data", "audit", "--data", tiny_decathlon, "--model", run),
+                          "a segmentation network has no such layer")
+
+
+def test_compare_says_plainly_that_it_tabulates_classifiers(tiny_decathlon, tmp_path):
+    recipe = tmp_path / "seg.yaml"
+    recipe.write_text(f"data: {tiny_decathlon}\nreference: {{path: {tmp_path / 'none'}}}\n"
+                      "techniques:\n  - {name: taylor, technique: prune, criterion: taylor, target: macs=0.5}\n")
+    assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "cmp"), "judge them together, per structure")
+    assert not (tmp_path / "cmp").exists()

@@ -83,8 +83,8 @@ def search(
                   f"{counts.infeasible} missing a requirement) in {record.wall_time_s:.0f} s")
     console.print(f"best: trial {best.trial}, validation {record.objective} {best.objective:.4f} -> "
                   f"{best.objective_after_finetune:.4f} after fine-tuning, MACs x{best.macs_ratio:.3f}, "
-                  f"{best.latency_ms:.1f} ms at batch 32 in {best.runtime} (dense {best.dense_latency_ms:.1f}); "
-                  f"test AUROC {best.test['auroc']:.4f}")
+                  f"{best.latency_ms:.1f} ms at batch {best.latency_batch} in {best.runtime} (dense "
+                  f"{best.dense_latency_ms:.1f}); {best.test_figure}")
     for metric, values in best.operating_point_shift.items():
         warnings.warn(f"at the reference threshold the searched model's validation {metric} is {values.searched:.3f} "
                       f"(dense {values.dense:.3f}): its probabilities moved; add --require {metric}>=X to the "

@@ -12,6 +12,7 @@ from medprune.comparison.measure import measure_rows
 from medprune.comparison.recipe import Recipe, data_options
 from medprune.comparison.run import prepare_out, prepare_reference, run_entry
 from medprune.data.load import load_data
+from medprune.errors import ConfigError
 from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import load_checkpoint
@@ -39,6 +40,10 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     prepare_out(out, resume, overwrite)
     data, options = data_options(recipe)
     dataset = load_data(data, data_dir=data_dir or (Path(recipe.data_dir) if recipe.data_dir else None), **options)
+    if dataset.task == "segmentation":  # its table is AUROC, rates at a threshold and ECE: none apply to contours
+        raise ConfigError(f"{dataset.name} is segmentation data and compare tabulates classifiers (AUROC, "
+                          "sensitivity at a threshold): run medprune prune / export for each technique, then judge "
+                          "them together, per structure, with medprune validate --reference DENSE --candidate ...")
     reference = prepare_reference(recipe, dataset, out, progress)
     check_model_matches_data(reference, dataset)
     if reference.threshold is None and dataset.n_classes == 2:

@@ -170,30 +170,37 @@ def _group_leakage(dataset: Dataset) -> dict[str, Any] | None:
     return out
 
 
+def _per_class(dataset: Dataset, split: str, cases: list[int]) -> dict[str, int] | None:
+    """How many of `cases` each class holds; None for segmentation, whose cases hold every structure."""
+    if dataset.task == "segmentation":
+        return None
+    y = dataset.split(split).y[cases]
+    return {dataset.class_names[k]: int(np.sum(y == k)) for k in range(dataset.n_classes)}
+
+
 def audit(dataset: Dataset, settings: AuditSettings | None = None, model=None) -> dict[str, Any]:
     """The audit record: `duplicates` (`within` per split, `across` per split pair), `leakage`, `redundancy`,
     and `group_leakage` (patients in two splits; None when the data names no patients)."""
     settings = settings or AuditSettings()
+    if model is not None and dataset.task == "segmentation":
+        raise ConfigError("--model compares the features a classifier learned; a segmentation network has no such "
+                          "layer: drop --model (the images are compared by perceptual hash)")
     finder = _Finder(dataset, settings, model)
     names = list(dataset.splits)
     within = {s: finder.pairs(s, s) for s in names}
     across = {f"{a}-{b}": finder.pairs(a, b) for a, b in combinations(names, 2)}
     redundancy = {}
     for s in names:
-        y = dataset.split(s).y
-        clusters = _clusters(len(y), within[s])
+        clusters = _clusters(len(dataset.split(s)), within[s])
         redundancy[s] = {"clusters": len(clusters), "cases_in_clusters": int(sum(map(len, clusters))),
                          "removable": int(sum(len(c) - 1 for c in clusters)),
                          "largest": max(map(len, clusters), default=0),
-                         "per_class": {dataset.class_names[k]: int(sum(len(c) for c in clusters if y[c[0]] == k))
-                                       for k in range(dataset.n_classes)}}
+                         "per_class": _per_class(dataset, s, [i for c in clusters for i in c])}
     leakage = {}
     for key, pairs in across.items():
         held_out = key.split("-")[1]
         leakage[key] = {"pairs": len(pairs), f"{held_out}_cases_with_a_twin": len({p["b"] for p in pairs}),
-                        "per_class": {dataset.class_names[k]: int(sum(dataset.split(held_out).y[p["b"]] == k
-                                                                      for p in pairs))
-                                      for k in range(dataset.n_classes)}}
+                        "per_class": _per_class(dataset, held_out, [p["b"] for p in pairs])}
     return {"data": dataset.describe(),
             "group_leakage": _group_leakage(dataset),
             "method": {"exact": "sha1 of the stored array", "near": finder.method, "threshold": finder.limit},

@@ -32,6 +32,7 @@ class SegmentationSplit:
     spacing: np.ndarray  # (N, D) voxel size in mm
     meta: dict[str, np.ndarray] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # image paths as given, for predict output only
+    groups: np.ndarray | None = None  # patient of each case, where the data name one (None: each case its own)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -39,7 +40,8 @@ class SegmentationSplit:
     def subset(self, indices: np.ndarray) -> SegmentationSplit:
         return SegmentationSplit(self.x[indices], self.y[indices], self.shapes[indices], self.spacing[indices],
                                  {k: v[indices] for k, v in self.meta.items()},
-                                 [self.files[i] for i in indices] if self.files else [])
+                                 [self.files[i] for i in indices] if self.files else [],
+                                 self.groups[indices] if self.groups is not None else None)
 
     def case(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Case i's image and mask cropped back to its own shape."""

@@ -27,7 +27,7 @@ OPERATING_MARGIN = Field(
 FINETUNE_EPOCHS = Field(
     default=None, ge=0,
     description="Fine-tuning epochs after the last step (default: at least 150 optimizer steps and 3 epochs, at most "
-                "50, with early stopping on validation AUROC).")
+                "50, with early stopping on validation AUROC; 10 epochs for a segmentation network).")
 
 
 class PruneChecks(BaseModel):

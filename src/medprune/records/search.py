@@ -73,8 +73,16 @@ class Best(BaseModel):
     cost_ratio: float
     latency_ms: float
     dense_latency_ms: float
+    latency_batch: int = 32  # cases per timed batch: 32 images, or 1 volume / image of a segmentation model
     runtime: str
     test: dict[str, Any]  # the evaluation record of the test split
+
+    @property
+    def test_figure(self) -> str:
+        """The headline test figure in words: mean Dice of a segmentation model, else AUROC."""
+        if "mean_dice" in self.test:
+            return f"test mean Dice {self.test['mean_dice']:.4f}"
+        return f"test AUROC {self.test['auroc']:.4f}"
     dir: str
     short_finetune: list[ShortFinetune]
     operating_point_shift: dict[str, OperatingShift]  # validation rates lost by more than the operating margin

@@ -19,6 +19,8 @@ from medprune.models.checkpoint import Checkpoint, load_checkpoint
 from medprune.pruning.criterion import CRITERIA, CalibrationData
 from medprune.pruning.target import Target
 from medprune.runs import load_data_for
+from medprune.segmentation import check_segmentation_model
+from medprune.training.segmentation import Inference, validation_dice
 from medprune.search.latency import RUNTIMES, LatencyTable
 from medprune.training.batchnorm import recalibrate_batchnorm
 from medprune.search.scoring import Objective, Requirement, validation_figures
@@ -29,8 +31,22 @@ from medprune.hardware.device import resolve_device
 def load_inputs(config) -> tuple[Checkpoint, Dataset]:
     dense = load_checkpoint(Path(config.model))
     dataset = load_data_for(dense, config.data, data_dir=Path(config.data_dir) if config.data_dir else None)
-    check_model_matches_data(dense, dataset)
+    if dataset.task == "segmentation" or dense.spec.task == "segmentation":
+        check_segmentation_model(dense, dataset)
+    else:
+        check_model_matches_data(dense, dataset)
     return dense, dataset
+
+
+def _segmentation_objective(config) -> Objective:
+    """Segmentation trials are scored by validation mean Dice; a classifier's objectives and rates do not apply."""
+    if config.objective not in ("auroc", "dice"):  # auroc: the default, left as it was
+        raise ConfigError(f"--objective {config.objective} scores a classifier: a segmentation search is scored by "
+                          "validation mean Dice (--objective dice)")
+    if config.require:
+        raise ConfigError("--require names a classifier's rates at its threshold: a segmentation search has none; "
+                          "drop --require (the candidate is judged per structure by medprune validate)")
+    return Objective("dice")
 
 
 def operating_point_guard(dense: torch.nn.Module, val_x: torch.Tensor, val_y: np.ndarray, threshold: float,
@@ -59,6 +75,11 @@ class Evaluator:
     threshold: float | None
     objective: Objective
     requirements: list[Requirement]
+    inference: Inference | None = None  # segmentation: sliding windows as the dense model runs them
+
+    @property
+    def segmentation(self) -> bool:
+        return self.inference is not None
 
     @classmethod
     def build(cls, config) -> Evaluator:
@@ -75,8 +96,12 @@ class Evaluator:
                               "--target latency=X")
         criterion = CRITERIA.get(config.criterion)()
         dense, dataset = load_inputs(config)
-        binary = dataset.n_classes == 2
-        if objective.kind != "auroc" and not binary:
+        binary = dataset.n_classes == 2 and dataset.task != "segmentation"
+        if dataset.task == "segmentation":
+            objective, requirements = _segmentation_objective(config), []
+        elif objective.kind == "dice":
+            raise ConfigError("--objective dice scores a segmentation model: use auroc or sens@spec=0.9")
+        elif objective.kind != "auroc" and not binary:
             raise ConfigError("sens@spec needs a binary task: use --objective auroc")
         if not binary and any(r.metric != "auroc" for r in requirements):
             raise ConfigError("sensitivity / specificity requirements need a binary task: require auroc>=X instead")
@@ -94,6 +119,10 @@ class Evaluator:
             raise ConfigError(f"no candidate can meet --target {target}: with every layer at its floor (max layer "
                               f"ratio {config.max_layer_ratio}) the model keeps {smallest:.3f}; raise the target or "
                               "the --max-layer-ratio")
+        if dataset.task == "segmentation":
+            bn = CalibrationData.from_dataset(dataset, config.bn_batches, config.batch_size, config.seed + 1)
+            return cls(dense, dataset, space, target, cost, latency, [x for x, _ in bn], torch.empty(0),
+                       np.empty(0), None, objective, [], Inference.recorded(dense.spec.inference, dense.input_shape))
         train = dataset.split("train")
         order = np.random.default_rng(config.seed).permutation(len(train))[: config.bn_batches * config.batch_size]
         bn_batches = [to_tensor(train.x[idx], dataset.preprocessing)
@@ -118,7 +147,12 @@ class Evaluator:
         # A trial scores on this worker's accelerator when it has one (a Ray task given --gpus-per-trial sees its
         # own GPU; one given none sees none): adaptive BatchNorm and validation only, so CPU and GPU agree closely.
         model = self.space.materialize(keep).to(resolve_device("auto"))
-        model = recalibrate_batchnorm(model, self.bn_batches)
+        return self.validation(recalibrate_batchnorm(model, self.bn_batches))
+
+    def validation(self, model: torch.nn.Module) -> dict[str, Any]:
+        """The objective on the validation split (mean Dice for segmentation), with the rates at the threshold."""
+        if self.segmentation:
+            return {"objective": validation_dice(model, self.dataset, self.inference)}
         return validation_figures(model, self.val_x, self.val_y, self.threshold, self.objective)
 
     def evaluate(self, keep: list[float], policy: str = "repair") -> dict[str, Any]:

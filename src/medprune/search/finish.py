@@ -18,13 +18,22 @@ from medprune.report.search import render_search_report
 from medprune.search.history import best_so_far, pareto_front, trial_points
 from medprune.search.latency import in_runtime
 from medprune.training.batchnorm import recalibrate_batchnorm
-from medprune.search.scoring import figures_of, validation_figures
+from medprune.search.scoring import figures_of
+from medprune.segmentation import evaluate_segmentation
 from medprune.training import TrainConfig, fit
+from medprune.training.segmentation import DEFAULT_FINETUNE_EPOCHS, fit_segmentation
 
 
 def _finetune(model, evaluator, options, epochs: int | None):
     """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
     starting model competes, so a candidate that met them is never traded for one that does not."""
+    if evaluator.segmentation:  # the training loss and batch size, selection on validation mean Dice
+        config = TrainConfig(epochs=epochs or DEFAULT_FINETUNE_EPOCHS, lr=options.lr, patience=0,
+                             device=options.device, precision=options.precision)
+        fit_segmentation(model, evaluator.dataset, config, progress=options.progress, inference=evaluator.inference,
+                         keep_start=True)
+        return model
+
     def score(y, probs) -> float:
         figures = figures_of(y, probs, evaluator.threshold, evaluator.objective)
         return figures["objective"] - (0.0 if all(r.met(figures) for r in evaluator.requirements) else 1.0)
@@ -54,7 +63,7 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     feasible = sorted((p for p in points if p["feasible"]), key=lambda p: -p["objective"])
     uniform = evaluator.space.uniform(evaluator.cost, evaluator.target.value)
     record = SearchRecord(
-        sampler=config.sampler, trials=len(points), objective=config.objective,
+        sampler=config.sampler, trials=len(points), objective=str(evaluator.objective),
         require=[str(r) for r in evaluator.requirements], operating_margin=config.operating_margin,
         target=config.target, criterion=config.criterion,
         counts=Counts(finished=len(points), repaired=sum(p["repaired"] for p in points), rejected=counts["pruned"],
@@ -85,7 +94,7 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     for p in feasible[: options.finetune_top]:
         model = recalibrate_batchnorm(evaluator.space.materialize(p["keep"]), evaluator.bn_batches)
         _finetune(model, evaluator, options, options.short_epochs)
-        figures = validation_figures(model, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
+        figures = evaluator.validation(model)
         ok = all(r.met(figures) for r in evaluator.requirements)
         short.append((ok, figures["objective"], p, model, figures))
     ok, _, chosen, model, _ = max(short, key=lambda s: (s[0], s[1]))
@@ -93,10 +102,9 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
         _finetune(model, evaluator, options, None)  # the fine-tuning step budget, with early stopping
     elif options.finetune_epochs > options.short_epochs:
         _finetune(model, evaluator, options, options.finetune_epochs - options.short_epochs)
-    final_val = validation_figures(model, evaluator.val_x, evaluator.val_y, evaluator.threshold, evaluator.objective)
+    final_val = evaluator.validation(model)
     met = all(r.met(final_val) for r in evaluator.requirements)
-    dense_val = validation_figures(evaluator.dense.model, evaluator.val_x, evaluator.val_y, evaluator.threshold,
-                                   evaluator.objective)
+    dense_val = evaluator.validation(evaluator.dense.model)
     shifted = operating_point_shift(dense_val, final_val, config.operating_margin)
 
     dense, dataset = evaluator.dense, evaluator.dataset
@@ -107,22 +115,28 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     save_checkpoint(best_dir / "model.pt", model, spec)
     pruned = Checkpoint(model, spec, best_dir / "model.pt")
     threshold = evaluator.threshold
-    test = evaluate(pruned, dataset, threshold=threshold).to_dict()
-    reference = evaluate(dense, dataset, threshold=threshold).to_dict()
+    if evaluator.segmentation:
+        test = evaluate_segmentation(pruned, dataset).to_json_dict()
+        reference = evaluate_segmentation(dense, dataset).to_json_dict()
+    else:
+        test = evaluate(pruned, dataset, threshold=threshold).to_dict()
+        reference = evaluate(dense, dataset, threshold=threshold).to_dict()
     shape = tuple(dataset.input_shape)
+    batch = 1 if evaluator.segmentation else 32  # whole volumes are served one at a time
     timed = measure_latency_interleaved({"best": in_runtime(model, shape, config.runtime),
-                                         "dense": in_runtime(dense.model, shape, config.runtime)}, shape, 32)
+                                         "dense": in_runtime(dense.model, shape, config.runtime)}, shape, batch)
     best = record.best = Best(
         trial=chosen["number"], ratios=_ratios(evaluator, chosen["keep"]), objective=chosen["objective"],
         objective_after_finetune=final_val["objective"], validation_after_finetune=final_val,
         requirements_met_on_validation=met, macs_ratio=evaluator.space.macs_ratio(chosen["keep"]),
         cost_ratio=evaluator.cost(chosen["keep"]), latency_ms=timed["best"], dense_latency_ms=timed["dense"],
-        runtime=config.runtime, test=test, dir=str(best_dir),
+        latency_batch=batch, runtime=config.runtime, test=test, dir=str(best_dir),
         short_finetune=[ShortFinetune(trial=s[2]["number"], objective=s[1], requirements_met=s[0]) for s in short],
         operating_point_shift=shifted)
     metrics = {**test, "data": dataset.describe(), "model": spec.model.model_dump(), "reference": reference,
-               "search": best.model_dump(include={"trial", "ratios", "macs_ratio", "latency_ms"}),
-               "threshold_method": "dense model's validation threshold, carried unchanged"}
+               "search": best.model_dump(include={"trial", "ratios", "macs_ratio", "latency_ms"})}
+    if not evaluator.segmentation:
+        metrics["threshold_method"] = "dense model's validation threshold, carried unchanged"
     write_json_atomic(best_dir / "metrics.json", metrics)
     write_json_atomic(out / "search.json", record.to_json_dict())
     write_text_atomic(out / "search.html", render_search_report(record))

@@ -22,7 +22,8 @@ REQUIRABLE = ("sensitivity", "specificity", "ppv", "npv", "auroc")
 
 @dataclass(frozen=True)
 class Objective:
-    """`auroc`, or `sens@spec=0.9`: the sensitivity reachable at a specificity of at least 0.9."""
+    """`auroc`, or `sens@spec=0.9`: the sensitivity reachable at a specificity of at least 0.9; `dice`: a segmentation
+    model's validation mean Dice (scored by the evaluator, over sliding windows)."""
 
     kind: str
     level: float | None = None
@@ -30,12 +31,12 @@ class Objective:
     @classmethod
     def parse(cls, text: str) -> Objective:
         text = (text or "").strip()
-        if text == "auroc":
-            return cls("auroc")
+        if text in ("auroc", "dice"):
+            return cls(text)
         match = re.fullmatch(r"sens@spec=([0-9.]+)", text)
         if match and 0 < float(match[1]) < 1:
             return cls("sens@spec", float(match[1]))
-        raise ConfigError(f"objective '{text}' is not understood: use auroc or sens@spec=0.9")
+        raise ConfigError(f"objective '{text}' is not understood: use auroc or sens@spec=0.9 (dice for segmentation)")
 
     def __str__(self) -> str:
         return self.kind if self.level is None else f"{self.kind}={self.level:g}"

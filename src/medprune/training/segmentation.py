@@ -27,7 +27,13 @@ from medprune.training.loop import TrainConfig, make_optimizer, make_scheduler, 
 
 MAX_PATCH = {2: 256, 3: 96}  # largest patch side trained on: bounds CPU memory and step time
 DEFAULT_BATCH = {2: 16, 3: 4}
-DEFAULT_EPOCHS = 100
+# Epochs when none are given, sized for a CPU: the Decathlon hippocampus (182 training volumes) trains in about 24
+# minutes on 2 cores to test Dice 0.880 / 0.865, and 566 chest X-rays at 256 px in about 13 (Dice 0.956 on another
+# hospital's 138). Larger data or a GPU: pass --epochs, or --time-budget to stop on time.
+DEFAULT_EPOCHS = {2: 20, 3: 60}
+# Fine-tuning a pruned network (prune, search) when no epochs are given: the classifiers' step budget assumes
+# thousands of small cases, and a few volumes per step would make it hundreds of epochs.
+DEFAULT_FINETUNE_EPOCHS = 10
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,7 @@ def segmentation_defaults(config: TrainConfig, dataset: SegmentationDataset) -> 
     chosen = config.model_fields_set
     dims = dataset.spatial_dims
     return config.replace(batch_size=config.batch_size if "batch_size" in chosen else DEFAULT_BATCH[dims],
-                          epochs=config.epochs or DEFAULT_EPOCHS)
+                          epochs=config.epochs or DEFAULT_EPOCHS[dims])
 
 
 def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: TrainConfig, *,
