@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from medprune.data.dataset import Dataset
 from medprune.data.images import as_picture
+from medprune.report.template import render_template
 
 PAIRS_SHOWN = 60
 
@@ -26,18 +26,18 @@ def _png(image: np.ndarray) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def render_audit_report(record: dict[str, Any], dataset: Dataset) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
+def _label(dataset: Dataset, split: str, index: int) -> str:
+    """A case's class, shown under its picture; a segmentation case has structures, not a class."""
+    return "" if dataset.task == "segmentation" else dataset.class_names[dataset.split(split).y[index]]
 
+
+def render_audit_report(record: dict[str, Any], dataset: Dataset) -> str:
     shown = {}
     if dataset.modality == "image":
         for key, block in record["duplicates"]["across"].items():
             a, b = key.split("-")
             shown[key] = [{"a": p["a"], "b": p["b"], "kind": p["kind"], "img_a": _png(dataset.split(a).x[p["a"]]),
                            "img_b": _png(dataset.split(b).x[p["b"]]),
-                           "label_a": dataset.class_names[dataset.split(a).y[p["a"]]],
-                           "label_b": dataset.class_names[dataset.split(b).y[p["b"]]]}
+                           "label_a": _label(dataset, a, p["a"]), "label_b": _label(dataset, b, p["b"])}
                           for p in block["pairs"][:PAIRS_SHOWN]]
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("audit.html.j2").render(r=record, shown=shown, limit=PAIRS_SHOWN)
+    return render_template("audit.html.j2", r=record, shown=shown, limit=PAIRS_SHOWN)

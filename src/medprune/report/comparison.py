@@ -8,6 +8,7 @@ from typing import Any
 from medprune._atomic import write_text_atomic
 from medprune.report.plots import pareto_plot
 from medprune.report.summary import fmt_bytes, fmt_value
+from medprune.report.template import render_template
 
 COLUMNS = ["technique", "params", "MACs", "size", "gzip", "PyTorch b1 ms", "PyTorch b32 ms", "ORT b1 ms",
            "ORT b32 ms", "OpenVINO b1 ms", "OpenVINO b32 ms", "AUROC (CI)", "sens", "spec", "ECE", "verdict",
@@ -86,13 +87,9 @@ def render_comparison_markdown(record: dict[str, Any]) -> str:
 
 
 def render_comparison_html(record: dict[str, Any]) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
     plot = pareto_plot(record["rows"], record["rows"][0]["name"])
-    return env.get_template("comparison.html.j2").render(
-        r=record, columns=COLUMNS, cells=[table_cells(row) for row in record["rows"]], plot=plot,
+    return render_template(
+        "comparison.html.j2", r=record, columns=COLUMNS, cells=[table_cells(row) for row in record["rows"]], plot=plot,
         budget_words=budget_words(record["budget"]))
 
 

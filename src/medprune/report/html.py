@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from medprune.data.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from medprune.report.plots import calibration_plot, forest_plot, robustness_heatmap, roc_plot, thumbnail
+from medprune.report.template import render_template
 
 DEFAULT_INTENDED_USE = ("Decision support for the task the reference model was trained for, on data like its "
                         "training data; the compressed model is meant to replace the reference on smaller hardware.")
@@ -14,8 +14,6 @@ DEFAULT_INTENDED_USE = ("Decision support for the task the reference model was t
 
 def render_validation_report(result: Any, *, intended_use: str = DEFAULT_INTENDED_USE) -> str:
     """HTML text of the report of a `ValidationResult`."""
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     r = result.record
     curves = {f"reference: {r['reference']['name']}": result.reference_probs}
     curves.update({f"candidate: {c['name']}": p for c, p in zip(r["candidates"], result.candidate_probs)})
@@ -26,10 +24,8 @@ def render_validation_report(result: Any, *, intended_use: str = DEFAULT_INTENDE
     gallery = {c["name"]: [thumbnail(result.images[e["index"]]) if result.images is not None else ""
                            for e in c["exemplars"]] for c in r["candidates"]}
     robustness = _robustness_figures(r["robustness"], result.images) if "robustness" in r else {}
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("validation.html.j2").render(r=r, plots=plots, gallery=gallery, intended_use=intended_use,
-                                                         robustness=robustness)
+    return render_template("validation.html.j2", r=r, plots=plots, gallery=gallery, intended_use=intended_use,
+                           robustness=robustness)
 
 
 def _robustness_figures(robustness: dict, images: Any) -> dict[str, dict[str, Any]]:

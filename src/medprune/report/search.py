@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 
 from medprune.records.search import SearchRecord
 from medprune.report.plots import encode_png, new_figure
+from medprune.report.template import render_template
 
 
 def history_plot(record: SearchRecord) -> str:
@@ -55,9 +55,5 @@ def ratio_plot(record: SearchRecord) -> str:
 
 
 def render_search_report(record: SearchRecord) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
     plots = {"history": history_plot(record), "pareto": pareto_search_plot(record), "ratios": ratio_plot(record)}
-    return env.get_template("search.html.j2").render(r=record, plots=plots)
+    return render_template("search.html.j2", r=record, plots=plots)

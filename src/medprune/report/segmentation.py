@@ -3,7 +3,6 @@ volume agreement (Bland-Altman), contour overlays of the cases whose Dice fell m
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import numpy as np
 from medprune.data.segmentation import SegmentationSplit
 from medprune.report.html import DEFAULT_INTENDED_USE
 from medprune.report.plots import encode_png, new_figure
+from medprune.report.template import render_template
 
 COLOURS = {"truth": "#2ca02c", "reference": "#1f77b4", "candidate": "#ff7f0e"}
 OVERLAY_CASES = 4
@@ -81,8 +81,6 @@ def overlay_figure(split: SegmentationSplit, index: int, predictions: dict[str, 
 
 def render_segmentation_report(record: dict[str, Any], predictions: dict[str, list[np.ndarray]],
                                split: SegmentationSplit, *, intended_use: str | None = None) -> str:
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
     unit = "mL" if record["protocol"]["conventions"]["spacing_unit"] == "mm" else "1000 px"
     figures = {}
     for c in record["candidates"]:
@@ -94,7 +92,5 @@ def render_segmentation_report(record: dict[str, Any], predictions: dict[str, li
                     for i in worst]
         figures[c["name"]] = {"paired": paired_dice_plot(record, c), "bland_altman": bland_altman_plot(c, unit),
                               "overlays": overlays}
-    env = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                      autoescape=select_autoescape(["html", "j2"]))
-    return env.get_template("segmentation.html.j2").render(r=record, figures=figures, unit=unit, colours=COLOURS,
-                                                           intended_use=intended_use or DEFAULT_INTENDED_USE)
+    return render_template("segmentation.html.j2", r=record, figures=figures, unit=unit, colours=COLOURS,
+                           intended_use=intended_use or DEFAULT_INTENDED_USE)
