@@ -209,3 +209,19 @@ def test_the_label_column_keeps_its_older_flag_for_one_release(tiny_table, tmp_p
     assert spec.data["label_column"] == "Outcome" and "target" not in spec.data
     assert_one_line_error(invoke("train", "--data", tiny_table, "--target", "Outcome", "--label-column", "Sex",
                                  "--model", "mlp", "--out", tmp_path / "u", *FAST), "disagree")
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["train", "--bogus"], "No such option: --bogus"),
+    (["train", "--data", "x", "--epochs", "many"], "Invalid value for '--epochs'"),
+    (["validate"], "Missing option '--reference'"),
+])
+def test_usage_errors_of_the_console_command_are_one_line_like_ours(args, said):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "medprune", *args], capture_output=True, text=True)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and said in lines[0], done.stderr
+    assert "--help" in lines[0] and not done.stdout  # where to look next; no boxed panel, no usage block

@@ -120,5 +120,23 @@ def _input_paths(options: dict) -> list[Path]:
 
 
 def main() -> None:
-    """Console entry point."""
-    sys.exit(app())
+    """Console entry point: Click's own usage errors (an unknown option, a value of the wrong type) become one
+    `error:` line and exit code 2, like ours, instead of a boxed panel."""
+    try:  # Typer 0.29 parses with its own copy of Click, whose exceptions are its own
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+
+    try:
+        code = app(standalone_mode=False)
+    except exceptions.NoArgsIsHelpError as err:  # `medprune` or `medprune data` alone: the help
+        console.print(err.format_message(), highlight=False, markup=False)
+        sys.exit(2)  # as Click itself exits
+    except exceptions.UsageError as err:
+        where = f": see '{err.ctx.command_path} --help'" if err.ctx is not None else ""
+        err_console.print(f"[red]error:[/] {escape(err.format_message().rstrip('.'))}{escape(where)}",
+                          highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Abort:  # Ctrl-C while Click was parsing or prompting
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
