@@ -197,3 +197,26 @@ def test_compare_says_plainly_that_it_tabulates_classifiers(tiny_decathlon, tmp_
                       "techniques:\n  - {name: taylor, technique: prune, criterion: taylor, target: macs=0.5}\n")
     assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "cmp"), "judge them together, per structure")
     assert not (tmp_path / "cmp").exists()
+
+
+def test_the_segmentation_report_reads_right_in_a_headless_browser(tiny_decathlon, tmp_path):
+    from tests.integration.test_validate_cli import _browser, _rendered_tables
+
+    if _browser() is None:
+        pytest.skip("no headless Chromium on this machine (apt-get install chromium)")
+    for name, epochs in (("ref", "4"), ("short", "1")):
+        result = invoke("train", "--data", tiny_decathlon, "--model", "unet", "--out", tmp_path / name,
+                        "--epochs", epochs, "--batch-size", "4", "--lr", "0.01")
+        assert result.exit_code == 0, result.output
+    out = tmp_path / "validation"
+    result = invoke("validate", "--reference", tmp_path / "ref", "--candidate", tmp_path / "short", "--out", out)
+    assert result.exit_code == 0, result.output
+    tables, text = _rendered_tables(out / "report.html")
+    verdict = next(t for t in tables if t[0] and t[0][0] == "endpoint (co-primary)")
+    assert all(len(row) == len(verdict[0]) for row in verdict)  # every row as wide as its headings
+    assert [row[0] for row in verdict[1:]] == ["mean Dice front", "HD95 front (mm)", "mean Dice back",
+                                               "HD95 back (mm)", "cases whose Dice fell by at most 0.1"]
+    volumes = next(t for t in tables if t[0] and t[0][0] == "structure")
+    assert volumes[0][-1] == "95% limits of agreement (mL)" and len(volumes) == 1 + 2 * 3  # 2 structures x 3 pairs
+    assert "Does the compressed model contour as well as the original?" in text
+    assert "nan" not in text.lower().split() and "undefined" not in text.lower().split()
