@@ -44,7 +44,7 @@ from medprune.models.imported import (FACTORY_PREFIX, MONAI_PREFIX, bundle_input
 from medprune.evaluation.input_profile import fit_profile
 from medprune.hardware.device import resolve_device, running_on
 from medprune.hardware.distributed import launched_rank
-from medprune.hardware.options import AcceleratorOptions, InferenceOptions
+from medprune.hardware.options import AcceleratorOptions, InferenceOptions, LatencyOptions
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
 from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
@@ -62,7 +62,8 @@ from medprune.segmentation import validate_segmentation as _validate_segmentatio
 from medprune.data.segmentation import SegmentationDataset
 from medprune.validation.protocol import Protocol, ProtocolOptions, build_protocol
 
-__all__ = ["AcceleratorOptions", "InferenceOptions", "running_models_on", "bundle_input_range", "declared_scaling",
+__all__ = ["AcceleratorOptions", "InferenceOptions", "LatencyOptions", "running_models_on", "bundle_input_range",
+           "declared_scaling",
            "CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS",
            "SCORES", "STATE_FILE",
            "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProtocolOptions", "ProxySettings",

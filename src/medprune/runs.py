@@ -99,16 +99,19 @@ def load_data_for(checkpoint: Checkpoint, data: str | None = None, *, data_dir: 
 
 
 def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
-                   target_sensitivity: float | None = None, latency_repeats: int = 10) -> dict[str, Any]:
-    """Evaluate and return the JSON record (evaluation keys + data and model descriptions)."""
+                   target_sensitivity: float | None = None, latency_repeats: int = 10,
+                   latency_device: str = "cpu") -> dict[str, Any]:
+    """Evaluate and return the JSON record (evaluation keys + data and model descriptions); latency is timed on
+    `latency_device`, the CPU unless told otherwise."""
     if dataset.task == "segmentation":
         check_segmentation_model(checkpoint, dataset)
-        return evaluate_segmentation(checkpoint, dataset, split=split, latency_repeats=latency_repeats).to_json_dict()
+        return evaluate_segmentation(checkpoint, dataset, split=split, latency_repeats=latency_repeats,
+                                     latency_device=latency_device).to_json_dict()
     if checkpoint.spec.task == "segmentation":
         raise DataError(f"{checkpoint.path} is a segmentation model but {dataset.name} has class labels: pass its "
                         "segmentation data (a Decathlon folder, or a manifest with --mask-column)")
     result = evaluate(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
-                      latency_repeats=latency_repeats)
+                      latency_repeats=latency_repeats, latency_device=latency_device)
     record = metrics_record(result, dataset, checkpoint)
     if checkpoint.spec.input_profile and dataset.modality == "image":
         record["input_check"] = input_check(checkpoint, dataset.split(split).x, dataset.preprocessing)

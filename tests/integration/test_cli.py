@@ -58,6 +58,19 @@ def test_evaluate_writes_json_with_the_contract_keys(trained):
     assert record["threshold"] == pytest.approx(json.loads((trained / "run" / "metrics.json").read_text())["threshold"])
 
 
+def test_latency_is_timed_on_the_cpu_unless_told_and_says_where(trained, tmp_path):
+    import torch
+
+    out = tmp_path / "m.json"
+    result = invoke("evaluate", "--model", trained / "run", "--json", out, "--repeats", "1", "--latency-device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "latency timed on" in result.output
+    assert json.loads(out.read_text())["efficiency"]["conditions"]["latency_device"] == "cpu"
+    if not torch.cuda.is_available():
+        assert_one_line_error(invoke("evaluate", "--model", trained / "run", "--latency-device", "cuda"),
+                              "this machine has no CUDA device")
+
+
 def test_evaluate_with_target_sensitivity(trained):
     out = trained / "sens.json"
     result = invoke("evaluate", "--model", trained / "run", "--json", out, "--target-sensitivity", "0.99",

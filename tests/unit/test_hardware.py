@@ -148,3 +148,22 @@ def test_prefetched_batches_come_in_order_and_an_error_in_the_producer_reaches_t
     early = prefetched(iter(range(1000)), depth=2)
     assert next(early) == 0
     early.close()  # a consumer that stops early leaves no thread blocked on a full queue
+
+
+def test_latency_on_another_device_is_refused_for_an_exported_model_and_timed_where_asked_otherwise():
+    from medprune.errors import ConfigError
+    from medprune.evaluation.efficiency import latency_device_for, measure_efficiency
+
+    class Exported(nn.Module):  # as OnnxModel / OpenVinoModel: counts read from the file, no weights here
+        def counts(self):
+            return 0, 0, 0
+
+    assert latency_device_for(Exported(), "cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="this machine has no CUDA device"):
+            latency_device_for(nn.Linear(2, 2), "cuda")
+    else:
+        with pytest.raises(ConfigError, match="an exported model"):
+            latency_device_for(Exported(), "cuda")
+    figures = measure_efficiency(nn.Linear(4, 2), (4,), repeats=1, latency_device="cpu")
+    assert figures.conditions["latency_device"] == "cpu" and figures.latency_ms["batch1"] > 0

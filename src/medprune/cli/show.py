@@ -32,6 +32,7 @@ def show_metrics(record: dict[str, Any], title: str) -> None:
             table.add_row(key, _num(eff[key]))
         for batch, ms in eff["latency_ms"].items():
             table.add_row(f"latency_ms {batch}", f"{ms:.2f}")
+        table.add_row("latency timed on", eff.get("conditions", {}).get("latency_device", "cpu"))
     console.print(table)
 
 
@@ -47,7 +48,7 @@ def show_segmentation_metrics(record: dict[str, Any], title: str) -> None:
     console.print(table)
     eff, lat = metrics.efficiency, metrics.efficiency.latency
     console.print(f"mean Dice {metrics.mean_dice:.4f}; {eff.params:,} parameters, {eff.macs_per_patch:,} MACs "
-                  f"per patch; {lat.per_case_ms:.1f} ms per case, {lat.per_patch_ms:.1f} ms per patch (CPU, "
+                  f"per patch; {lat.per_case_ms:.1f} ms per case, {lat.per_patch_ms:.1f} ms per patch ({lat.device}, "
                   f"{lat.threads} threads)", markup=False, highlight=False)
 
 

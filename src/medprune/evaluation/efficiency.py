@@ -19,7 +19,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from medprune.models.checkpoint import runtime_of
-from medprune.hardware.device import on_cpu
+from medprune.errors import ConfigError
+from medprune.hardware.device import describe_device, device_of, on, on_cpu, resolve_device, synchronize
 
 
 @dataclass(frozen=True)
@@ -107,20 +108,33 @@ def measure_peak_memory(model: nn.Module, input_shape: tuple[int, ...], batch: i
 @torch.no_grad()
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, *, warmup: int = 3,
                     repeats: int = 10) -> float:
-    """Median wall time of one forward pass in milliseconds, after warm-up."""
+    """Median wall time of one forward pass in milliseconds, after warm-up, on the device the model is on."""
     model.eval()
-    x = torch.randn(batch, *input_shape)
+    device = device_of(model)
+    x = torch.randn(batch, *input_shape).to(device)
     for _ in range(warmup):
         model(x)
     times = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         model(x)
+        synchronize(device)  # a GPU returns before it has finished
         times.append((time.perf_counter() - start) * 1e3)
     return float(statistics.median(times))
 
 
 @torch.no_grad()
+def latency_device_for(model: nn.Module, name: str) -> torch.device:
+    """The device latency is timed on: `name` resolved (a one-line error when absent); an exported model's runtime
+    runs on the CPU only."""
+    device = resolve_device(name)
+    if device.type != "cpu" and hasattr(model, "counts"):
+        raise ConfigError(f"--latency-device {name}: an exported model (ONNX Runtime, OpenVINO) runs on the CPU here; "
+                          "drop --latency-device, or time the PyTorch model there")
+    return device
+
+
 def measure_latency_interleaved(models: dict[str, nn.Module], input_shape: tuple[int, ...], batch: int, *,
                                 warmup: int = 3, repeats: int = 15, rounds: int = 3) -> dict[str, float]:
     """Median ms per forward pass of several models, timed in alternating blocks of consecutive calls.
@@ -182,14 +196,17 @@ def exported_runtime(model: nn.Module) -> str:
 
 
 def measure_efficiency(model: nn.Module, input_shape: tuple[int, ...], *, path: Path | None = None,
-                       warmup: int = 3, repeats: int = 10) -> Efficiency:
-    """Every efficiency figure of one model, measured now on this machine's CPU."""
+                       warmup: int = 3, repeats: int = 10, latency_device: str = "cpu") -> Efficiency:
+    """Every efficiency figure of one model, measured now on this machine: latency on `latency_device` (the CPU,
+    the deployment target, unless told otherwise), memory on the CPU."""
+    timed_on = latency_device_for(model, latency_device)
+    timed = on(model, timed_on)
     model = on_cpu(model)
     params, nonzero, macs = model_counts(model, input_shape)
     size, size_gz = serialized_sizes(model, path)
-    latency = {f"batch{b}": measure_latency(model, input_shape, b, warmup=warmup, repeats=repeats)
+    latency = {f"batch{b}": measure_latency(timed, input_shape, b, warmup=warmup, repeats=repeats)
                for b in ((1, 8, 32) if len(input_shape) == 4 else (1, 32))}  # volumes: also batch 8
-    conditions = measurement_conditions(warmup, repeats)
+    conditions = measurement_conditions(warmup, repeats) | {"latency_device": describe_device(timed_on)}
     if hasattr(model, "counts"):  # an exported model: its runtime allocates outside PyTorch, not measured here
         conditions["runtime"] = exported_runtime(model)
         peak = -1

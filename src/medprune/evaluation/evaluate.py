@@ -119,11 +119,12 @@ def compute_classification_metrics(y_true: np.ndarray, probs: np.ndarray, thresh
 
 def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
              target_sensitivity: float | None = None, threshold: float | None = None,
-             with_efficiency: bool = True, latency_repeats: int = 10) -> Evaluation:
+             with_efficiency: bool = True, latency_repeats: int = 10, latency_device: str = "cpu") -> Evaluation:
     """Score a model on `split`; the binary threshold is chosen on the validation split.
 
     Args:
         threshold: use this threshold instead of choosing one (e.g. a reference model's).
+        latency_device: where latency is timed (the CPU, the deployment target, by default).
         target_sensitivity: choose the threshold reaching this validation sensitivity
             (default: Youden's J).
     Raises:
@@ -148,7 +149,7 @@ def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
     efficiency = None
     if with_efficiency:
         efficiency = measure_efficiency(checkpoint.model, tuple(dataset.input_shape), path=checkpoint.path,
-                                        repeats=latency_repeats)
+                                        repeats=latency_repeats, latency_device=latency_device)
     return Evaluation(split=split, task=dataset.task, threshold=threshold, threshold_method=method,
                       class_names=list(dataset.class_names), efficiency=efficiency, **metrics)
 

@@ -87,6 +87,19 @@ def on_cpu(model: nn.Module) -> nn.Module:
     return model if device_of(model).type == "cpu" else copy.deepcopy(model).cpu()
 
 
+def on(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model` itself when it is on `device`, else a copy there (the model being served elsewhere stays put)."""
+    return model if device_of(model) == device else copy.deepcopy(model).to(device)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on `device`: a GPU returns from a call before it has finished it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A batch moved to `device`; from pinned memory, without waiting for the copy (the GPU orders it)."""
     if device.type == "cpu":

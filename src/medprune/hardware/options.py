@@ -36,3 +36,13 @@ class InferenceOptions(Settings):
         "come back to the CPU, and latency is always measured there, the deployment target."))
 
     _device = field_validator("device")(check_device_name)
+
+
+class LatencyOptions(Settings):
+    """Where latency is timed: the deployment target, the CPU unless the model will be served elsewhere."""
+
+    latency_device: str = Field(default="cpu", description=(
+        "Time latency on this device: cpu (the default, where hospital models are mostly served), cuda, cuda:N, "
+        "mps or auto. Memory is always measured on the CPU; exported models run on the CPU only."))
+
+    _latency_device = field_validator("latency_device")(check_device_name)

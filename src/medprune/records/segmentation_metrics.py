@@ -33,12 +33,14 @@ class Conventions(BaseModel):
 
 
 class Latency(BaseModel):
-    """Median milliseconds on the CPU, batch 1: a whole case (sliding windows) and one patch."""
+    """Median milliseconds, batch 1: a whole case (sliding windows) and one patch, on `device` (the CPU unless
+    evaluate was given --latency-device)."""
 
     per_case_ms: float
     per_patch_ms: float
     threads: int
     repeats: int
+    device: str = "cpu"
 
 
 class Efficiency(BaseModel):

@@ -17,12 +17,12 @@ import torch
 
 from medprune.errors import DataError
 from medprune.data.segmentation import SegmentationDataset
-from medprune.evaluation.efficiency import measure_peak_memory, model_counts, serialized_sizes
+from medprune.evaluation.efficiency import latency_device_for, measure_peak_memory, model_counts, serialized_sizes
 from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
 from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
 from medprune.models.checkpoint import runtime_of
 from medprune.records.segmentation_metrics import Conventions, Efficiency, Latency, SegmentationMetrics
-from medprune.hardware.device import on_cpu
+from medprune.hardware.device import describe_device, on, on_cpu, synchronize
 from medprune.hardware.distributed import launched_rank
 from medprune.training import TrainConfig
 from medprune.training.run_files import STATE_FILE, write_training_files
@@ -34,28 +34,33 @@ def inference_of(checkpoint: Checkpoint) -> Inference:
     return Inference.recorded(checkpoint.spec.inference, checkpoint.input_shape)
 
 
-def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int) -> Latency:
-    """Median ms for one whole case (sliding windows) and for one patch, batch 1, after a warm-up."""
-    model = on_cpu(checkpoint.model).eval()  # latency is the deployment target's: the CPU
-    case = torch.from_numpy(dataset.split("test").x[:1])
-    patch = torch.zeros(1, dataset.input_shape[0], *inference.patch_size)
+def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: Inference, repeats: int,
+             device: torch.device) -> Latency:
+    """Median ms for one whole case (sliding windows) and for one patch, batch 1, after a warm-up, on `device`
+    (the deployment target: the CPU unless told otherwise)."""
+    model = on(checkpoint.model, device).eval()
+    case = torch.from_numpy(dataset.split("test").x[:1]).to(device)
+    patch = torch.zeros(1, dataset.input_shape[0], *inference.patch_size, device=device)
 
     def median_ms(run) -> float:
         run()
         times = []
         for _ in range(max(1, repeats)):
+            synchronize(device)
             start = time.perf_counter()
             run()
+            synchronize(device)
             times.append((time.perf_counter() - start) * 1e3)
         return float(statistics.median(times))
 
     with torch.no_grad():
         return Latency(per_case_ms=median_ms(lambda: predict_logits(model, case, inference)),
-                       per_patch_ms=median_ms(lambda: model(patch)), threads=torch.get_num_threads(), repeats=repeats)
+                       per_patch_ms=median_ms(lambda: model(patch)), threads=torch.get_num_threads(), repeats=repeats,
+                       device=describe_device(device))
 
 
 def evaluate_segmentation(checkpoint: Checkpoint, dataset: SegmentationDataset, *, split: str = "test",
-                          latency_repeats: int = 5) -> SegmentationMetrics:
+                          latency_repeats: int = 5, latency_device: str = "cpu") -> SegmentationMetrics:
     """Per-case and per-structure metrics of a segmentation model on `split`, and its efficiency."""
     inference = inference_of(checkpoint)
     cases = dataset.split(split)
@@ -67,8 +72,9 @@ def evaluate_segmentation(checkpoint: Checkpoint, dataset: SegmentationDataset, 
     size, size_gz = serialized_sizes(model, checkpoint.path)
     efficiency = Efficiency(
         params=params, nonzero_params=nonzero, macs_per_patch=macs, size_bytes=size, size_gzip_bytes=size_gz,
-        latency=_latency(checkpoint, dataset, inference, latency_repeats), runtime=runtime_of(model),
-        peak_memory_bytes=measure_peak_memory(model, (dataset.input_shape[0], *inference.patch_size), 1)
+        latency=_latency(checkpoint, dataset, inference, latency_repeats,
+                         latency_device_for(model, latency_device)), runtime=runtime_of(model),
+        peak_memory_bytes=measure_peak_memory(on_cpu(model), (dataset.input_shape[0], *inference.patch_size), 1)
         if runtime_of(model) == "pytorch" else -1)
     return SegmentationMetrics(
         split=split, n_cases=len(cases), structures=dataset.structures,
@@ -86,8 +92,8 @@ def render_segmentation_summary(record: SegmentationMetrics) -> str:
              f"volume error ({conventions.volume_unit}) |", "|---|---|---|---|---|"]
     for name, s in record.per_structure.items():
         lines.append(f"| {name} | {s.dice:.4f} | {s.hd95_mm:.2f} | {s.nsd:.4f} | {s.volume_error_ml:+.3f} |")
-    lines += ["", f"Mean Dice over structures: {record.mean_dice:.4f}. Latency (CPU, {latency.threads} threads, "
-              f"batch 1): {latency.per_case_ms:.1f} ms per case, {latency.per_patch_ms:.1f} ms per patch "
+    lines += ["", f"Mean Dice over structures: {record.mean_dice:.4f}. Latency ({latency.device}, {latency.threads} "
+              f"threads, batch 1): {latency.per_case_ms:.1f} ms per case, {latency.per_patch_ms:.1f} ms per patch "
               f"{tuple(record.inference['patch_size'])}. Empty masks: {conventions.empty_masks}.", ""]
     return "\n".join(lines)
 
