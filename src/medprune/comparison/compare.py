@@ -13,6 +13,7 @@ from medprune.comparison.recipe import Recipe, data_options
 from medprune.comparison.run import prepare_out, prepare_reference, run_entry
 from medprune.data.load import load_data
 from medprune.errors import ConfigError
+from medprune.hardware.distributed import launched_processes
 from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import load_checkpoint
@@ -36,6 +37,10 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
 
     Finished rows are reused with `resume`, so an interrupted comparison continues where it stopped.
     """
+    if launched_processes() > 1:  # every process would measure and write the rows; not built for several
+        raise ConfigError("compare runs in one process: under torchrun every process would time and write each row. "
+                          "Run it without torchrun (the recipe's budget: device: cuda trains on one GPU), or torchrun "
+                          "the train / prune of each technique and judge them with medprune validate")
     out = Path(out)
     prepare_out(out, resume, overwrite)
     data, options = data_options(recipe)

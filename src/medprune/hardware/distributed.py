@@ -61,9 +61,14 @@ def launched_rank() -> int:
     return int(os.environ.get("RANK", 0))
 
 
+def launched_processes() -> int:
+    """How many processes torchrun launched (1 when not launched by it)."""
+    return int(os.environ.get("WORLD_SIZE", 1))
+
+
 def world(device: torch.device) -> World:
     """This process's World, joining the process group on first use when launched by torchrun."""
-    size = int(os.environ.get("WORLD_SIZE", 1))
+    size = launched_processes()
     if size == 1:
         return World()
     if not dist.is_initialized():
