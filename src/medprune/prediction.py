@@ -23,6 +23,7 @@ from medprune.data.table_encoding import apply_encoding, count_unknown_categorie
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.input_profile import DICOM_FIELDS, check_cases
 from medprune.evaluation.predict import check_finite
+from medprune.records.prediction import PredictionSummary
 from medprune.models.checkpoint import Checkpoint
 from medprune.hardware.device import device_of
 
@@ -122,12 +123,10 @@ def predict(checkpoint: Checkpoint, data: str | Path, out: str | Path, *, image_
                         ([str(not reasons[i]).lower(), reasons[i]] if reasons is not None else []))
     write_text_atomic(out, buffer.getvalue())
     counts = {c: int(np.sum(decided == i)) for i, c in enumerate(classes)}
-    record = {"cases": len(names), "predicted": counts, "threshold": threshold, "out": str(out),
-              "unknown_categories": unknown}
-    if reasons is not None:
-        record["out_of_distribution"] = sum(bool(r) for r in reasons)
-        record["withheld"] = withheld
-    return record
+    return PredictionSummary(cases=len(names), predicted=counts, threshold=threshold, out=str(out),
+                             unknown_categories=unknown, withheld=withheld,
+                             out_of_distribution=None if reasons is None else sum(bool(r) for r in reasons)
+                             ).to_json_dict()
 
 
 def _out_of_distribution(checkpoint: Checkpoint, files: ImageFiles, preprocessing: dict) -> list[str] | None:

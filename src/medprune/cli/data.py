@@ -9,6 +9,7 @@ import typer
 
 from medprune import api
 from medprune.errors import ConfigError
+from medprune.records import AuditRecord
 from medprune.cli.app import command, console, data_app
 from medprune.cli.schema_options import settings_options
 from medprune.cli.options import (DataDirOpt, DataOpt, OldLabelColumnOpt,
@@ -44,15 +45,15 @@ def audit(
     api.check_positive_applies(dataset, reading.positive_class)
     record = api.audit_data(dataset, settings, model=api.load_model(model) if model is not None else None,
                             json_out=json_out, html=html)
-    d = record["duplicates"]
-    console.print(f"{dataset.name}: {record['method']['near']} (threshold {record['method']['threshold']:g})")
-    for split, block in d["within"].items():
-        console.print(f"  within {split}: {block['count']} pairs ({block['exact']} exact, {block['near']} near), "
-                      f"{record['redundancy'][split]['removable']} removable")
-    for key, block in d["across"].items():
-        flag = "[red]leakage[/]" if block["count"] else "none"
-        console.print(f"  across {key}: {block['count']} pairs ({block['exact']} exact, {block['near']} near) {flag}")
-    for key, block in (record["group_leakage"] or {}).items():
+    audit = AuditRecord.model_validate(record.to_dict())
+    console.print(f"{dataset.name}: {audit.method.near} (threshold {audit.method.threshold:g})")
+    for split, block in audit.duplicates.within.items():
+        console.print(f"  within {split}: {block.count} pairs ({block.exact} exact, {block.near} near), "
+                      f"{audit.redundancy[split].removable} removable")
+    for key, block in audit.duplicates.across.items():
+        flag = "[red]leakage[/]" if block.count else "none"
+        console.print(f"  across {key}: {block.count} pairs ({block.exact} exact, {block.near} near) {flag}")
+    for key, block in (audit.group_leakage or {}).items():
         flag = "[red]leakage[/]" if block["patients"] else "none"
         console.print(f"  patients in {key}: {block['patients']} {flag}")
     written = [str(p) for p in (json_out, html) if p]

@@ -9,6 +9,7 @@ import typer
 
 from medprune import api
 from medprune.cli.schema_options import settings_options
+from medprune.records import PredictionSummary
 from medprune.cli.app import command, console, err_console
 from medprune.cli.options import ServedModelOpt, ProgressOpt
 from medprune.errors import ConfigError
@@ -44,14 +45,15 @@ def predict(
         options = {"reject_ood": True} if reject_ood else {}
         record = api.predict(checkpoint, data, out, image_column=image_column, progress=progress,
                              unknown_category=unknown_category, overwrite=overwrite, **options)
-    if record.get("task") == "segmentation":
-        console.print(f"{record['cases']} cases segmented -> {out} (structure volumes), masks in {record['masks']}")
+    summary = PredictionSummary.model_validate(record.to_dict())
+    if summary.task == "segmentation":
+        console.print(f"{summary.cases} cases segmented -> {out} (structure volumes), masks in {summary.masks}")
         return
-    counts = ", ".join(f"{name} {n}" for name, n in record["predicted"].items())
-    console.print(f"{record['cases']} cases predicted ({counts}) -> {out}")
-    for column, n in record["unknown_categories"].items():
+    counts = ", ".join(f"{name} {n}" for name, n in summary.predicted.items())
+    console.print(f"{summary.cases} cases predicted ({counts}) -> {out}")
+    for column, n in summary.unknown_categories.items():
         console.print(f"{n} rows had a '{column}' value the model never saw: encoded as no known category")
-    if record.get("out_of_distribution"):
-        action = "their decisions withheld" if record["withheld"] else "see in_distribution and ood_reason in the CSV"
-        err_console.print(f"[yellow]warning:[/] {record['out_of_distribution']} of {record['cases']} cases do not look "
+    if summary.out_of_distribution:
+        action = "their decisions withheld" if summary.withheld else "see in_distribution and ood_reason in the CSV"
+        err_console.print(f"[yellow]warning:[/] {summary.out_of_distribution} of {summary.cases} cases do not look "
                           f"like the model's training data ({action})", highlight=False)

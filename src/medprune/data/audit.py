@@ -21,6 +21,7 @@ from medprune.data.dataset import Dataset
 from medprune.data.batches import iterate_batches
 from medprune.data.images import as_picture
 from medprune.errors import ConfigError
+from medprune.records.audit import AuditRecord, Duplicates, Method
 
 MAX_PAIRS_LISTED = 5000
 CHUNK = 2048
@@ -201,9 +202,9 @@ def audit(dataset: Dataset, settings: AuditSettings | None = None, model=None) -
         held_out = key.split("-")[1]
         leakage[key] = {"pairs": len(pairs), f"{held_out}_cases_with_a_twin": len({p["b"] for p in pairs}),
                         "per_class": _per_class(dataset, held_out, [p["b"] for p in pairs])}
-    return {"data": dataset.describe(),
-            "group_leakage": _group_leakage(dataset),
-            "method": {"exact": "sha1 of the stored array", "near": finder.method, "threshold": finder.limit},
-            "duplicates": {"within": {s: _summary(p) for s, p in within.items()},
-                           "across": {k: _summary(p) for k, p in across.items()}},
-            "leakage": leakage, "redundancy": redundancy}
+    return AuditRecord(
+        data=dataset.describe(), group_leakage=_group_leakage(dataset),
+        method=Method(exact="sha1 of the stored array", near=finder.method, threshold=finder.limit),
+        duplicates=Duplicates(within={s: _summary(p) for s, p in within.items()},
+                              across={k: _summary(p) for k, p in across.items()}),
+        leakage=leakage, redundancy=redundancy).to_json_dict()

@@ -4,8 +4,10 @@ Each record is a pydantic model. Files written before a record was typed still r
 defaults, unknown keys ride along), and `schema_version` says which shape a file has.
 """
 
+from medprune.records.audit import AuditRecord
 from medprune.records.base import Record
+from medprune.records.prediction import PredictionSummary
 from medprune.records.search import SearchRecord
 from medprune.records.segmentation_metrics import SegmentationMetrics
 
-__all__ = ["Record", "SearchRecord", "SegmentationMetrics"]
+__all__ = ["AuditRecord", "PredictionSummary", "Record", "SearchRecord", "SegmentationMetrics"]

@@ -10,6 +10,7 @@ import numpy as np
 
 from medprune.data.dataset import Dataset
 from medprune.data.images import as_picture
+from medprune.records.audit import AuditRecord
 from medprune.report.template import render_template
 
 PAIRS_SHOWN = 60
@@ -34,10 +35,10 @@ def _label(dataset: Dataset, split: str, index: int) -> str:
 def render_audit_report(record: dict[str, Any], dataset: Dataset) -> str:
     shown = {}
     if dataset.modality == "image":
-        for key, block in record["duplicates"]["across"].items():
+        for key, block in AuditRecord.model_validate(record).duplicates.across.items():
             a, b = key.split("-")
             shown[key] = [{"a": p["a"], "b": p["b"], "kind": p["kind"], "img_a": _png(dataset.split(a).x[p["a"]]),
                            "img_b": _png(dataset.split(b).x[p["b"]]),
                            "label_a": _label(dataset, a, p["a"]), "label_b": _label(dataset, b, p["b"])}
-                          for p in block["pairs"][:PAIRS_SHOWN]]
+                          for p in block.pairs[:PAIRS_SHOWN]]
     return render_template("audit.html.j2", r=record, shown=shown, limit=PAIRS_SHOWN)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from medprune.records.prediction import PredictionSummary
 from medprune._atomic import write_atomic, write_text_atomic
 from medprune.data.csv_file import read_csv
 from medprune.data.manifest import image_paths
@@ -127,5 +128,4 @@ def predict_segmentation(checkpoint: Checkpoint, data: str | Path, out: str | Pa
         writer.writerow([name, str(mask_path.relative_to(out.parent)),
                          *(f"{(labels == k).sum() * voxel:.4f}" for k in range(1, len(structures) + 1))])
     write_text_atomic(out, buffer.getvalue())
-    return {"cases": len(files), "masks": str(masks), "out": str(out), "predicted": {}, "unknown_categories": {},
-            "task": "segmentation"}
+    return PredictionSummary(task="segmentation", cases=len(files), masks=str(masks), out=str(out)).to_json_dict()
