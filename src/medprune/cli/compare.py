@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from medprune import api
+from medprune.records import ComparisonRecord
 from medprune.cli.app import command, console, err_console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 from medprune.outputs import claim_outputs
@@ -36,10 +37,11 @@ def compare(
 def _compare(recipe: Path, out: Path, resume: bool, overwrite: bool, data_dir: Path | None, progress: bool) -> None:
     record = api.compare(recipe, out, resume=resume, overwrite=overwrite, progress=progress, data_dir=data_dir,
                          log=lambda text: err_console.print(text, highlight=False))
-    table = Table(title=f"compression techniques on {record['data']['name']}")
+    compared = ComparisonRecord.model_validate(record.to_dict())
+    table = Table(title=f"compression techniques on {compared.data['name']}")
     for column in api.TERMINAL_COLUMNS:
         table.add_column(column)
-    for row in record["rows"]:
+    for row in compared.rows:
         table.add_row(*api.terminal_cells(row))
     console.print(table)
     console.print("speed-up: reference PyTorch batch-32 latency / this model's fastest runtime (PyTorch or ONNX Runtime)")

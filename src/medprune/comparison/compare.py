@@ -17,6 +17,7 @@ from medprune.hardware.distributed import launched_processes
 from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import load_checkpoint
+from medprune.records.comparison import ComparisonRecord, ReferenceModel, Row
 from medprune.report.comparison import write_comparison_reports
 from medprune.validation.protocol import Protocol, ProtocolOptions
 from medprune.validation.validate import software_versions, validate
@@ -84,12 +85,14 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
         row["speedup_b32_vs_reference_pytorch"] = base / row["fastest_b32_ms"]
         row["size_gzip_ratio"] = rows[0]["size_gzip_bytes"] / row["size_gzip_bytes"]
     conditions = measurement_conditions(3, recipe.measure.latency_repeats)
-    record = {"recipe": recipe.model_dump(), "data": dataset.describe(),
-              "reference": {"path": str(reference.path), "architecture": reference.name},
-              "threshold": reference.threshold, "budget": recipe.budget.model_dump(),
-              "validation": {**v.model_dump(), **{k: validation["protocol"][k] for k in ("endpoints", "margins")}},
-              "measure": {**recipe.measure.model_dump(), **conditions},
-              "rows": rows, "versions": software_versions()}
-    write_json_atomic(out / "comparison.json", record)
+    judged = validation["protocol"]
+    record = ComparisonRecord(
+        recipe=recipe.model_dump(), data=dataset.describe(),
+        reference=ReferenceModel(path=str(reference.path), architecture=reference.name),
+        threshold=reference.threshold, budget=recipe.budget.model_dump(),
+        validation={**v.model_dump(), "endpoints": judged["endpoints"], "margins": judged["margins"]},
+        measure={**recipe.measure.model_dump(), **conditions}, rows=[Row.model_validate(row) for row in rows],
+        versions=software_versions())
+    write_json_atomic(out / "comparison.json", record.to_json_dict())
     write_comparison_reports(record, out)
-    return record
+    return record.to_json_dict()

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from medprune._atomic import write_text_atomic
+from medprune.records.comparison import ComparisonRecord, Row
 from medprune.report.plots import pareto_plot
 from medprune.report.summary import fmt_bytes, fmt_value
 from medprune.report.template import render_template
@@ -16,33 +17,30 @@ COLUMNS = ["technique", "params", "MACs", "size", "gzip", "PyTorch b1 ms", "PyTo
            "wall time"]
 
 
-def _ms(latency: dict[str, Any], runtime: str, batch: int) -> str:
+def _ms(latency: dict[str, dict[str, float] | None], runtime: str, batch: int) -> str:
     value = (latency.get(runtime) or {}).get(f"batch{batch}")
     return "—" if value is None else f"{value:.2f}"
 
 
-def _worst_corruption(row: dict[str, Any]) -> str:
-    if "worst_corruption" not in row:
+def _worst_corruption(row: Row) -> str:
+    extra = row.model_extra or {}
+    if "worst_corruption" not in extra:
         return "—"
-    return f"{row['worst_corruption']} {row['worst_corruption_delta']:+.4f} ({row['robustness_verdict']})"
+    return f"{extra['worst_corruption']} {extra['worst_corruption_delta']:+.4f} ({extra['robustness_verdict']})"
 
 
-def table_cells(row: dict[str, Any]) -> list[str]:
-    lat = row["latency_ms"]
-    ci = row["auroc_ci"]
-    return [row["name"], f"{row['params'] / 1e6:.2f} M", f"{row['macs'] / 1e6:.1f} M", fmt_bytes(row["size_bytes"]),
-            fmt_bytes(row["size_gzip_bytes"]), _ms(lat, "pytorch", 1), _ms(lat, "pytorch", 32),
+def table_cells(row: Row) -> list[str]:
+    lat, ci = row.latency_ms, row.auroc_ci
+    return [row.name, f"{row.params / 1e6:.2f} M", f"{row.macs / 1e6:.1f} M", fmt_bytes(row.size_bytes),
+            fmt_bytes(row.size_gzip_bytes), _ms(lat, "pytorch", 1), _ms(lat, "pytorch", 32),
             _ms(lat, "onnxruntime", 1), _ms(lat, "onnxruntime", 32), _ms(lat, "openvino", 1), _ms(lat, "openvino", 32),
-            f"{row['auroc']:.4f} ({ci[0]:.4f}–{ci[1]:.4f})", fmt_value(row["sensitivity"]), fmt_value(row["specificity"]),
-            fmt_value(row["ece"]), verdict_cell(row), _worst_corruption(row),
-            _seconds(row.get("wall_time_s"))]
+            f"{row.auroc:.4f} ({ci[0]:.4f}–{ci[1]:.4f})", fmt_value(row.sensitivity), fmt_value(row.specificity),
+            fmt_value(row.ece), verdict_cell(row), _worst_corruption(row), _seconds(row.wall_time_s)]
 
 
-def verdict_cell(row: dict[str, Any]) -> str:
+def verdict_cell(row: Row) -> str:
     """The verdict, naming the endpoints that kept the candidate from being non-inferior."""
-    verdict = row.get("verdict", "reference")
-    failed = row.get("failed_endpoints") or []
-    return f"{verdict} ({', '.join(failed)})" if failed else verdict
+    return f"{row.verdict} ({', '.join(row.failed_endpoints)})" if row.failed_endpoints else row.verdict
 
 
 def _seconds(value: float | None) -> str:
@@ -55,11 +53,11 @@ TERMINAL_COLUMNS = ["technique", "MACs", "gzip", "fastest b32 ms", "speed-up", "
                     "verdict", "wall time"]
 
 
-def terminal_cells(row: dict[str, Any]) -> list[str]:
+def terminal_cells(row: Row) -> list[str]:
     """The few columns that fit a terminal; the files hold every column."""
     full = dict(zip(COLUMNS, table_cells(row)))
-    return [full["technique"], full["MACs"], full["gzip"], f"{row['fastest_b32_ms']:.2f}",
-            f"{row['speedup_b32_vs_reference_pytorch']:.1f}x", full["AUROC (CI)"], full["sens"], full["spec"],
+    return [full["technique"], full["MACs"], full["gzip"], f"{row.fastest_b32_ms:.2f}",
+            f"{row.speedup_b32_vs_reference_pytorch:.1f}x", full["AUROC (CI)"], full["sens"], full["spec"],
             full["verdict"], full["wall time"]]
 
 
@@ -70,29 +68,30 @@ def budget_words(budget: dict[str, Any]) -> str:
     return f"{budget['epochs']} epochs"
 
 
-def render_comparison_markdown(record: dict[str, Any]) -> str:
-    v = record["validation"]
-    lines = [f"# Compression techniques compared on {record['data']['name']}", "",
-             f"Reference: `{record['reference']['path']}` ({record['reference']['architecture']}). Fine-tuning budget: "
-             f"{budget_words(record['budget'])} at lr {record['budget']['lr']:g}. Sensitivity and specificity at "
-             f"the reference threshold {fmt_value(record['threshold'], 4)}; verdict: non-inferiority on "
+def render_comparison_markdown(record: ComparisonRecord) -> str:
+    v, measure = record.validation, record.measure
+    lines = [f"# Compression techniques compared on {record.data['name']}", "",
+             f"Reference: `{record.reference.path}` ({record.reference.architecture}). Fine-tuning budget: "
+             f"{budget_words(record.budget)} at lr {record.budget['lr']:g}. Sensitivity and specificity at "
+             f"the reference threshold {fmt_value(record.threshold, 4)}; verdict: non-inferiority on "
              f"{', '.join(f'{name} (margin {m:g})' for name, m in v['margins'].items())}, all co-primary, Holm-adjusted "
              "across rows; a failed endpoint is named beside the verdict. "
-             f"Latency: median of {record['measure']['latency_repeats']} "
-             f"runs timed in alternating blocks, {record['measure']['threads']} threads; ORT = ONNX Runtime; ORT and "
+             f"Latency: median of {measure['latency_repeats']} "
+             f"runs timed in alternating blocks, {measure['threads']} threads; ORT = ONNX Runtime; ORT and "
              "OpenVINO run the fp32 exports of PyTorch models, or an int8 model in its own runtime.", "",
              "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(table_cells(row)) + " |" for row in record["rows"]]
+    lines += ["| " + " | ".join(table_cells(row)) + " |" for row in record.rows]
     return "\n".join(lines) + "\n"
 
 
-def render_comparison_html(record: dict[str, Any]) -> str:
-    plot = pareto_plot(record["rows"], record["rows"][0]["name"])
+def render_comparison_html(record: ComparisonRecord) -> str:
+    plot = pareto_plot([(row.fastest_b32_ms, row.auroc, row.size_gzip_bytes, row.name) for row in record.rows],
+                       record.rows[0].name)
     return render_template(
-        "comparison.html.j2", r=record, columns=COLUMNS, cells=[table_cells(row) for row in record["rows"]], plot=plot,
-        budget_words=budget_words(record["budget"]))
+        "comparison.html.j2", r=record, columns=COLUMNS, cells=[table_cells(row) for row in record.rows], plot=plot,
+        budget_words=budget_words(record.budget))
 
 
-def write_comparison_reports(record: dict[str, Any], out: Path) -> None:
+def write_comparison_reports(record: ComparisonRecord, out: Path) -> None:
     write_text_atomic(out / "comparison.md", render_comparison_markdown(record))
     write_text_atomic(out / "comparison.html", render_comparison_html(record))

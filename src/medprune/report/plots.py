@@ -136,11 +136,10 @@ def thumbnail(image: np.ndarray) -> str:
     return encode_png(fig)
 
 
-def pareto_plot(rows: list[dict], reference: str) -> str:
-    """Test AUROC against the fastest batch-32 latency of each model; marker area ~ gzip size; the
-    models no other beats on both axes are joined (the Pareto front)."""
+def pareto_plot(points: list[tuple[float, float, int, str]], reference: str) -> str:
+    """Test AUROC against the fastest batch-32 latency of each model, given as (latency, AUROC, gzip bytes, name);
+    marker area ~ gzip size; the models no other beats on both axes are joined (the Pareto front)."""
     fig, ax = new_figure(6.5, 4.6)
-    points = [(r["fastest_b32_ms"], r["auroc"], r["size_gzip_bytes"], r["name"]) for r in rows]
     largest = max(p[2] for p in points)
     for x, y, size, name in points:
         ax.scatter([x], [y], s=30 + 400 * size / largest, alpha=0.6,
