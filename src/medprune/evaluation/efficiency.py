@@ -9,6 +9,7 @@ import platform
 import statistics
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,20 @@ def measure_peak_memory(model: nn.Module, input_shape: tuple[int, ...], batch: i
     return int(weights + x.numel() * x.element_size() + tracker.peak)
 
 
+def median_call_ms(run: Callable[[], Any], device: torch.device, *, warmup: int, repeats: int) -> float:
+    """Median wall time of `run()` in milliseconds over `repeats` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        run()
+        synchronize(device)  # a GPU returns before it has finished
+        times.append((time.perf_counter() - start) * 1e3)
+    return float(statistics.median(times))
+
+
 @torch.no_grad()
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, *, warmup: int = 3,
                     repeats: int = 10) -> float:
@@ -112,16 +127,7 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], batch: int, 
     model.eval()
     device = device_of(model)
     x = torch.randn(batch, *input_shape).to(device)
-    for _ in range(warmup):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        model(x)
-        synchronize(device)  # a GPU returns before it has finished
-        times.append((time.perf_counter() - start) * 1e3)
-    return float(statistics.median(times))
+    return median_call_ms(lambda: model(x), device, warmup=warmup, repeats=repeats)
 
 
 @torch.no_grad()

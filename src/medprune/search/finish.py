@@ -28,7 +28,7 @@ def _finetune(model, evaluator, options, epochs: int | None):
     """Fine-tune, selecting the epoch by the search objective among those meeting every requirement; the
     starting model competes, so a candidate that met them is never traded for one that does not."""
     if evaluator.segmentation:  # the training loss and batch size, selection on validation mean Dice
-        config = TrainConfig(epochs=epochs or DEFAULT_FINETUNE_EPOCHS, lr=options.lr, patience=0,
+        config = TrainConfig(epochs=DEFAULT_FINETUNE_EPOCHS if epochs is None else epochs, lr=options.lr, patience=0,
                              device=options.device, precision=options.precision)
         fit_segmentation(model, evaluator.dataset, config, progress=options.progress, inference=evaluator.inference,
                          keep_start=True)
@@ -138,8 +138,9 @@ def finish(config, options, evaluator, study, out: Path, *, wall_time_s: float, 
     if not evaluator.segmentation:
         metrics["threshold_method"] = "dense model's validation threshold, carried unchanged"
     write_json_atomic(best_dir / "metrics.json", metrics)
-    write_json_atomic(out / "search.json", record.to_json_dict())
+    written = record.to_json_dict()
+    write_json_atomic(out / "search.json", written)
     write_text_atomic(out / "search.html", render_search_report(record))
     if evaluator.latency is not None:
         evaluator.latency.save()
-    return record.to_json_dict()
+    return written

@@ -6,8 +6,6 @@ surface Dice and volumes, with the efficiency of the model per sliding-window pa
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,12 +15,13 @@ import torch
 
 from medprune.errors import DataError
 from medprune.data.segmentation import SegmentationDataset
-from medprune.evaluation.efficiency import latency_device_for, measure_peak_memory, model_counts, serialized_sizes
+from medprune.evaluation.efficiency import (latency_device_for, measure_peak_memory, median_call_ms, model_counts,
+                                           serialized_sizes)
 from medprune.evaluation.segmentation import NSD_TOLERANCE_MM, score_cases
 from medprune.models import Checkpoint, create_model, make_spec, save_checkpoint
 from medprune.models.checkpoint import runtime_of
 from medprune.records.segmentation_metrics import Conventions, Efficiency, Latency, SegmentationMetrics
-from medprune.hardware.device import describe_device, on, on_cpu, synchronize
+from medprune.hardware.device import describe_device, on, on_cpu
 from medprune.hardware.distributed import launched_rank
 from medprune.training import TrainConfig
 from medprune.training.run_files import STATE_FILE, write_training_files
@@ -43,15 +42,7 @@ def _latency(checkpoint: Checkpoint, dataset: SegmentationDataset, inference: In
     patch = torch.zeros(1, dataset.input_shape[0], *inference.patch_size, device=device)
 
     def median_ms(run) -> float:
-        run()
-        times = []
-        for _ in range(max(1, repeats)):
-            synchronize(device)
-            start = time.perf_counter()
-            run()
-            synchronize(device)
-            times.append((time.perf_counter() - start) * 1e3)
-        return float(statistics.median(times))
+        return median_call_ms(run, device, warmup=1, repeats=max(1, repeats))
 
     with torch.no_grad():
         return Latency(per_case_ms=median_ms(lambda: predict_logits(model, case, inference)),
