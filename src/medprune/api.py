@@ -174,7 +174,7 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
         values = {column: read_subgroup_file(subgroup_file, column, n) for column in protocol.subgroups}
     report = run_validation(reference, candidates, dataset, protocol, subgroup_values=values, progress=progress)
     report.save(out, intended_use=intended_use)
-    return report.record
+    return report.to_dict()
 
 
 def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], dataset: SegmentationDataset,
@@ -189,7 +189,7 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], d
         n_resamples=n_resamples, seed=seed, min_cases=MIN_SEGMENTATION_CASES if min_cases is None else min_cases,
         subgroups=subgroups)
     save_segmentation_validation(record, predictions, dataset, Path(out), intended_use=intended_use)
-    return record
+    return record.to_json_dict()
 
 
 @returns_result

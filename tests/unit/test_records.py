@@ -1,10 +1,16 @@
 """Typed run records read the files written before they were typed, keep keys they do not declare, and refuse a
 record that lacks what a reader needs."""
 
+import json
+
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from medprune import validate_predictions
+from medprune._atomic import json_text
 from medprune.records import SearchRecord, SegmentationMetrics
+from medprune.records.validation import ClassificationValidation, SegmentationValidation, ValidationRecord
 from medprune.report.search import render_search_report
 
 
@@ -100,3 +106,48 @@ def test_the_search_page_renders_from_the_typed_record():
     written = _search_record(best=True)
     written["best"]["latency_batch"] = 32  # declared after this shape was written: its default
     assert record.to_json_dict() == {**written, "schema_version": 1}
+
+
+def _older_validation() -> dict:
+    """validation.json of validate_predictions as written before the record was typed (no schema_version)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    scores = np.clip(0.3 * y + 0.7 * rng.random(200), 0, 1)
+    report = validate_predictions(y, scores, {"same": scores}, threshold=0.5, margins=0.05, positive_class=1)
+    older = json.loads(json_text(report.to_dict()))
+    del older["schema_version"]
+    return {**older, "written_by_a_later_version": {"kept": True}}
+
+
+def test_an_older_validation_file_reads_typed_and_writes_back_unchanged():
+    older = _older_validation()
+    record = ValidationRecord.read(older)
+    assert isinstance(record, ClassificationValidation)
+    assert record.verdicts == {"same": "non-inferior"}
+    assert record.candidates[0].endpoints["auroc"].delta == 0
+    assert record.protocol.margins["auroc"] == 0.05
+    assert "modal_exemplars" not in record.to_json_dict()  # one candidate: never given, so not written
+    assert json.loads(json_text(record.to_json_dict())) == {**older, "schema_version": 1}
+
+
+def test_a_segmentation_validation_file_reads_as_its_task():
+    endpoint = {"name": "dice:anterior", "margin": 0.02, "reference": 0.87, "candidate": 0.86, "delta": -0.01,
+                "ci_low": -0.015, "ci_high": -0.005, "p_noninferiority": 0.001, "method": "paired", "verdict":
+                "non-inferior", "reason": "lower bound above -0.02"}
+    cases = {"structures": ["anterior"], "dice": [[0.86], [0.88]]}
+    older = {"task": "segmentation", "class_names": ["background", "anterior"], "structures": ["anterior"],
+             "protocol": {"split": "test", "confidence_level": 0.95, "alpha": 0.05, "n_resamples": 2000, "seed": 0,
+                          "min_cases": 20, "margins": {"dice:anterior": 0.02}, "segmentation_margins": {
+                              "dice": 0.02, "hd95_mm": 1.0, "dice_fall": 0.1, "fall_share": 0.05},
+                          "conventions": {"spacing_unit": "px"}},
+             "too_few_cases": "", "reference": {"name": "dense", "cases": cases},
+             "candidates": [{"name": "pruned", "verdict": "non-inferior", "verdict_reason": "every endpoint",
+                             "endpoints": {"dice:anterior": endpoint}, "cases": cases}]}
+    record = ValidationRecord.read(older)
+    assert isinstance(record, SegmentationValidation)
+    assert record.protocol.volume_unit == "1000 px"
+    assert record.candidates[0].endpoints["dice:anterior"].verdict == "non-inferior"
+    assert record.to_json_dict() == {**older, "schema_version": 1}
+    with pytest.raises(ValidationError, match="endpoints"):
+        ValidationRecord.read({**older, "candidates": [{"name": "pruned", "verdict": "x", "verdict_reason": "",
+                                                        "cases": cases}]})

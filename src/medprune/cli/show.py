@@ -8,6 +8,7 @@ from rich.table import Table
 
 from medprune.cli.app import console
 from medprune.records import SegmentationMetrics
+from medprune.records.validation import ValidationRecord
 
 
 def _num(value: Any) -> str:
@@ -54,28 +55,29 @@ def show_segmentation_metrics(record: dict[str, Any], title: str) -> None:
 
 def show_verdicts(record: dict[str, Any], data_name: str) -> None:
     """One row per candidate and endpoint: the delta, its interval, and the verdict with its reason."""
-    protocol = record["protocol"]
-    level = f"{100 * protocol['confidence_level']:g}% CI"
-    margins = ", ".join(f"{name} {margin:g}" for name, margin in protocol["margins"].items())
+    validation = ValidationRecord.read(record)
+    protocol = validation.protocol
+    level = f"{100 * protocol.confidence_level:g}% CI"
+    margins = ", ".join(f"{name} {margin:g}" for name, margin in protocol.margins.items())
     table = Table(title=f"non-inferiority on {data_name}: margins {margins}")
     # names are never cut (pruned-int8.onnx and pruned-int8.xml must stay apart): they fold onto a second line
     table.add_column("candidate", overflow="fold", min_width=12)
     for column in ("endpoint", "delta", level, "endpoint verdict"):  # each candidate's verdict: the lines below
         table.add_column(column, overflow="fold")
-    for c in record["candidates"]:
-        for i, (name, e) in enumerate(c["endpoints"].items()):
-            table.add_row(c["name"] if i == 0 else "", name, f"{e['delta']:+.4f}",
-                          f"{e['ci_low']:+.4f} to {e['ci_high']:+.4f}", e["verdict"])
+    for c in validation.candidates:
+        for i, (name, e) in enumerate(c.endpoints.items()):
+            table.add_row(c.name if i == 0 else "", name, f"{e.delta:+.4f}", f"{e.ci_low:+.4f} to {e.ci_high:+.4f}",
+                          e.verdict)
     console.print(table)
-    if record.get("too_few_cases"):
-        console.print(record["too_few_cases"])
-    for c in record["candidates"]:
-        line = f"{c['name']}: {c['verdict']} ({c['verdict_reason']})"
-        if c["subgroup_flags"]:
-            line += f"; subgroups worse than the margin: {', '.join(c['subgroup_flags'])}"
-        if "robustness" in c:
-            rob = c["robustness"]
-            line += (f"; on corrupted images {rob['verdict']} ({rob['reason']}), loses most under "
-                     f"{rob['worst_corruption']} (mean AUROC delta {rob['worst_delta']:+.4f}, "
-                     f"{rob['worst_severity_delta']:+.4f} at severity 5)")
+    if validation.too_few_cases:
+        console.print(validation.too_few_cases)
+    for c in validation.candidates:
+        line = f"{c.name}: {c.verdict} ({c.verdict_reason})"
+        if c.subgroup_flags:
+            line += f"; subgroups worse than the margin: {', '.join(c.subgroup_flags)}"
+        rob = getattr(c, "robustness", None)
+        if rob is not None:
+            line += (f"; on corrupted images {rob.verdict} ({rob.reason}), loses most under "
+                     f"{rob.worst_corruption} (mean AUROC delta {rob.worst_delta:+.4f}, "
+                     f"{rob.worst_severity_delta:+.4f} at severity 5)")
         console.print(line, markup=False)

@@ -18,18 +18,19 @@ from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import load_checkpoint
 from medprune.records.comparison import ComparisonRecord, ReferenceModel, Row
+from medprune.records.validation import ClassificationVerdict
 from medprune.report.comparison import write_comparison_reports
 from medprune.validation.protocol import Protocol, ProtocolOptions
 from medprune.validation.validate import software_versions, validate
 
 
-def _robustness_cells(verdict: dict[str, Any]) -> dict[str, Any]:
+def _robustness_cells(verdict: ClassificationVerdict) -> dict[str, Any]:
     """The row's robustness on corrupted images, when the recipe asked for it."""
-    if "robustness" not in verdict:
+    rob = verdict.robustness
+    if rob is None:
         return {}
-    rob = verdict["robustness"]
-    return {"robustness_verdict": rob["verdict"], "worst_corruption": rob["worst_corruption"],
-            "worst_corruption_delta": rob["worst_delta"]}
+    return {"robustness_verdict": rob.verdict, "worst_corruption": rob.worst_corruption,
+            "worst_corruption_delta": rob.worst_delta}
 
 
 def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
@@ -71,12 +72,12 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     report.save(out / "validation")
     validation = report.record
     rows = [{"name": "reference", "techniques": [], "steps": [], "wall_time_s": None, **figures["reference"]}]
-    for result, verdict in zip(results, validation["candidates"]):
+    for result, verdict in zip(results, validation.candidates):
         rows.append({"name": result.name, "techniques": [s["technique"] for s in result.steps], "steps": result.steps,
                      "wall_time_s": result.wall_time_s, "reused": result.reused, "model_path": result.model_path,
                      **figures[result.name],
-                     **{k: verdict[k] for k in ("verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low",
-                                                "ci_high", "p_adjusted") if k in verdict},
+                     **verdict.model_dump(include={"verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low",
+                                                   "ci_high", "p_adjusted"}),
                      **_robustness_cells(verdict)})
     for row in rows:
         row["fastest_b32_ms"] = min(t["batch32"] for t in row["latency_ms"].values() if t)
@@ -85,12 +86,12 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
         row["speedup_b32_vs_reference_pytorch"] = base / row["fastest_b32_ms"]
         row["size_gzip_ratio"] = rows[0]["size_gzip_bytes"] / row["size_gzip_bytes"]
     conditions = measurement_conditions(3, recipe.measure.latency_repeats)
-    judged = validation["protocol"]
+    judged = validation.protocol
     record = ComparisonRecord(
         recipe=recipe.model_dump(), data=dataset.describe(),
         reference=ReferenceModel(path=str(reference.path), architecture=reference.name),
         threshold=reference.threshold, budget=recipe.budget.model_dump(),
-        validation={**v.model_dump(), "endpoints": judged["endpoints"], "margins": judged["margins"]},
+        validation={**v.model_dump(), "endpoints": judged.endpoints, "margins": judged.margins},
         measure={**recipe.measure.model_dump(), **conditions}, rows=[Row.model_validate(row) for row in rows],
         versions=software_versions())
     write_json_atomic(out / "comparison.json", record.to_json_dict())

@@ -7,6 +7,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 
+def set_fields(model: BaseModel, **values: Any) -> None:
+    """Fill in fields of a record section (declared or not); each counts as given, so it is written."""
+    for key, value in values.items():
+        setattr(model, key, value)
+
+
 class Record(BaseModel):
     # Keys this version does not declare (added by a later one, or by the verb: training, pruning) are kept.
     model_config = ConfigDict(extra="allow")

@@ -14,7 +14,7 @@ DEFAULT_INTENDED_USE = ("Decision support for the task the reference model was t
 
 def render_validation_report(result: Any, *, intended_use: str = DEFAULT_INTENDED_USE) -> str:
     """HTML text of the report of a `ValidationResult`."""
-    r = result.record
+    r = result.to_dict()
     curves = {f"reference: {r['reference']['name']}": result.reference_probs}
     curves.update({f"candidate: {c['name']}": p for c, p in zip(r["candidates"], result.candidate_probs)})
     plots = {"roc": roc_plot(result.y_true, curves, r["class_names"]),

@@ -3,11 +3,11 @@ volume agreement (Bland-Altman), contour overlays of the cases whose Dice fell m
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 
 from medprune.data.segmentation import SegmentationSplit
+from medprune.records.validation import SegmentationValidation, SegmentationVerdict
 from medprune.report.html import DEFAULT_INTENDED_USE
 from medprune.report.plots import encode_png, new_figure
 from medprune.report.template import render_template
@@ -16,14 +16,14 @@ COLOURS = {"truth": "#2ca02c", "reference": "#1f77b4", "candidate": "#ff7f0e"}
 OVERLAY_CASES = 4
 
 
-def paired_dice_plot(record: dict[str, Any], candidate: dict[str, Any]) -> str:
+def paired_dice_plot(record: SegmentationValidation, candidate: SegmentationVerdict) -> str:
     """Per structure, each case's Dice: reference (x) against candidate (y), with the no-change line and the fall
     the safety endpoint counts."""
-    structures = record["structures"]
+    structures = record.structures
     fig, axes = new_figure(4.2 * len(structures), 4.0, columns=len(structures))
     axes = np.atleast_1d(axes).ravel()
-    ref, cand = np.array(record["reference"]["cases"]["dice"]), np.array(candidate["cases"]["dice"])
-    fall = record["protocol"]["segmentation_margins"]["dice_fall"]
+    ref, cand = np.array(record.reference.cases["dice"]), np.array(candidate.cases["dice"])
+    fall = record.protocol.segmentation_margins["dice_fall"]
     for k, (ax, name) in enumerate(zip(axes, structures)):
         low = float(min(ref[:, k].min(), cand[:, k].min(), 0.5)) - 0.02
         ax.plot([low, 1], [low, 1], c="grey", lw=1, label="no change")
@@ -31,14 +31,14 @@ def paired_dice_plot(record: dict[str, Any], candidate: dict[str, Any]) -> str:
         fell = (ref[:, k] - cand[:, k]) > fall
         ax.scatter(ref[~fell, k], cand[~fell, k], s=14, c="tab:blue", label="case")
         ax.scatter(ref[fell, k], cand[fell, k], s=22, c="tab:red", marker="x", label="case that fell")
-        ax.set(xlim=(low, 1), ylim=(low, 1), xlabel="reference Dice", ylabel=f"{candidate['name']} Dice", title=name)
+        ax.set(xlim=(low, 1), ylim=(low, 1), xlabel="reference Dice", ylabel=f"{candidate.name} Dice", title=name)
         ax.legend(fontsize=7, loc="lower right")
     return encode_png(fig)
 
 
-def bland_altman_plot(candidate: dict[str, Any], unit: str) -> str:
+def bland_altman_plot(candidate: SegmentationVerdict, unit: str) -> str:
     """Candidate against reference volume per structure: differences over means, bias and 95% limits."""
-    volumes = candidate["volumes"]
+    volumes = candidate.volumes
     fig, axes = new_figure(4.2 * len(volumes), 3.6, columns=len(volumes))
     axes = np.atleast_1d(axes).ravel()
     for ax, (name, v) in zip(axes, volumes.items()):
@@ -79,18 +79,18 @@ def overlay_figure(split: SegmentationSplit, index: int, predictions: dict[str, 
     return encode_png(fig)
 
 
-def render_segmentation_report(record: dict[str, Any], predictions: dict[str, list[np.ndarray]],
+def render_segmentation_report(record: SegmentationValidation, predictions: dict[str, list[np.ndarray]],
                                split: SegmentationSplit, *, intended_use: str | None = None) -> str:
-    unit = "mL" if record["protocol"]["conventions"]["spacing_unit"] == "mm" else "1000 px"
+    unit = record.protocol.volume_unit
     figures = {}
-    for c in record["candidates"]:
-        ref, cand = np.array(record["reference"]["cases"]["dice"]), np.array(c["cases"]["dice"])
+    for c in record.candidates:
+        ref, cand = np.array(record.reference.cases["dice"]), np.array(c.cases["dice"])
         worst = np.argsort((cand - ref).mean(1))[:OVERLAY_CASES]  # the largest falls first
         overlays = [overlay_figure(split, int(i), {"reference": predictions["reference"][i],
-                                                   "candidate": predictions[c["name"]][i]},
+                                                   "candidate": predictions[c.name][i]},
                                    f"test case {int(i)}: Dice change {float((cand - ref)[i].mean()):+.3f}")
                     for i in worst]
-        figures[c["name"]] = {"paired": paired_dice_plot(record, c), "bland_altman": bland_altman_plot(c, unit),
+        figures[c.name] = {"paired": paired_dice_plot(record, c), "bland_altman": bland_altman_plot(c, unit),
                               "overlays": overlays}
-    return render_template("segmentation.html.j2", r=record, figures=figures, unit=unit, colours=COLOURS,
+    return render_template("segmentation.html.j2", r=record.to_json_dict(), figures=figures, unit=unit, colours=COLOURS,
                            intended_use=intended_use or DEFAULT_INTENDED_USE)

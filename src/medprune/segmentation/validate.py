@@ -14,6 +14,7 @@ from medprune.data.segmentation import SegmentationDataset
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.segmentation import CaseMetrics, score_cases
 from medprune.models import Checkpoint
+from medprune.records.validation import SegmentationValidation
 from medprune.report.segmentation import render_segmentation_report
 from medprune.segmentation.run import check_segmentation_model, inference_of
 from medprune.training.segmentation import predict_masks
@@ -82,7 +83,7 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], n
                           dataset: SegmentationDataset, *, margins: SegmentationMargins, alpha: float = 0.05,
                           n_resamples: int = 2000, seed: int = 0, min_cases: int = MIN_SEGMENTATION_CASES,
                           split: str = "test", subgroups: list[str] | None = None,
-                          ) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
+                          ) -> tuple[SegmentationValidation, dict[str, list[np.ndarray]]]:
     """The validation record of candidates against the reference on `split` (see module docstring), and each
     model's predicted label maps (for the report's overlays)."""
     for model in (reference, *candidates):
@@ -111,7 +112,7 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], n
     predictions = {"reference": ref_preds, **{name: preds for name, (_, preds) in zip(names, scored)}}
     margin_words = {**{f"dice:{s}": margins.dice for s in dataset.structures},
                     **{f"hd95:{s}": margins.hd95_mm for s in dataset.structures}, "safety": margins.fall_share}
-    return {
+    return SegmentationValidation.model_validate({
         "task": "segmentation", "class_names": dataset.class_names, "structures": dataset.structures,
         "protocol": {"split": split, "confidence_level": 1 - alpha, "alpha": alpha, "n_resamples": n_resamples,
                      "seed": seed, "min_cases": min_cases, "margins": margin_words, "segmentation_margins":
@@ -122,15 +123,15 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], n
                       "sha256": sha256(reference.path), "architecture": reference.name,
                       "cases": ref_scores.to_dict()},
         "candidates": entries, "data": dataset.describe(), "versions": software_versions(),
-    }, predictions
+    }), predictions
 
 
-def save_segmentation_validation(record: dict[str, Any], predictions: dict[str, list[np.ndarray]],
+def save_segmentation_validation(record: SegmentationValidation, predictions: dict[str, list[np.ndarray]],
                                  dataset: SegmentationDataset, out: Path, *, intended_use: str | None = None) -> None:
     """validation.json and report.html in `out`, each written whole or not at all."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    html = render_segmentation_report(record, predictions, dataset.split(record["protocol"]["split"]),
+    html = render_segmentation_report(record, predictions, dataset.split(record.protocol.split),
                                       intended_use=intended_use)
-    write_json_atomic(out / "validation.json", record)
+    write_json_atomic(out / "validation.json", record.to_json_dict())
     write_text_atomic(out / "report.html", html)

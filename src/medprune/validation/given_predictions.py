@@ -12,6 +12,7 @@ from medprune.validation.judge import judge
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS
 from medprune.validation.paired_metrics import Predictions
 from medprune.validation.protocol import Protocol
+from medprune.records.base import set_fields
 from medprune.validation.validate import ValidationReport, software_versions
 
 
@@ -66,13 +67,13 @@ def validate_predictions(y_true: np.ndarray, y_prob_reference: np.ndarray, candi
     record = judge(checked.y_true, ref, {k: Predictions(p, threshold) for k, p in probs.items()}, protocol,
                    checked.class_names, subgroup_values=subgroup_values)
     counts = np.bincount(checked.y_true, minlength=len(checked.class_names)).tolist()
-    record["data"] = {"name": name, "modality": "predictions", "task": "binary" if len(counts) == 2 else "multiclass",
-                      "class_names": checked.class_names, "n": {"test": int(len(y))}, "class_counts": {"test": counts},
-                      "source": {"data": "predictions given in Python"}, "md5": ""}
-    record["reference"].update({"name": "reference", "architecture": "given predictions"})
-    for entry in record["candidates"]:
-        entry["architecture"] = "given predictions"
-    record["versions"] = software_versions()
+    record.data = {"name": name, "modality": "predictions", "task": "binary" if len(counts) == 2 else "multiclass",
+                   "class_names": checked.class_names, "n": {"test": int(len(y))}, "class_counts": {"test": counts},
+                   "source": {"data": "predictions given in Python"}, "md5": ""}
+    for entry in [record.reference, *record.candidates]:
+        set_fields(entry, architecture="given predictions")
+    set_fields(record.reference, name="reference")
+    record.versions = software_versions()
     return ValidationReport(record, checked.y_true, ref.probs, list(probs.values()), images)
 
 

@@ -15,6 +15,7 @@ from medprune.evaluation.bootstrap import percentile_ci, stratified_counts, weig
 from medprune.evaluation.calibration import (apply_temperature, compute_brier, compute_calibration_slope_intercept,
                                              compute_ece)
 from medprune.evaluation.delong import delong_paired_test
+from medprune.records.validation import ClassificationValidation
 from medprune.validation.endpoints import compute_endpoint
 from medprune.validation.exemplars import changes_by_class, flipped_cases, modal_flips
 from medprune.validation.noninferiority import decide, too_few_cases
@@ -27,7 +28,7 @@ OPERATING_METRICS = ("sensitivity", "specificity", "ppv", "npv", "accuracy", "ba
 
 def judge(y: np.ndarray, reference: Predictions, candidates: dict[str, Predictions], protocol: Protocol,
           class_names: list[str], *, subgroup_values: dict[str, np.ndarray] | None = None,
-          temperatures: dict[str, float] | None = None) -> dict[str, Any]:
+          temperatures: dict[str, float] | None = None) -> ClassificationValidation:
     """The validation record of `candidates` (by name) against `reference` on the same cases.
 
     Args:
@@ -62,7 +63,7 @@ def judge(y: np.ndarray, reference: Predictions, candidates: dict[str, Predictio
                 "candidate": _calibration(y, apply_temperature(cand.probs, t_cand))}
         entry.update(_subgroups(y, reference, cand, protocol, subgroup_values or {}, verdict.verdict))
         entries.append(entry)
-    record = {
+    record: dict[str, Any] = {
         "protocol": protocol.to_dict(), "threshold": reference.threshold, "too_few_cases": too_few,
         "class_counts": {name: int(np.sum(y == k)) for k, name in enumerate(class_names)},
         "class_names": list(class_names), "positive_class": class_names[1] if len(class_names) == 2 else None,
@@ -70,8 +71,8 @@ def judge(y: np.ndarray, reference: Predictions, candidates: dict[str, Predictio
         "candidates": entries,
     }
     if len(cands) > 1:
-        record["modal_exemplars"] = modal_flips(y, reference, cands)
-    return record
+        record.update(modal_exemplars=modal_flips(y, reference, cands))
+    return ClassificationValidation.model_validate(record)
 
 
 def _discrimination(y: np.ndarray, ref: Predictions, cand: Predictions, counts: np.ndarray, alpha: float,

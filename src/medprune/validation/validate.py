@@ -20,6 +20,8 @@ from medprune.evaluation.evaluate import check_model_matches_data, validation_th
 from medprune.evaluation.metrics import choose_threshold
 from medprune.evaluation.predict import check_finite, predict_proba
 from medprune.models.checkpoint import Checkpoint
+from medprune.records.base import set_fields
+from medprune.records.validation import ClassificationValidation, RobustnessSummary
 from medprune.validation.judge import judge
 from medprune.validation.paired_metrics import Predictions
 from medprune.validation.protocol import Protocol
@@ -60,7 +62,7 @@ def _display_name(checkpoint: Checkpoint) -> str:
 class ValidationReport:
     """The JSON record, and the per-case arrays the report's curves are drawn from."""
 
-    record: dict[str, Any]
+    record: ClassificationValidation
     y_true: np.ndarray
     reference_probs: np.ndarray
     candidate_probs: list[np.ndarray]
@@ -68,10 +70,10 @@ class ValidationReport:
 
     @property
     def verdicts(self) -> dict[str, str]:
-        return {c["name"]: c["verdict"] for c in self.record["candidates"]}
+        return self.record.verdicts
 
     def to_dict(self) -> dict[str, Any]:
-        return self.record
+        return self.record.to_json_dict()
 
     def save(self, out: str | Path, *, intended_use: str | None = None) -> Path:
         """Write `validation.json` and `report.html` into `out`, both or neither; returns the folder."""
@@ -81,7 +83,7 @@ class ValidationReport:
         out = Path(out)
         html = render_validation_report(self, intended_use=intended_use or DEFAULT_INTENDED_USE)
         # A JSON verdict without its report (or the reverse) must never be left behind.
-        write_texts_atomic({out / "validation.json": json_text(self.record), out / "report.html": html})
+        write_texts_atomic({out / "validation.json": json_text(self.to_dict()), out / "report.html": html})
         return out
 
 
@@ -117,22 +119,20 @@ def validate(reference: Checkpoint, candidates: list[Checkpoint], dataset: Datas
                         for key, model in [("reference", reference), *zip(names, candidates)]}
     record = judge(test.y, ref, cands, protocol, list(dataset.class_names), subgroup_values=subgroup_values,
                    temperatures=temperatures)
-    for entry, checkpoint in zip(record["candidates"], candidates):
-        entry.update({"path": str(checkpoint.path), "sha256": sha256(checkpoint.path),
-                      "architecture": checkpoint.name, "efficiency": _efficiency(checkpoint, dataset)})
-    record["data"] = dataset.describe()
-    record["reference"].update({"name": _display_name(reference), "path": str(reference.path),
-                                "sha256": sha256(reference.path), "architecture": reference.name,
-                                "efficiency": _efficiency(reference, dataset),
-                                "spec_model": reference.spec.model.model_dump()})
+    for entry, checkpoint in zip(record.candidates, candidates):
+        set_fields(entry, path=str(checkpoint.path), sha256=sha256(checkpoint.path), architecture=checkpoint.name,
+                   efficiency=_efficiency(checkpoint, dataset))
+    set_fields(record.reference, name=_display_name(reference), path=str(reference.path),
+               sha256=sha256(reference.path), architecture=reference.name,
+               efficiency=_efficiency(reference, dataset), spec_model=reference.spec.model.model_dump())
+    record.data = dataset.describe()
     if protocol.robustness:
-        record["robustness"] = _robustness(reference, threshold, dict(zip(names, candidates)), own_threshold, dataset,
-                                           protocol, progress)
-        for entry in record["candidates"]:
-            summary = next(c for c in record["robustness"]["candidates"] if c["name"] == entry["name"])
-            entry["robustness"] = {k: summary[k] for k in ("verdict", "reason", "worst_corruption", "worst_delta",
-                                                           "worst_severity_delta")}
-    record["versions"] = software_versions()
+        record.robustness = _robustness(reference, threshold, dict(zip(names, candidates)), own_threshold, dataset,
+                                        protocol, progress)
+        for entry in record.candidates:
+            summary = next(c for c in record.robustness["candidates"] if c["name"] == entry.name)
+            entry.robustness = RobustnessSummary(**{k: summary[k] for k in RobustnessSummary.model_fields})
+    record.versions = software_versions()
     images = test.x if dataset.modality == "image" else None
     return ValidationReport(record, test.y, ref.probs, [c.probs for c in cands.values()], images)
 
