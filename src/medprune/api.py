@@ -16,6 +16,8 @@ from medprune.evaluation.evaluate import check_model_matches_data, evaluate, val
 from medprune.models import Checkpoint, save_checkpoint
 from medprune.pruning.prune import NO_SPEEDUP_NOTE, prune_checkpoint
 from medprune.report import render_pruning_summary
+from medprune.records.base import set_fields
+from medprune.records.metrics import ClassificationFigures, Pruning
 from medprune.results import RunResult, returns_result
 from medprune.runs import (STATE_FILE, check_run_out, check_trainable, load_data_for, load_model, metrics_record,
                            prepare_out)
@@ -151,11 +153,11 @@ def prune(dense: Checkpoint, dataset: Dataset, settings: PruneSettings, out: str
         metrics.pruning, metrics.reference = pruning, reference
         record, summary = metrics.to_json_dict(), render_segmentation_summary(metrics)
     else:
-        record = metrics_record(evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats),
-                                dataset, pruned)
-        record.update(threshold_method="dense model's validation threshold, carried unchanged", pruning=pruning,
-                      reference=reference)
-        summary = render_pruning_summary(record)
+        metrics = metrics_record(evaluate(pruned, dataset, threshold=threshold, latency_repeats=latency_repeats),
+                                 dataset, pruned)
+        set_fields(metrics, threshold_method="dense model's validation threshold, carried unchanged",
+                   pruning=Pruning.model_validate(pruning), reference=ClassificationFigures.model_validate(reference))
+        record, summary = metrics.to_json_dict(), render_pruning_summary(metrics)
     write_json_atomic(out / "metrics.json", record)
     write_text_atomic(out / "summary.md", summary)
     (out / PRUNE_STATE_FILE).unlink(missing_ok=True)

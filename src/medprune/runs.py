@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from medprune.records.metrics import ClassificationMetrics, Training, TrainingOutcome
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.data import Dataset, load_data
 from medprune.data.batches import to_tensor
@@ -107,6 +108,14 @@ def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "te
         check_segmentation_model(checkpoint, dataset)
         return evaluate_segmentation(checkpoint, dataset, split=split, latency_repeats=latency_repeats,
                                      latency_device=latency_device).to_json_dict()
+    return classification_record(checkpoint, dataset, split=split, target_sensitivity=target_sensitivity,
+                                 latency_repeats=latency_repeats, latency_device=latency_device).to_json_dict()
+
+
+def classification_record(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
+                          target_sensitivity: float | None = None, latency_repeats: int = 10,
+                          latency_device: str = "cpu") -> ClassificationMetrics:
+    """The typed metrics.json of a classifier (with the input check where the checkpoint has a profile)."""
     if checkpoint.spec.task == "segmentation":
         raise DataError(f"{checkpoint.path} is a segmentation model but {dataset.name} has class labels: pass its "
                         "segmentation data (a Decathlon folder, or a manifest with --mask-column)")
@@ -114,7 +123,7 @@ def evaluate_model(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "te
                       latency_repeats=latency_repeats, latency_device=latency_device)
     record = metrics_record(result, dataset, checkpoint)
     if checkpoint.spec.input_profile and dataset.modality == "image":
-        record["input_check"] = input_check(checkpoint, dataset.split(split).x, dataset.preprocessing)
+        record.input_check = input_check(checkpoint, dataset.split(split).x, dataset.preprocessing)
     return record
 
 
@@ -213,11 +222,11 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
                         "best_val_auroc": result.best_val_auroc}
     spec.input_profile = fit_profile(net, dataset)
     save_checkpoint(out / "model.pt", net, spec)
-    record = evaluate_model(checkpoint, dataset, target_sensitivity=target_sensitivity,
-                            latency_repeats=latency_repeats)
-    record["training"] = {"config": config.to_dict(), "result": result.to_dict()}
-    write_training_files(out, record, result.history, render_run_summary(record), STATE_FILE)
-    return record
+    record = classification_record(checkpoint, dataset, target_sensitivity=target_sensitivity,
+                                   latency_repeats=latency_repeats)
+    record.training = Training(config=config.to_dict(), result=TrainingOutcome.model_validate(result.to_dict()))
+    write_training_files(out, record.to_json_dict(), result.history, render_run_summary(record), STATE_FILE)
+    return record.to_json_dict()
 
 
 
@@ -309,9 +318,9 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
     spec.input_profile = fit_profile(net, dataset)
     save_checkpoint(out / "model.pt", net, spec)
     warn_if_scaling_mismatched(net, dataset)
-    record = evaluate_model(checkpoint, dataset, latency_repeats=latency_repeats)
-    record["imported"] = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None,
-                          "params": int(np.sum([p.numel() for p in net.parameters()]))}
-    write_json_atomic(out / "metrics.json", record)
+    record = classification_record(checkpoint, dataset, latency_repeats=latency_repeats)
+    record.imported = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None,
+                       "params": int(np.sum([p.numel() for p in net.parameters()]))}
+    write_json_atomic(out / "metrics.json", record.to_json_dict())
     write_text_atomic(out / "summary.md", render_run_summary(record))
-    return record
+    return record.to_json_dict()

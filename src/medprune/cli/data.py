@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
+from medprune.records.data_subset import DataSubsetRecord
 from medprune.errors import ConfigError
 from medprune.records import AuditRecord
 from medprune.cli.app import command, console, data_app
@@ -99,7 +100,5 @@ def prune(
     proxy = api.ProxySettings(model=proxy_model, epochs=proxy_epochs, runs=proxy_runs, seed=seed, progress=progress,
                               **accelerator.accelerator())
     record = api.prune_data(dataset, score, selection, out, proxy)
-    per_class = ", ".join(f"{k} {v['before']}->{v['after']}" for k, v in record["per_class"].items())
-    console.print(f"kept {record['kept_fraction']:.3f} of the training cases by {score} ({per_class}); scoring took "
-                  f"{record['scoring_wall_time_s']:.0f} s")
+    console.print(DataSubsetRecord.model_validate(record.to_dict()).said(), markup=False)
     console.print(f"written: {Path(out) / 'subset.json'} (train on it with --data {Path(out) / 'subset.json'})")

@@ -20,6 +20,7 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
+from medprune.records.metrics import ClassificationMetrics
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 from medprune.cli.schema_options import settings_options
@@ -57,11 +58,14 @@ def demo(
                   f"{len(dataset.split('val'))} / {len(dataset.split('test'))} chest X-rays)")
     dense_dir, pruned_dir = out / "dense", out / "pruned"
     record = api.train(dataset, model, config, dense_dir, overwrite=True, progress=progress)
-    console.print(f"    dense test AUROC {record['auroc']:.4f}, {record['efficiency']['macs']:,} MACs")
+    dense_figures = ClassificationMetrics.model_validate(record.to_dict())
+    console.print(f"    dense test AUROC {dense_figures.auroc:.4f}, {dense_figures.efficiency['macs']:,} MACs")
     console.print(f"[bold]2/4 prune[/] taylor criterion, whole channels, to {target}, fine-tuned with distillation")
     dense = api.load_model(dense_dir)
     pruned = api.prune(dense, dataset, settings, pruned_dir, overwrite=True, progress=progress)
-    console.print(f"    pruned test AUROC {pruned['auroc']:.4f}, MACs x{pruned['pruning']['achieved']['macs_ratio']:.3f}")
+    pruned_figures = ClassificationMetrics.model_validate(pruned.to_dict())
+    console.print(f"    pruned test AUROC {pruned_figures.auroc:.4f}, "
+                  f"MACs x{pruned_figures.pruning.achieved['macs_ratio']:.3f}")
     console.print("[bold]3/4 export[/] int8 for ONNX Runtime (static QDQ) and OpenVINO (NNCF), calibrated on training "
                   "images; the fastest file shown non-inferior is shipped")
     files, exports, latency = api.int8_exports(api.load_model(pruned_dir), dataset, out / "pruned-int8")

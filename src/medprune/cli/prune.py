@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from medprune import api
+from medprune.records.metrics import Pruning, read_metrics
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt, OutOpt, ProgressOpt
 from medprune.cli.schema_options import settings_options
@@ -36,6 +37,6 @@ def prune(
     if not record:  # a torchrun process other than rank 0: that one reports
         return
     console.print((out / "summary.md").read_text())
-    achieved = record["pruning"]["achieved"]
+    achieved = Pruning.model_validate(read_metrics(record.to_dict()).pruning).achieved
     console.print(f"pruned run written to {out}: MACs x{achieved['macs_ratio']:.3f}, params "
                   f"x{achieved['params_ratio']:.3f}, zero weights {achieved['sparsity']:.3f}")

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from medprune import api
+from medprune.records.metrics import Training, read_metrics
 from medprune.cli.app import command, console
 from medprune.cli.options import (DataDirOpt, DataOpt, OldLabelColumnOpt, OutOpt, ProgressOpt,
                                   TargetSensitivityOpt, label_column_of)
@@ -49,9 +50,8 @@ def train(
     if not record:  # a torchrun process other than rank 0: that one reports
         return
     show_metrics(record, f"{model} on {dataset.name}: test split")
-    result = record["training"]["result"]
-    best = (f"Dice {result['best_val_dice']:.4f}" if "best_val_dice" in result
-            else f"AUROC {result['best_val_auroc']:.4f}")
-    console.print(f"trained {result['epochs_run']} epochs in {result['wall_time_s']:.0f} s (best validation {best} "
-                  f"at epoch {result['best_epoch']}); stopped: {result['stopped']}", markup=False, highlight=False)
+    result = Training.model_validate(read_metrics(record.to_dict()).training).result
+    console.print(f"trained {result.epochs_run} epochs in {result.wall_time_s:.0f} s (best validation "
+                  f"{result.best_said} at epoch {result.best_epoch}); stopped: {result.stopped}", markup=False,
+                  highlight=False)
     console.print(f"run written to {out} (model.pt, metrics.json, summary.md)")

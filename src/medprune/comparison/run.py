@@ -7,7 +7,7 @@ Layout of the output folder:
 
 from __future__ import annotations
 
-import json
+from pydantic import ValidationError
 import shutil
 import time
 from collections.abc import Callable
@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from medprune.records.comparison import EntryRecord
 from medprune._atomic import write_json_atomic
 from medprune.comparison.recipe import Entry, Recipe, slug
 from medprune.compress import Context, run_chain
@@ -67,10 +68,13 @@ def _finished(folder: Path, entry: Entry) -> EntryResult | None:
     record_path = folder / "entry.json"
     if not record_path.is_file():
         return None
-    record = json.loads(record_path.read_text())
-    if record.get("settings") != entry.model_dump() or not Path(record["model_path"]).is_file():
+    try:
+        stored = EntryRecord.model_validate_json(record_path.read_text())
+    except ValidationError:  # damaged: run the row again
         return None
-    return EntryResult(**{k: record[k] for k in ("name", "folder", "model_path", "steps", "wall_time_s")}, reused=True)
+    if stored.settings != entry.model_dump() or not Path(stored.model_path).is_file():
+        return None
+    return EntryResult(stored.name, stored.folder, stored.model_path, stored.steps, stored.wall_time_s, reused=True)
 
 
 def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Recipe, out: Path, *,
@@ -92,5 +96,5 @@ def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Rec
         model_path = model.path
         (folder / "model.pt").unlink(missing_ok=True)
     result = EntryResult(entry.label, str(folder), str(model_path), steps, time.perf_counter() - began)
-    write_json_atomic(folder / "entry.json", {**result.to_dict(), "settings": entry.model_dump()})
+    write_json_atomic(folder / "entry.json", EntryRecord(**result.to_dict(), settings=entry.model_dump()).to_json_dict())
     return result

@@ -14,6 +14,7 @@ from medprune.data.dataset import Dataset
 from medprune.data.subset import write_subset
 from medprune.datapruning.score import SCORES, ProxySettings
 from medprune.datapruning.select import Selection, select
+from medprune.records.data_subset import DataSubsetRecord
 
 
 def _save_array(path: Path, array: np.ndarray) -> None:
@@ -36,9 +37,9 @@ def prune_data(dataset: Dataset, score: str, selection: Selection, out: Path,
     indices = select(scores, y, selection)
     per_class = {name: {"before": int((y == k).sum()), "after": int((y[indices] == k).sum())}
                  for k, name in enumerate(dataset.class_names)}
-    record = {"score": score, "kept_fraction": len(indices) / len(y), "per_class": per_class,
-              "selection": selection.to_dict(), "proxy": asdict(proxy), "scoring_wall_time_s": scoring_s}
+    record = DataSubsetRecord(score=score, kept_fraction=len(indices) / len(y), per_class=per_class,
+                              selection=selection.to_dict(), proxy=asdict(proxy), scoring_wall_time_s=scoring_s)
     write_atomic(out / "scores.npy", lambda tmp: _save_array(tmp, scores))
-    write_subset(out / "subset.json", dataset, indices, record)
-    write_json_atomic(out / "summary.json", {**record, "n_kept": len(indices), "n_train": len(y)})
-    return {**record, "indices": indices.tolist()}
+    write_subset(out / "subset.json", dataset, indices, record.to_json_dict())
+    write_json_atomic(out / "summary.json", {**record.to_json_dict(), "n_kept": len(indices), "n_train": len(y)})
+    return {**record.to_json_dict(), "indices": indices.tolist()}

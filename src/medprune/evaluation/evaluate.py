@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from medprune.records.metrics import ClassificationMetrics
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.given_predictions import as_probabilities, check_labels_and_classes, check_threshold
@@ -154,9 +155,10 @@ def evaluate(checkpoint: Checkpoint, dataset: Dataset, *, split: str = "test",
                       class_names=list(dataset.class_names), efficiency=efficiency, **metrics)
 
 
-def metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> dict[str, Any]:
+def metrics_record(evaluation: Evaluation, dataset: Dataset, checkpoint: Checkpoint) -> ClassificationMetrics:
     """The metrics.json of a run directory: the evaluation, and the data and model it describes."""
-    return {**evaluation.to_dict(), "data": dataset.describe(), "model": checkpoint.spec.model.model_dump()}
+    return ClassificationMetrics.model_validate({**evaluation.to_dict(), "data": dataset.describe(),
+                                                 "model": checkpoint.spec.model.model_dump()})
 
 
 def evaluate_predictions(y_true: np.ndarray, y_prob: np.ndarray, *, threshold: float | None = None,

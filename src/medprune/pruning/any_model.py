@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from medprune.records.metrics import Pruning
 from medprune._atomic import write_json_atomic, write_text_atomic
 from medprune.data.batches import to_tensor
 from medprune.data.dataset import Dataset
@@ -73,10 +74,10 @@ class PruneResult:
         spec.threshold = validation_threshold(checkpoint, data)
         save_checkpoint(path, model, spec)
         record = metrics_record(evaluate(checkpoint, data, latency_repeats=latency_repeats), data, checkpoint)
-        record["pruning"] = spec.pruning
-        write_json_atomic(out / "metrics.json", record)
+        record.pruning = Pruning.model_validate(spec.pruning)
+        write_json_atomic(out / "metrics.json", record.to_json_dict())
         write_text_atomic(out / "summary.md", render_run_summary(record))
-        return record
+        return record.to_json_dict()
 
 
 def _check_rebuilds(model: nn.Module, path: Path, architecture: str, data: Dataset) -> None:

@@ -81,7 +81,7 @@ class Pruner:
             for step in range(len(steps) + 1, self.schedule.steps + 1):
                 last, step_target = step == self.schedule.steps, self.schedule.target_at(self.target, step)
                 model = self._step(model, step_target, last)
-                steps.append(self._record(model, step, step_target, began))
+                steps.append(self._record(model, step, step_target, began)[0])
                 if self.save is not None and not last:
                     self.save(model, steps)
         make_permanent(model)
@@ -101,8 +101,9 @@ class Pruner:
                 break  # the --target is the smallest model allowed
             before = copy_model(model)
             model = self._step(model, step_target, last=False)
-            record = self._record(model, step, step_target, began) | {"kept": kept}
-            if record[self.score_key] < floor:
+            record, score = self._record(model, step, step_target, began)
+            record |= {"kept": kept}
+            if score < floor:
                 self.log(f"step {step} fell below validation {self.score_name} {floor:.4f}: rolled back to step "
                          f"{step - 1}")
                 steps.append(record | {"rolled_back": True})
@@ -134,16 +135,18 @@ class Pruner:
         model.eval()
         return model
 
-    def _record(self, model: nn.Module, step: int, target: Target, began: float) -> Record:
+    def _record(self, model: nn.Module, step: int, target: Target, began: float) -> tuple[Record, float | None]:
+        """The step's record, and its validation score when a validation function was given."""
         achieved = {k: v for k, v in self.achieved(model).items() if k != "layers"}
-        record: Record = {"step": step, "target": str(target), **achieved}
+        score = self.validate(model) if self.validate is not None else None
         said = f"step {step}: target {target}, MACs {achieved['macs_ratio']:.3f}, params " \
                f"{achieved['params_ratio']:.3f}, sparsity {achieved['sparsity']:.3f}"
-        if self.validate is not None:
-            record[self.score_key] = self.validate(model)
-            said += f", val {self.score_name} {record[self.score_key]:.4f}"
+        if score is not None:
+            said += f", val {self.score_name} {score:.4f}"
         self.log(said)
-        return record | {"wall_time_s": time.perf_counter() - began}
+        scored = {self.score_key: score} if score is not None else {}
+        return {"step": step, "target": str(target), **achieved, **scored,
+                "wall_time_s": time.perf_counter() - began}, score
 
     def achieved(self, model: nn.Module) -> Record:
         """Zero fraction, MACs and parameter ratios against the dense model (and latency for a latency target),

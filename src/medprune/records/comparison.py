@@ -50,3 +50,15 @@ class ComparisonRecord(Record):
     measure: dict[str, Any]  # the recipe's settings and the measurement conditions
     rows: list[Row]
     versions: dict[str, Any]
+
+
+class EntryRecord(Record):
+    """entries/<name>/entry.json: one finished row, reused by --resume when its settings are unchanged."""
+
+    name: str
+    folder: str
+    model_path: str
+    steps: list[dict[str, Any]]
+    wall_time_s: float
+    reused: bool = False
+    settings: dict[str, Any] | None = None

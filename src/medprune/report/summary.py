@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medprune.records.metrics import ClassificationMetrics
 
 
 def fmt_value(value: Any, digits: int = 3) -> str:
@@ -46,12 +49,12 @@ def render_efficiency_table(eff: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def render_run_summary(metrics: dict[str, Any]) -> str:
+def render_run_summary(metrics: ClassificationMetrics) -> str:
     """Markdown for `summary.md` of a training run directory."""
-    data, model, training = metrics["data"], metrics["model"], metrics.get("training", {})
-    threshold = metrics.get("threshold")
+    data, model, training = metrics.data, metrics.model, metrics.training
+    threshold = metrics.threshold
     decision = (f"P({data['class_names'][1]}) >= {threshold:.4f}, chosen on the validation split "
-                f"({metrics.get('threshold_method')})" if threshold is not None else "most probable class (argmax)")
+                f"({metrics.threshold_method})" if threshold is not None else "most probable class (argmax)")
     parts = [
         f"# {model['name']} on {data['name']}",
         "",
@@ -62,42 +65,43 @@ def render_run_summary(metrics: dict[str, Any]) -> str:
         f"- Decision rule: {decision}",
     ]
     if training:
-        result = training["result"]
-        plan = result.get("plan") or {}
+        result = training.result
+        plan = getattr(result, "plan", None) or {}
         recipe = ""
         if plan:
             flips = " with left-right flips" if plan.get("mirror") else ""
             recipe = (f" (augmentation {plan['augment']}{flips}, "
                       f"class weighting {'on' if plan['class_weighting'] else 'off'})")
-        parts.append(f"- Training: {len(result['history'])} epochs{recipe}, best validation AUROC "
-                     f"{fmt_value(result['best_val_auroc'], 4)} at epoch {result['best_epoch']}, "
-                     f"{result['wall_time_s']:.0f} s; stopped: {result.get('stopped') or 'the epochs ran out'}")
-    parts += ["", f"## Test results ({metrics['n']} cases)", "", render_metrics_table(metrics)]
-    if metrics.get("per_class"):
+        parts.append(f"- Training: {len(result.history)} epochs{recipe}, best validation AUROC "
+                     f"{fmt_value(result.best_val_auroc, 4)} at epoch {result.best_epoch}, "
+                     f"{result.wall_time_s:.0f} s; stopped: {result.stopped or 'the epochs ran out'}")
+    figures = metrics.model_dump()
+    parts += ["", f"## Test results ({metrics.n} cases)", "", render_metrics_table(figures)]
+    if metrics.per_class:
         parts += ["", "| Class | Sensitivity | Specificity | AUROC |", "|---|---|---|---|"]
         parts += [f"| {name} | {fmt_value(r['sensitivity'])} | {fmt_value(r['specificity'])} | {fmt_value(r['auroc'])} |"
-                  for name, r in zip(data["class_names"], metrics["per_class"])]
-    if metrics.get("efficiency"):
-        parts += ["", "## Efficiency", "", render_efficiency_table(metrics["efficiency"])]
+                  for name, r in zip(data["class_names"], metrics.per_class)]
+    if metrics.efficiency:
+        parts += ["", "## Efficiency", "", render_efficiency_table(metrics.efficiency)]
     return "\n".join(parts) + "\n"
 
 
-def render_pruning_summary(record: dict[str, Any]) -> str:
+def render_pruning_summary(metrics: ClassificationMetrics) -> str:
     """Markdown: dense and pruned model side by side, at the same (dense) decision threshold."""
-    dense, pruned, pruning = record["reference"], record, record["pruning"]
-    achieved = pruning["achieved"]
+    dense, pruned = metrics.reference.model_dump(), metrics.model_dump()
+    pruning, achieved = metrics.pruning, metrics.pruning.achieved
     rows = [("Test AUROC", "auroc"), ("Sensitivity", "sensitivity"), ("Specificity", "specificity"),
             ("PPV", "ppv"), ("NPV", "npv"), ("Balanced accuracy", "balanced_accuracy"), ("ECE", "ece"),
             ("Brier score", "brier")]
-    lines = [f"# {pruning['criterion']} pruning of {record['model']['name']} on {record['data']['name']}", "",
-             f"- Granularity: {pruning['granularity']}; target {pruning['target']}; schedule {pruning['schedule']}",
+    lines = [f"# {pruning.criterion} pruning of {metrics.model['name']} on {metrics.data['name']}", "",
+             f"- Granularity: {pruning.granularity}; target {pruning.target}; schedule {pruning.schedule}",
              f"- Achieved: MACs {achieved['macs_ratio']:.3f} of dense, parameters {achieved['params_ratio']:.3f}, "
-             f"zero weights {achieved['sparsity']:.3f}; {len(pruning['steps'])} step(s), {pruning['wall_time_s']:.0f} s",
+             f"zero weights {achieved['sparsity']:.3f}; {len(pruning.steps)} step(s), {pruning.wall_time_s:.0f} s",
              ]
     if dense.get("threshold") is not None:
         lines.append(f"- Both models are judged at the dense model's validation threshold {dense['threshold']:.4f}")
-    if pruning.get("note"):
-        lines.append(f"- {pruning['note']}")
+    if pruning.note:
+        lines.append(f"- {pruning.note}")
     lines += ["", "| | Dense | Pruned | Change |", "|---|---|---|---|"]
     for label, key in rows:
         a, b = dense.get(key), pruned.get(key)

@@ -124,10 +124,9 @@ class Protocol:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        record = asdict(self)
-        record["endpoints"] = self.judged
-        record["margins"] = {name: self.margin_for(name) for name in self.judged}
-        return {**record, "confidence_level": 1 - self.alpha, "rule": RULE,
+        margins = {name: self.margin_for(name) for name in self.judged}
+        return {**asdict(self), "endpoints": self.judged, "margins": margins, "confidence_level": 1 - self.alpha,
+                "rule": RULE,
                 "ci_method": {name: METHODS.get(name, BOOTSTRAP_METHOD) for name in self.judged},
                 "bootstrap": "paired, resampled within each class, percentile interval",
                 "auroc_test": "paired DeLong test (DeLong et al. 1988); the binary verdict inverts it on the logit scale",

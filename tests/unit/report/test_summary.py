@@ -1,9 +1,14 @@
 """The pruning summary says slower and larger plainly instead of '0.21x faster'."""
 
+from medprune.records.metrics import ClassificationMetrics
 from medprune.report.summary import render_pruning_summary
 
+FIGURES = {"split": "test", "task": "binary", "n": 10, "auroc": 0.9, "auprc": 0.9, "accuracy": 0.8,
+           "balanced_accuracy": 0.8, "sensitivity": 0.8, "specificity": 0.8, "ppv": 0.8, "npv": 0.8, "threshold": 0.5,
+           "threshold_method": "youden (val)", "ece": 0.05, "brier": 0.1, "class_names": ["normal", "pneumonia"]}
 
-def _record(dense_ms: float, pruned_ms: float, dense_bytes: int, pruned_bytes: int) -> dict:
+
+def _record(dense_ms: float, pruned_ms: float, dense_bytes: int, pruned_bytes: int) -> ClassificationMetrics:
     def eff(ms, size):
         return {"params": 100, "nonzero_params": 100, "macs": 1000, "size_bytes": size, "size_gzip_bytes": size,
                 "latency_ms": {"batch1": ms, "batch32": ms}}
@@ -11,8 +16,9 @@ def _record(dense_ms: float, pruned_ms: float, dense_bytes: int, pruned_bytes: i
     pruning = {"criterion": "taylor", "granularity": "structured", "target": "macs=0.5", "schedule": "oneshot",
                "achieved": {"macs_ratio": 0.5, "params_ratio": 0.5, "sparsity": 0.0}, "steps": [{}],
                "wall_time_s": 1.0}
-    return {"reference": {"efficiency": eff(dense_ms, dense_bytes), "threshold": 0.5}, "pruning": pruning,
-            "model": {"name": "smallcnn"}, "data": {"name": "tiny"}, "efficiency": eff(pruned_ms, pruned_bytes)}
+    return ClassificationMetrics.model_validate({
+        **FIGURES, "reference": {**FIGURES, "efficiency": eff(dense_ms, dense_bytes)}, "pruning": pruning,
+        "model": {"name": "smallcnn"}, "data": {"name": "tiny"}, "efficiency": eff(pruned_ms, pruned_bytes)})
 
 
 def test_a_slower_larger_model_is_called_slower_and_larger():
