@@ -75,7 +75,9 @@ def load_data(data: str | Path, *, data_dir: Path | None = None, label_column: s
     """
     if is_segmentation_source(data, mask_column):
         return load_segmentation(data, mask_column=mask_column, image_column=image_column, image_size=image_size,
-                                 seed=seed, external_test=external_test, subgroups=subgroups)
+                                 seed=seed, external_test=external_test, subgroups=subgroups,
+                                 group_column=group_column, split_column=split_column,
+                                 allow_group_overlap=allow_group_overlap)
     if external_test is not None:
         raise ConfigError("--external-test holds out rows of a segmentation manifest: give --mask-column too")
     reading = ImageReading(image_size, channels or 1, tuple(window) if window is not None else None, skip_unreadable)

@@ -22,7 +22,7 @@ from medprune.data.images import ImageReading
 from medprune.errors import ConfigError, DataError
 
 
-def _group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Stratified splits of whole groups: 2 of 10 folds test, 1 validation, the rest training."""
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -35,13 +35,13 @@ def _group_split(y: np.ndarray, groups: np.ndarray, seed: int) -> dict[str, np.n
             "test": np.sort(test)}
 
 
-def _salted(groups: np.ndarray) -> np.ndarray:
+def salted(groups: np.ndarray) -> np.ndarray:
     """Patient ids as hashes with a salt drawn for this load: cases can be matched, ids never recovered."""
     salt = os.urandom(16)
     return np.array([hashlib.sha256(salt + g.encode()).hexdigest()[:16] for g in groups])
 
 
-def _given_splits(frame, split_column: str, groups: np.ndarray | None, allow_group_overlap: bool,
+def given_splits(frame, split_column: str, groups: np.ndarray | None, allow_group_overlap: bool,
                   name: str) -> np.ndarray:
     """The split of every row, checked: train / val / test only, and no patient in two splits unless allowed."""
     values = frame[split_column].astype(str).str.strip().str.lower().to_numpy()
@@ -102,18 +102,18 @@ def load_manifest(path: Path, *, image_column: str, label_column: str | None, sp
         raise DataError(f"{path.name} lists {len(missing)} images that do not exist (first: {missing[0]}): paths are "
                         "relative to the manifest")
     groups = frame[group_column].astype(str).to_numpy() if group_column else None
-    given = _given_splits(frame, split_column, groups, allow_group_overlap, path.name) if split_column else None
+    given = given_splits(frame, split_column, groups, allow_group_overlap, path.name) if split_column else None
     kept, size, dims = scan_images(files, reading, cache)  # unreadable files skipped (if asked) before splitting
     frame, files, y = frame.iloc[kept].reset_index(drop=True), [files[i] for i in kept], y[kept]
     images = ImageFiles(files, reading, size, cache=cache, workers=workers, dims=dims)
     if given is not None:
         index = {s: np.flatnonzero(given[kept] == s) for s in SPLITS}
     elif groups is not None:
-        index = _group_split(y, groups[kept], seed)
+        index = group_split(y, groups[kept], seed)
     else:
         index = split_cases(y, seed)
     meta = {c: frame[c].to_numpy() for c in columns} | dicom_subgroups(files, subgroups or [])
-    hashed = _salted(groups[kept]) if groups is not None else None
+    hashed = salted(groups[kept]) if groups is not None else None
     splits = {s: Split(images.take(ix), y[ix], {c: v[ix] for c, v in meta.items()},
                        None if hashed is None else hashed[ix]) for s, ix in index.items()}
     class_names = [str(v) for v in class_values]

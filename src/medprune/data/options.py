@@ -52,10 +52,11 @@ class DataOptions(Settings):
         "folder or dataset.json needs none."))
     external_test: str | None = Field(default=None, description=(
         "COLUMN=VALUE: the manifest rows with that value (e.g. site=montgomery) are the test split, an external "
-        "test; the rest is split into train and validation."))
+        "test; the rest is split into train and validation (by patient with --group-column)."))
     split_column: str | None = Field(default=None, description="Manifest column with train / val / test.")
     group_column: str | None = Field(default=None, description=(
-        "Manifest column with the patient id: splits are made by patient, never across."))
+        "Manifest column with the patient id (classification or segmentation): splits are made by patient, never "
+        "across."))
     allow_group_overlap: bool = Field(default=False, description="Accept given splits that put a patient in two "
                                                                  "splits.")
     window: tuple[float, float] | None = Field(default=None, description=(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from medprune.data.manifest import given_splits, group_split, salted
 from medprune.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -115,15 +116,49 @@ def _split_indices(n: int, seed: int) -> dict[str, np.ndarray]:
             "train": np.sort(order[n_test + n_val:])}
 
 
-def _external_split(values: np.ndarray, external: str, seed: int, column: str) -> dict[str, np.ndarray]:
-    """Rows whose `column` equals `external` are the test split; the rest is split 7:1 train / val."""
+def _external_split(values: np.ndarray, external: str, seed: int, column: str,
+                    groups: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Rows whose `column` equals `external` are the test split; the rest is split 7:1 train / val, by patient
+    where `groups` names them."""
+    from sklearn.model_selection import GroupShuffleSplit
+
     test = np.flatnonzero(values == external)
     if len(test) == 0:
         raise DataError(f"no rows have {column}={external}: choose one of {', '.join(sorted(set(values)))}")
     rest = np.flatnonzero(values != external)
-    order = np.random.default_rng(seed).permutation(rest)
-    n_val = max(1, round(len(rest) / 8))
-    return {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val]), "test": test}
+    if groups is None:
+        order = np.random.default_rng(seed).permutation(rest)
+        n_val = max(1, round(len(rest) / 8))
+        return {"train": np.sort(order[n_val:]), "val": np.sort(order[:n_val]), "test": test}
+    shared = set(groups[test]) & set(groups[rest])
+    if shared:
+        raise DataError(f"{len(shared)} patients have images both at {column}={external} and elsewhere: the external "
+                        "test would share patients with training; remove those rows or hold out another value")
+    train, val = next(GroupShuffleSplit(n_splits=1, test_size=1 / 8, random_state=seed).split(rest,
+                                                                                               groups=groups[rest]))
+    return {"train": np.sort(rest[train]), "val": np.sort(rest[val]), "test": test}
+
+
+def _manifest_splits(frame, name: str, seed: int, external_test: str | None, split_column: str | None,
+                     groups: np.ndarray | None, allow_group_overlap: bool,
+                     meta: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The rows of each split: given by a column, an external test site, by patient, or case by case."""
+    if external_test and split_column:
+        raise ConfigError("--external-test and --split-column both choose the test split: give one of them")
+    if split_column:
+        if split_column not in frame.columns:
+            raise DataError(f"{name} has no column '{split_column}': name the train / val / test column")
+        given = given_splits(frame, split_column, groups, allow_group_overlap, name)
+        return {s: np.flatnonzero(given == s) for s in ("train", "val", "test")}
+    if external_test:
+        column, _, value = external_test.partition("=")
+        if column not in frame.columns or not value:
+            raise ConfigError(f"--external-test '{external_test}' must be COLUMN=VALUE with a column of {name}")
+        meta.setdefault(column, frame[column].astype(str).to_numpy())
+        return _external_split(meta[column], value, seed, column, groups)
+    if groups is not None:
+        return group_split(np.zeros(len(frame), np.int64), groups, seed)
+    return _split_indices(len(frame), seed)
 
 
 def _pad_shape(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
@@ -209,9 +244,11 @@ def load_decathlon(path: str | Path, *, seed: int = 0) -> SegmentationDataset:
 
 def load_mask_manifest(path: str | Path, *, image_column: str = "image", mask_column: str = "mask",
                        image_size: int | None = None, seed: int = 0, external_test: str | None = None,
-                       subgroups: list[str] | None = None) -> SegmentationDataset:
+                       subgroups: list[str] | None = None, group_column: str | None = None,
+                       split_column: str | None = None, allow_group_overlap: bool = False) -> SegmentationDataset:
     """A CSV with one row per 2D image and its mask (PNG or other image files; mask > 127 is the structure for
-    0/255 masks, else the pixel value is the structure index). `external_test` is `column=value`."""
+    0/255 masks, else the pixel value is the structure index). `external_test` is `column=value`; with a
+    `group_column` (patients) the splits are made by patient; a `split_column` gives them."""
     import pandas as pd
     from PIL import Image
 
@@ -220,6 +257,8 @@ def load_mask_manifest(path: str | Path, *, image_column: str = "image", mask_co
         frame = pd.read_csv(path)
     except (OSError, ValueError) as err:
         raise DataError(f"{path} is not a readable CSV ({str(err)[:80]}): pass the manifest file") from None
+    if group_column and group_column not in frame.columns:
+        raise DataError(f"{path} has no column '{group_column}': name the patient column with --group-column")
     for column in (image_column, mask_column):
         if column not in frame.columns:
             raise DataError(f"{path} has no column '{column}': name the image and mask columns with --image-column "
@@ -243,24 +282,19 @@ def load_mask_manifest(path: str | Path, *, image_column: str = "image", mask_co
     n_classes = max(2, int(max(m.max() for _, m in cases)) + 1)
     names = ["background", *(["foreground"] if n_classes == 2 else [f"structure {i}" for i in range(1, n_classes)])]
     meta = {c: frame[c].astype(str).to_numpy() for c in (subgroups or []) if c in frame.columns}
-    if external_test:
-        column, _, value = external_test.partition("=")
-        if column not in frame.columns or not value:
-            raise ConfigError(f"--external-test '{external_test}' must be COLUMN=VALUE with a column of {path.name}")
-        meta.setdefault(column, frame[column].astype(str).to_numpy())
-        splits = _external_split(meta[column], value, seed, column)
-    else:
-        splits = _split_indices(len(cases), seed)
+    groups = frame[group_column].astype(str).to_numpy() if group_column else None
+    splits = _manifest_splits(frame, path.name, seed, external_test, split_column, groups, allow_group_overlap, meta)
     source = {"data": str(path), "image_column": image_column, "mask_column": mask_column, "image_size": image_size,
-              "seed": seed, "external_test": external_test, "subgroups": list(subgroups or [])}
+              "seed": seed, "external_test": external_test, "subgroups": list(subgroups or []),
+              "group_column": group_column, "split_column": split_column}
     spacing = [(1.0, 1.0)] * len(cases)  # PNGs carry no pixel size: distances are in pixels
     return _dataset(path.stem, names, cases, shapes, spacing, splits, meta, files, source,
                     {"normalise": "zscore", "modality": "X-ray", "spacing_unit": "px"},
-                    _digest([path]))
+                    _digest([path]), salted(groups) if groups is not None else None)
 
 
 def _dataset(name, class_names, cases, shapes, spacing, splits, meta, files, source, preprocessing,
-             checksum) -> SegmentationDataset:
+             checksum, groups: np.ndarray | None = None) -> SegmentationDataset:
     shape = _pad_shape(shapes)
     x, y = _stack(cases, shape)
     shapes_a, spacing_a = np.array(shapes), np.array(spacing, dtype=np.float64)
@@ -269,18 +303,25 @@ def _dataset(name, class_names, cases, shapes, spacing, splits, meta, files, sou
         if len(idx) == 0:
             raise DataError(f"{name}: the {split} split is empty: give more cases")
         built[split] = SegmentationSplit(x[idx], y[idx], shapes_a[idx], spacing_a[idx],
-                                         {k: v[idx] for k, v in meta.items()}, [files[i] for i in idx])
+                                         {k: v[idx] for k, v in meta.items()}, [files[i] for i in idx],
+                                         groups[idx] if groups is not None else None)
     return SegmentationDataset(name, class_names, built, (x.shape[1], *shape), source, preprocessing, checksum)
 
 
 def load_segmentation(data: str | Path, *, mask_column: str | None = None, image_column: str | None = None,
                       image_size: int | None = None, seed: int = 0, external_test: str | None = None,
-                      subgroups: list[str] | None = None) -> SegmentationDataset:
+                      subgroups: list[str] | None = None, group_column: str | None = None,
+                      split_column: str | None = None, allow_group_overlap: bool = False) -> SegmentationDataset:
     """Decathlon folder / dataset.json, or a CSV manifest with a mask column."""
     path = Path(data)
     if not path.exists():
         raise DataError(f"{path} does not exist: pass a Decathlon folder or a manifest CSV with --mask-column")
     if path.suffix.lower() == ".csv":
         return load_mask_manifest(path, image_column=image_column or "image", mask_column=mask_column or "mask",
-                                  image_size=image_size, seed=seed, external_test=external_test, subgroups=subgroups)
+                                  image_size=image_size, seed=seed, external_test=external_test, subgroups=subgroups,
+                                  group_column=group_column, split_column=split_column,
+                                  allow_group_overlap=allow_group_overlap)
+    if group_column or split_column:
+        raise ConfigError("--group-column and --split-column read a manifest; a Decathlon folder is split case by "
+                          "case: leave them out")
     return load_decathlon(path, seed=seed)

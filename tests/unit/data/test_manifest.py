@@ -35,11 +35,11 @@ def test_splits_are_made_by_patient(tmp_path):
     # every split holds whole patients: 3 images each
     assert all(n % 3 == 0 for n in sizes.values())
     assert set(data.split("test").meta) == {"site"}  # the patient id is never kept as metadata
-    from medprune.data.manifest import _group_split
+    from medprune.data.manifest import group_split
 
     y = frame["label"].to_numpy()
     groups = frame["patient"].to_numpy()
-    index = _group_split(y, groups, seed=0)
+    index = group_split(y, groups, seed=0)
     seen = [set(groups[ix]) for ix in index.values()]
     assert not (seen[0] & seen[1] or seen[0] & seen[2] or seen[1] & seen[2])  # no patient in two splits
     assert {k: len(v) for k, v in index.items()} == sizes
