@@ -7,13 +7,12 @@ Layout of the output folder:
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from medprune.records.comparison import EntryRecord
 from medprune._atomic import write_json_atomic
@@ -24,19 +23,6 @@ from medprune.runs import train
 from medprune.training import TrainConfig
 from medprune.errors import ConfigError
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, runtime_of, save_checkpoint
-
-
-@dataclass(frozen=True)
-class EntryResult:
-    name: str
-    folder: str
-    model_path: str
-    steps: list[dict[str, Any]]
-    wall_time_s: float
-    reused: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
@@ -63,7 +49,7 @@ def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: boo
     return load_checkpoint(folder)
 
 
-def _finished(folder: Path, entry: Entry) -> EntryResult | None:
+def _finished(folder: Path, entry: Entry) -> EntryRecord | None:
     """The stored result of this row, if it finished with the same settings."""
     record_path = folder / "entry.json"
     if not record_path.is_file():
@@ -74,11 +60,11 @@ def _finished(folder: Path, entry: Entry) -> EntryResult | None:
         return None
     if stored.settings != entry.model_dump() or not Path(stored.model_path).is_file():
         return None
-    return EntryResult(stored.name, stored.folder, stored.model_path, stored.steps, stored.wall_time_s, reused=True)
+    return stored.model_copy(update={"reused": True})
 
 
 def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Recipe, out: Path, *,
-              resume: bool, progress: bool, log: Callable[[str], None]) -> EntryResult:
+              resume: bool, progress: bool, log: Callable[[str], None]) -> EntryRecord:
     folder = out / "entries" / slug(entry.label)
     if resume and (done := _finished(folder, entry)) is not None:
         log(f"{entry.label}: finished earlier, reused")
@@ -95,6 +81,7 @@ def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Rec
     else:
         model_path = model.path
         (folder / "model.pt").unlink(missing_ok=True)
-    result = EntryResult(entry.label, str(folder), str(model_path), steps, time.perf_counter() - began)
-    write_json_atomic(folder / "entry.json", EntryRecord(**result.to_dict(), settings=entry.model_dump()).to_json_dict())
+    result = EntryRecord(name=entry.label, folder=str(folder), model_path=str(model_path), steps=steps,
+                         wall_time_s=time.perf_counter() - began, settings=entry.model_dump())
+    write_json_atomic(folder / "entry.json", result.to_json_dict())
     return result

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from pydantic import ConfigDict
 
-from medprune.records.metrics import ClassificationMetrics
+from medprune.records.metrics import ClassificationFigures, ClassificationMetrics
 from medprune.data.dataset import Dataset
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.given_predictions import as_probabilities, check_labels_and_classes, check_threshold
@@ -20,32 +20,16 @@ from medprune.evaluation.predict import check_finite, positive_or_all, predict_p
 from medprune.models.checkpoint import Checkpoint
 
 
-@dataclass(frozen=True)
-class Evaluation:
-    """Metrics of one model on one split. `threshold` is None for multi-class (argmax decision)."""
+class Evaluation(ClassificationFigures):
+    """Metrics of one model on one split (the figures of metrics.json). `threshold` is None for multi-class
+    (argmax decision)."""
 
-    split: str
-    task: str
-    n: int
-    auroc: float
-    auprc: float
-    accuracy: float
-    balanced_accuracy: float
-    sensitivity: float
-    specificity: float
-    ppv: float
-    npv: float
-    threshold: float | None
-    threshold_method: str
-    ece: float
-    brier: float
-    class_names: list[str]
-    per_class: list[dict[str, Any]] = field(default_factory=list)
-    confusion: dict[str, int] = field(default_factory=dict)
-    efficiency: Efficiency | None = None
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    efficiency: Efficiency | None = None  # measured, not read back: the object, written by to_dict
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = self.model_dump(exclude={"schema_version", "efficiency", "positive_class"})
         out["efficiency"] = self.efficiency.to_dict() if self.efficiency else None
         out["positive_class"] = self.class_names[1] if len(self.class_names) == 2 else None
         return out
