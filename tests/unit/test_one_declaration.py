@@ -6,6 +6,7 @@ import inspect
 import pytest
 import torch
 import typer
+from typer.testing import CliRunner
 from torch import nn
 
 import medprune
@@ -19,6 +20,7 @@ from medprune.data import DataOptions
 from medprune.errors import ConfigError
 from medprune.hardware.options import AcceleratorOptions
 from medprune.pruning import PruneSettings
+from medprune.search import RunOptions, SearchConfig
 from medprune.schema import extra_of, flags
 from medprune.training import TrainConfig
 from medprune.validation.protocol import ProtocolOptions
@@ -194,3 +196,21 @@ def test_every_verb_that_trains_takes_the_device_and_precision_as_declared(path,
     assert param.default == field.default and param.help == help_of(field)
     for settings in (TrainConfig, PruneSettings, Budget):  # Python and a recipe's budget: the same field
         assert repr(settings.model_fields[name]) == repr(field)
+
+
+SEARCH_FIELDS = {(model, name): field for model in (SearchConfig, RunOptions)
+                 for name, field in model.model_fields.items() if extra_of(field).get("cli") is not False}
+
+
+@pytest.mark.parametrize(("model", "name"), list(SEARCH_FIELDS), ids=lambda key: getattr(key, "__name__", key))
+def test_the_search_command_takes_each_search_setting_as_declared(model, name):
+    field, param = SEARCH_FIELDS[(model, name)], _command_params(("search",))[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default and param.help == help_of(field) and field.description
+
+
+def test_a_bad_search_setting_is_one_line_from_python_as_from_the_command_line():
+    with pytest.raises(ConfigError, match=r"max layer ratio \(--max-layer-ratio\): input should be less than 1"):
+        SearchConfig(model="run", max_layer_ratio=1.5)
+    result = CliRunner().invoke(app, ["search", "--model", "run", "--out", "o", "--max-layer-ratio", "1.5"])
+    assert result.exit_code == 2 and "max layer ratio (--max-layer-ratio): input should be less than 1" in result.output

@@ -7,40 +7,47 @@ import multiprocessing
 import os
 import shutil
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pydantic import Field
+
 from medprune.errors import ConfigError
+from medprune.schema import Settings
 from medprune.search.evaluator import Evaluator
 from medprune.search.finish import finish
 from medprune.search.learners import LEARNERS
 from medprune.hardware.options import AcceleratorOptions
-from medprune.search.study import (STUDY_NAME, SearchConfig, count_states, default_storage, fail_stale_trials,
+from medprune.search.study import (NOT_AN_OPTION, STUDY_NAME, SearchConfig, count_states, default_storage, fail_stale_trials,
                                    finished_trials, make_storage, names, run_worker, worker_process)
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    """How the study is run and finished (not part of the study's identity)."""
+class RunOptions(Settings):
+    """How the study is run and finished (not part of the study's identity), declared once for `medprune search`
+    and Python."""
 
-    workers: int = 1
-    backend: str = "local"  # or "ray"
-    address: str | None = None  # Ray cluster address; None starts a local Ray
-    cpus_per_trial: float = 1.0  # Ray resources each trial worker asks for
-    gpus_per_trial: float = 0.0
-    device: str = "auto"  # where the chosen candidates are fine-tuned
-    precision: str = "32"
-    finetune_top: int = 3  # candidates given a short fine-tune before the final choice
-    short_epochs: int = 1
-    finetune_epochs: int | None = None  # total for the chosen candidate; None: short, then the fine-tuning budget
-    lr: float = 5e-4
-    train_batch_size: int = 128
-    warm_start: str | None = None  # an earlier search folder (or its search.json)
-    warm_start_count: int = 5
-    progress: bool = True
+    workers: int = Field(default=1, description="Parallel trial workers.")
+    backend: str = Field(default="local", description="local (processes) or ray.")
+    address: str | None = Field(default=None, json_schema_extra={"flag": "--ray-address", "aliases": ["--address"]},
+                                description="Join this Ray cluster (ray://host:10001 or auto; default: start a local "
+                                            "Ray).")
+    cpus_per_trial: float = Field(default=1.0, description="CPUs each Ray trial worker asks for.")
+    gpus_per_trial: float = Field(default=0.0, description="GPUs each Ray trial worker asks for (fractions share "
+                                                           "one); its trials score there.")
+    device: str = Field(default="auto", json_schema_extra=NOT_AN_OPTION)  # where the chosen candidates fine-tune
+    precision: str = Field(default="32", json_schema_extra=NOT_AN_OPTION)  # both from AcceleratorOptions
+    finetune_top: int = Field(default=3, description="Top candidates given a short fine-tune before choosing.")
+    short_epochs: int = Field(default=1, ge=1, json_schema_extra=NOT_AN_OPTION)
+    finetune_epochs: int | None = Field(default=None, description=(
+        "Fine-tuning epochs of the chosen candidate (default: the fine-tuning step budget, with early stopping)."))
+    lr: float = Field(default=5e-4, gt=0, json_schema_extra=NOT_AN_OPTION)
+    train_batch_size: int = Field(default=128, ge=1, json_schema_extra=NOT_AN_OPTION)
+    warm_start: str | None = Field(default=None, description="Seed the search with the best candidates of an "
+                                                             "earlier search folder.")
+    warm_start_count: int = Field(default=5, ge=1, json_schema_extra=NOT_AN_OPTION)
+    progress: bool = Field(default=True, json_schema_extra=NOT_AN_OPTION)
 
     def check(self) -> RunOptions:
         if self.workers < 1:
@@ -170,6 +177,8 @@ def search(config: SearchConfig, out: str | Path, options: RunOptions, *, resume
            overwrite: bool = False) -> dict[str, Any]:
     """Run (or resume) the study in `out`, fine-tune the best candidate into `out/best`; returns search.json."""
     out = Path(out)
+    if not config.model:
+        raise ConfigError("SearchConfig has no model: give model= (a run directory or model.pt of the dense model)")
     options.check()
     LEARNERS.get(config.sampler)
     if config.trials < 1:
@@ -179,8 +188,8 @@ def search(config: SearchConfig, out: str | Path, options: RunOptions, *, resume
     if options.backend == "ray":
         _check_ray()
     out.mkdir(parents=True, exist_ok=True)
-    config = replace(config, storage=config.storage or default_storage(out),
-                     latency_table=config.latency_table or str(out / "latency_table.json"))
+    config = config.replace(storage=config.storage or default_storage(out),
+                            latency_table=config.latency_table or str(out / "latency_table.json"))
     evaluator = Evaluator.build(config)  # bad settings fail here, before any worker starts
     storage, study = _prepare_study(config, out, resume, overwrite)
     stale = fail_stale_trials(storage, study)

@@ -9,13 +9,16 @@ trials that were running; `--resume` marks those failed and continues.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from pydantic import Field, field_validator
+
 from medprune.errors import ConfigError
+from medprune.evaluation.operating_point import check_operating_margin
+from medprune.schema import Settings, checked
 from medprune.search.evaluator import Evaluator
 from medprune.search.learners import LEARNERS, Finished
 
@@ -23,34 +26,58 @@ STUDY_NAME = "medprune-search"
 INFEASIBLE_PENALTY = 1.0  # a constraint-violating candidate scores below every feasible one
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """Everything a worker needs, as plain values (it crosses process and Ray boundaries)."""
+NOT_AN_OPTION = {"cli": False}  # set by the program or by another option, not by a flag of its own
 
-    model: str
-    storage: str
-    data: str | None = None
-    data_dir: str | None = None
-    criterion: str = "taylor"
-    target: str = "macs=0.25"
-    sampler: str = "tpe"
-    trials: int = 60
-    objective: str = "auroc"
-    require: tuple[str, ...] = ()
-    operating_margin: float = 0.05  # largest validation sens / spec drop at the reference threshold; 1 = no guard
-    max_layer_ratio: float = 0.9
-    round_to: int = 8  # kept widths are multiples of this, as in structured pruning
-    calibration_batches: int = 4
-    bn_batches: int = 8
-    batch_size: int = 64
-    budget_policy: str = "repair"
-    seed: int = 0
-    sampler_options: dict[str, Any] = field(default_factory=dict)
-    latency_table: str | None = None  # JSON cache of per-layer latencies (latency targets)
-    runtime: str = "torch"  # where latency targets are measured: torch, onnxruntime or openvino
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+class SearchConfig(Settings):
+    """What a search looks for, declared once for `medprune search` and Python; plain values, so it crosses
+    process and Ray boundaries."""
+
+    model: str = Field(default="", json_schema_extra=NOT_AN_OPTION,
+                       description="The dense model: a run directory or model.pt (required).")
+    storage: str | None = Field(default=None, description="Optuna storage URL (default sqlite:///OUT/study.db).")
+    data: str | None = Field(default=None, json_schema_extra=NOT_AN_OPTION,
+                             description="Data to search on (default: the model's own).")
+    data_dir: str | None = Field(default=None, json_schema_extra=NOT_AN_OPTION)
+    criterion: str = Field(default="taylor", description="Channel ranking inside each layer (see `medprune list "
+                                                         "criteria`).")
+    target: str = Field(default="macs=0.25", description=(
+        "Budget: macs=0.25 (analytic) or latency=0.4 (per-layer latency table measured on this machine in "
+        "--runtime)."))
+    runtime: str = Field(default="torch", description=(
+        "Where latency targets are measured: torch, onnxruntime or openvino (the runtime that will serve the "
+        "model)."))
+    sampler: str = Field(default="tpe", description="Learner: tpe, gp, pso, evolution or random.")
+    trials: int = Field(default=60, description="Finished trials the study should hold.")
+    objective: str = Field(default="auroc", description="Validation objective: auroc or sens@spec=0.9 (dice for "
+                                                        "segmentation).")
+    require: list[str] | None = Field(default=None, description=(
+        "Constraint on validation at the reference threshold, e.g. sensitivity>=0.95 (repeatable)."))
+    operating_margin: float = Field(default=0.05, description=(
+        "Reject trials whose validation sensitivity or specificity at the reference threshold falls by more than "
+        "this (1 turns the guard off)."))
+    max_layer_ratio: float = Field(default=0.9, gt=0, lt=1, description="No layer loses more than this share of "
+                                                                          "its channels.")
+    round_to: int = Field(default=8, ge=1, description=(
+        "Kept channel counts are multiples of this (CPU kernels vectorise by 8 or 16 floats; 1: no rounding)."))
+    calibration_batches: int = Field(default=4, ge=1, json_schema_extra=NOT_AN_OPTION)
+    bn_batches: int = Field(default=8, ge=1, description="Training batches for BatchNorm recalibration per trial.")
+    batch_size: int = Field(default=64, ge=1, json_schema_extra=NOT_AN_OPTION)
+    budget_policy: str = Field(default="repair", description="Candidates over budget: repair (shrink) or reject.")
+    seed: int = Field(default=0, description="Seed of the learner and the data batches.")
+    sampler_options: dict[str, Any] = Field(default_factory=dict, json_schema_extra=NOT_AN_OPTION)
+    latency_table: str | None = Field(default=None, json_schema_extra=NOT_AN_OPTION,
+                                      description="JSON cache of per-layer latencies (latency targets).")
+
+    @field_validator("operating_margin")
+    @classmethod
+    def _margin(cls, value: float) -> float:
+        return checked(lambda m: check_operating_margin(m, "--operating-margin"), value)
+
+    @field_validator("require")
+    @classmethod
+    def _none_is_no_requirement(cls, value: list[str] | None) -> list[str]:
+        return list(value or [])
 
     def identity(self) -> dict[str, Any]:
         """The settings a resumed study must share with the one it continues."""
