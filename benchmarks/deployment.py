@@ -59,7 +59,7 @@ def artefacts(name: str, run: Path, dataset, out: Path) -> dict[str, object]:
         fmt, int8 = how
         suffix = {"openvino": ".xml", "onnx": ".onnx", "torchscript": ".pt"}[fmt]
         path = out / f"{name}-{variant.split()[0].lower()}-{'int8' if int8 else 'fp32'}{suffix}"
-        export(load_checkpoint(run), dataset, path, fmt=fmt, int8=int8)
+        export(load_checkpoint(run), dataset, path, format=fmt, int8=int8)
         rows[f"{name} {variant}"] = load_checkpoint(path)
     return rows
 

@@ -66,7 +66,7 @@ def prepare(runs: dict[str, Path], workdir: Path) -> tuple[dict[tuple[str, str],
         macs[name] = model_counts(ckpt.model, tuple(ckpt.input_shape))[2]
         files[(name, "eager")] = files[(name, "folded")] = str(run)
         scripted = workdir / f"{name}.pt"
-        export(ckpt, api.load_data_for(ckpt), scripted, fmt="torchscript")
+        export(ckpt, api.load_data_for(ckpt), scripted, format="torchscript")
         files[(name, "torchscript")] = str(scripted)
     return files, macs
 

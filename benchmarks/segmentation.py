@@ -122,7 +122,7 @@ def main() -> None:
     pruned = api.load_model(first)
     for fmt, suffix in (("onnx", ".onnx"), ("openvino", ".xml")):
         path = args.out / f"pruned-{args.criteria[0]}-int8{suffix}"
-        api.export(pruned, dataset, path, fmt=fmt, int8=True)
+        api.export(pruned, dataset, path, format=fmt, int8=True)
         candidates[f"{fmt} int8 ({args.criteria[0]})"] = path
     models = {"dense": dense, **{name: api.load_model(path) for name, path in candidates.items()}}
     record = api.validate_segmentation(dense, list(models.values())[1:], dataset, args.out / "validation")

@@ -36,7 +36,7 @@ from medprune.data.audit import audit as run_audit
 from medprune.data.positive import check_positive_applies
 from medprune.datapruning import SCORES, ProxySettings, Selection
 from medprune.datapruning import prune_data as _prune_data
-from medprune.deploy.export import export
+from medprune.deploy.export import ExportSettings, export
 from medprune.prediction import predict as _predict
 from medprune.models import MODELS
 from medprune.data.input_scaling import declared_scaling
@@ -68,7 +68,8 @@ __all__ = ["AcceleratorOptions", "InferenceOptions", "LatencyOptions", "running_
            "declared_scaling",
            "CORRUPTIONS", "CRITERIA", "DATASETS", "LEARNERS", "MIN_CASES_PER_CLASS", "MODELS",
            "SCORES", "STATE_FILE",
-           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "Protocol", "ProtocolOptions", "ProxySettings",
+           "TECHNIQUES", "TERMINAL_COLUMNS", "AuditSettings", "DataOptions", "ExportSettings", "Protocol", "ProtocolOptions",
+           "ProxySettings",
            "PruneSettings",
            "RunOptions",
            "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
@@ -230,7 +231,8 @@ def int8_exports(model: Checkpoint, dataset: Dataset, stem: str | Path, *,
 
     stem = Path(stem)
     paths = {"onnxruntime": stem.with_suffix(".onnx"), "openvino": stem.with_suffix(".xml")}
-    exports = {runtime: export(model, dataset, path, fmt="onnx" if runtime == "onnxruntime" else "openvino", int8=True)
+    exports = {runtime: export(model, dataset, path, format="onnx" if runtime == "onnxruntime" else "openvino",
+                                  int8=True)
                for runtime, path in paths.items()}
     latency = measure_latency_interleaved({r: load_checkpoint(p).model for r, p in paths.items()},
                                           tuple(dataset.input_shape), 32, repeats=repeats)

@@ -16,7 +16,9 @@ import medprune.data.load
 from medprune.comparison.recipe import DataSettings, Recipe, ReferenceTraining, ValidationSettings
 from medprune.compress.prune import FROM_BUDGET, PruneOptions
 from medprune.compress.technique import Budget
+from medprune.compress.quantize import Quantize
 from medprune.data import DataOptions
+from medprune.deploy.export import ExportSettings
 from medprune.errors import ConfigError
 from medprune.hardware.options import AcceleratorOptions
 from medprune.pruning import PruneSettings
@@ -214,3 +216,22 @@ def test_a_bad_search_setting_is_one_line_from_python_as_from_the_command_line()
         SearchConfig(model="run", max_layer_ratio=1.5)
     result = CliRunner().invoke(app, ["search", "--model", "run", "--out", "o", "--max-layer-ratio", "1.5"])
     assert result.exit_code == 2 and "max layer ratio (--max-layer-ratio): input should be less than 1" in result.output
+
+
+@pytest.mark.parametrize("name", list(ExportSettings.model_fields))
+def test_the_export_command_takes_each_export_setting_as_declared(name):
+    field, param = ExportSettings.model_fields[name], _command_params(("export",))[name]
+    assert set(flags(name, field)) <= set(param.opts)
+    assert param.default == field.default and param.help == help_of(field) and field.description
+
+
+@pytest.mark.parametrize("name", ["calibration_batches", "max_drop"])
+def test_a_recipes_quantize_step_shares_the_export_declaration(name):
+    assert repr(Quantize.Options.model_fields[name]) == repr(ExportSettings.model_fields[name])
+
+
+def test_a_bad_export_setting_is_one_line_from_python_as_from_the_command_line():
+    with pytest.raises(ConfigError, match="format must be one of onnx, openvino, torchscript, got 'tflite'"):
+        ExportSettings(format="tflite")
+    result = CliRunner().invoke(app, ["export", "--model", "run", "--out", "m.onnx", "--format", "tflite"])
+    assert result.exit_code == 2 and "format must be one of onnx, openvino, torchscript, got 'tflite'" in result.output

@@ -3,44 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from medprune import api
 from medprune.cli.app import command, console
 from medprune.cli.options import DataDirOpt, ModelDirOpt, OptionalDataOpt
-from medprune.errors import ConfigError
+from medprune.cli.schema_options import settings_options
 
 
 @command("export", outputs={"out": "file"})
+@settings_options(api.ExportSettings)
 def export(
     model: ModelDirOpt,
+    settings: api.ExportSettings,
     out: Annotated[Path, typer.Option("--out", help="File to write (.onnx; .xml for OpenVINO, with its .bin "
                                                      "beside it; .pt for TorchScript).")],
-    fmt: Annotated[str, typer.Option("--format", help="onnx (ONNX Runtime), openvino (OpenVINO IR) or "
-                                                      "torchscript.")] = "onnx",
-    int8: Annotated[bool, typer.Option("--int8", help="Post-training int8, calibrated on training images: static "
-                                                      "QDQ (per-channel, unsigned activations) for onnx, NNCF for "
-                                                      "openvino.")] = False,
-    max_drop: Annotated[Optional[float], typer.Option(
-        "--max-drop", help="openvino --int8: NNCF accuracy-controlled quantization; layers whose quantization "
-                           "costs more than this validation AUROC stay in higher precision (e.g. 0.005).")] = None,
-    dynamic: Annotated[bool, typer.Option("--dynamic", help="With --int8: quantise activations at run time "
-                                                            "(no calibration; slower than static here).")] = False,
-    calibration_batches: Annotated[int, typer.Option(help="Training batches for int8 calibration.")] = 8,
     data: OptionalDataOpt = None,
     data_dir: DataDirOpt = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at --out.")] = False,
 ) -> None:
     """Export a model; fp32 must match PyTorch within 1e-4, int8 reports agreement and AUROC change (Dice for
-    segmentation)."""
+    segmentation).
+
+    The export settings are declared once in medprune.deploy.export.ExportSettings (also the keywords of its export())."""
     checkpoint = api.load_model(model)
     dataset = api.load_data_for(checkpoint, data, data_dir=data_dir)
-    if dynamic and not int8:
-        raise ConfigError("--dynamic is a kind of int8 quantisation: add --int8")
-    result = api.export(checkpoint, dataset, out, fmt=fmt, int8=int8, calibration_batches=calibration_batches,
-                        dynamic=dynamic, max_drop=max_drop)
+    result = api.export(checkpoint, dataset, out, settings)
+    fmt, dynamic = settings.format, settings.dynamic
     if result.max_abs_diff is not None:
         console.print(f"{result.format} written to {out} ({result.size_bytes:,} bytes); max |difference| from "
                       f"PyTorch on {result.n_checked} test inputs: {result.max_abs_diff:.2e}")

@@ -33,7 +33,8 @@ def search(
 ) -> None:
     """Search per-layer keep ratios (Bayesian, particle swarm, evolution) scored by adaptive BN on validation.
 
-    The search settings are declared once in medprune.SearchConfig and medprune.RunOptions (their Python keywords)."""
+    The search settings are declared once in medprune.search.SearchConfig and medprune.search.RunOptions (their
+    Python keywords)."""
     config = config.replace(model=str(model), data=data, data_dir=str(data_dir) if data_dir else None)
     api.check_device(accelerator.device)
     options = options.replace(**accelerator.accelerator(), progress=progress)

@@ -28,7 +28,7 @@ def exported_twins(checkpoint: Checkpoint, dataset: Dataset, folder: Path) -> di
     """The fp32 ONNX and OpenVINO exports of a PyTorch model (each verified against it), to time it in ONNX
     Runtime and OpenVINO."""
     export(checkpoint, dataset, folder / "model-fp32.onnx")
-    export(checkpoint, dataset, folder / "model-fp32.xml", fmt="openvino")
+    export(checkpoint, dataset, folder / "model-fp32.xml", format="openvino")
     return {"onnxruntime": load_checkpoint(folder / "model-fp32.onnx"),
             "openvino": load_checkpoint(folder / "model-fp32.xml")}
 

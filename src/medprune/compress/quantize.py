@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from medprune.compress.technique import (Context, StepOptions, Technique, compressed_spec, register_technique,
                                          require_pytorch)
-from medprune.deploy.export import export
+from medprune.deploy.export import ExportSettings, export
 from medprune.models.checkpoint import Checkpoint, load_checkpoint
 
 
@@ -24,8 +22,9 @@ class Quantize(Technique):
         technique: Literal["quantize"] = "quantize"
         backend: Literal["onnxruntime", "openvino"] = "onnxruntime"
         mode: Literal["static", "dynamic"] = "static"  # onnxruntime only
-        calibration_batches: int = Field(default=8, ge=1)
-        max_drop: float | None = Field(default=None, gt=0, lt=1)  # openvino: NNCF accuracy control (AUROC)
+        # the export's own declarations (names, defaults, ranges)
+        calibration_batches: int = ExportSettings.model_fields["calibration_batches"]
+        max_drop: float | None = ExportSettings.model_fields["max_drop"]  # openvino: NNCF accuracy control (AUROC)
 
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, "quantize")
@@ -33,9 +32,9 @@ class Quantize(Technique):
         o = self.options
         openvino = o.backend == "openvino"
         path = ctx.workdir / ("model.xml" if openvino else "model.onnx")
-        result = export(Checkpoint(model.model, spec), ctx.dataset, path, fmt=o.backend if openvino else "onnx",
-                        int8=True, calibration_batches=o.calibration_batches, dynamic=o.mode == "dynamic",
-                        max_drop=o.max_drop)
+        result = export(Checkpoint(model.model, spec), ctx.dataset, path,
+                        format=o.backend if openvino else "onnx", int8=True,
+                        calibration_batches=o.calibration_batches, dynamic=o.mode == "dynamic", max_drop=o.max_drop)
         self.details.update(agreement_with_fp32=result.agreement, auroc_fp32=result.auroc_fp32,
                             auroc_int8=result.auroc_int8)
         return load_checkpoint(path)

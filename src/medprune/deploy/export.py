@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import Field, field_validator, model_validator
 
 from medprune._atomic import write_atomic, write_failure
 from medprune.data.batches import to_tensor
@@ -27,6 +28,7 @@ from medprune.models.openvino_model import OpenVinoModel
 from medprune.training.segmentation import Inference, label_dice, mean_dice, predict_masks
 from medprune.models.spec import CheckpointSpec
 from medprune.models.torchscript_model import TorchScriptModel, save_torchscript
+from medprune.schema import Settings, checked
 
 FP32_TOLERANCE = 1e-4
 OPSET = 17
@@ -160,30 +162,58 @@ def _quantize(fp32: Path, out: Path, batches: list[np.ndarray], dynamic: bool = 
 FORMATS = {"onnx": ".onnx", "openvino": ".xml", "torchscript": ".pt"}
 
 
-def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, *, fmt: str = "onnx", int8: bool = False,
-           calibration_batches: int = 8, n_check: int = 256, dynamic: bool = False,
-           max_drop: float | None = None) -> ExportResult:
+def _check_format(name: str) -> str:
+    if name not in FORMATS:
+        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got '{name}'")
+    return name
+
+
+class ExportSettings(Settings):
+    """How a model is exported, declared once for `medprune export`, Python and a recipe's quantize step."""
+
+    format: str = Field(default="onnx", description="onnx (ONNX Runtime), openvino (OpenVINO IR) or torchscript.")
+    int8: bool = Field(default=False, description=(
+        "Post-training int8, calibrated on training images: static QDQ (per-channel, unsigned activations) for "
+        "onnx, NNCF for openvino."))
+    max_drop: float | None = Field(default=None, gt=0, lt=1, description=(
+        "openvino --int8: NNCF accuracy-controlled quantization; layers whose quantization costs more than this "
+        "validation AUROC stay in higher precision (e.g. 0.005)."))
+    dynamic: bool = Field(default=False, description=(
+        "With --int8: quantise activations at run time (no calibration; slower than static here)."))
+    calibration_batches: int = Field(default=8, ge=1, description="Training batches for int8 calibration.")
+
+    _format = field_validator("format")(lambda value: checked(_check_format, value))
+
+    @model_validator(mode="after")
+    def _combination(self) -> ExportSettings:
+        if self.dynamic and not self.int8:
+            raise ValueError("--dynamic is a kind of int8 quantisation: add --int8")
+        if self.int8 and self.format == "torchscript":
+            raise ValueError("--int8 needs --format onnx or openvino (int8 runs in ONNX Runtime or OpenVINO)")
+        if self.dynamic and self.format != "onnx":
+            raise ValueError("--dynamic is ONNX Runtime's dynamic quantization: use it with --format onnx")
+        return self
+
+
+def export(checkpoint: Checkpoint, dataset: Dataset, out: Path, settings: ExportSettings | None = None, *,
+           n_check: int = 256, **options: Any) -> ExportResult:
     """Export and verify: fp32 must match PyTorch within 1e-4; int8 reports agreement and AUROC delta.
 
-    `dynamic` quantises activations at run time (no calibration) instead of static QDQ (ONNX only).
-    `max_drop` (OpenVINO int8 only): NNCF's accuracy-controlled quantization keeps in higher precision the
-    layers whose quantization would cost more than this much validation AUROC.
+    Settings are an `ExportSettings` or its fields as keywords (`format="openvino", int8=True`). `dynamic`
+    quantises activations at run time (no calibration) instead of static QDQ (ONNX only). `max_drop` (OpenVINO
+    int8 only): NNCF's accuracy-controlled quantization keeps in higher precision the layers whose quantization
+    would cost more than this much validation AUROC.
 
     Raises:
         ExportError: an operator the format cannot express, or an export that does not reproduce the model.
         ConfigError: an unknown format, a file name that does not fit it, or int8 requested for TorchScript.
     """
+    settings = (settings or ExportSettings()).replace(**options) if options else settings or ExportSettings()
+    fmt, int8, dynamic = settings.format, settings.int8, settings.dynamic
+    max_drop, calibration_batches = settings.max_drop, settings.calibration_batches
     out = Path(out)
-    if fmt not in FORMATS:
-        raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got '{fmt}'")
     if out.suffix != FORMATS[fmt] and fmt != "torchscript":
         raise ConfigError(f"--format {fmt} writes a {FORMATS[fmt]} file: name --out like model{FORMATS[fmt]}")
-    if int8 and fmt == "torchscript":
-        raise ConfigError("--int8 needs --format onnx or openvino (int8 runs in ONNX Runtime or OpenVINO)")
-    if dynamic and fmt != "onnx":
-        raise ConfigError("--dynamic is ONNX Runtime's dynamic quantization: use it with --format onnx")
-    if calibration_batches < 1:
-        raise ConfigError(f"calibration batches must be >= 1, got {calibration_batches}")
     segmentation = dataset.task == "segmentation"
     inference = Inference.recorded(checkpoint.spec.inference, checkpoint.input_shape) if segmentation else None
     if segmentation:
