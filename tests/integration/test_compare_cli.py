@@ -110,14 +110,3 @@ def test_a_recipe_asking_for_robustness_gets_the_worst_corruption_per_row(tmp_pa
     rows = json.loads((tmp_path / "out" / "comparison.json").read_text())["rows"]
     assert rows[1]["worst_corruption"] in ("pixelate", "contrast_down") and "robustness_verdict" in rows[1]
     assert "worst corruption" in (tmp_path / "out" / "comparison.md").read_text()
-
-
-def test_compare_under_torchrun_stops_before_any_work(tmp_path, monkeypatch):
-    data = write_npz(tmp_path / "d.npz")
-    recipe = tmp_path / "r.yaml"
-    recipe.write_text(RECIPE.format(data=data))
-    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it; rank 0 reports
-    monkeypatch.setenv("RANK", "0")
-    assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "out", "--no-progress"),
-                          "compare runs in one process")
-    assert not (tmp_path / "out").exists()

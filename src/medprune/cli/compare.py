@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,6 +13,7 @@ from medprune import api
 from medprune.records import ComparisonRecord
 from medprune.cli.app import command, console, err_console
 from medprune.cli.options import DataDirOpt, ProgressOpt
+from medprune.hardware.distributed import launched_rank
 from medprune.outputs import claim_outputs
 
 
@@ -28,7 +30,9 @@ def compare(
     """Run the recipe's techniques; write comparison.json, comparison.md, comparison.html and a validation report."""
     if out is None:  # the default folder is claimed like a given one: two runs of a recipe cannot both write it
         out = Path("runs/compare") / recipe.stem
-        with claim_outputs({out: "dir"}, [recipe], forced=overwrite):
+        # under torchrun the process of rank 0 claims the folder, as the command does a given --out
+        claim = claim_outputs({out: "dir"}, [recipe], forced=overwrite) if launched_rank() == 0 else nullcontext()
+        with claim:
             _compare(recipe, out, resume, overwrite, data_dir, progress)
     else:
         _compare(recipe, out, resume, overwrite, data_dir, progress)
@@ -37,6 +41,8 @@ def compare(
 def _compare(recipe: Path, out: Path, resume: bool, overwrite: bool, data_dir: Path | None, progress: bool) -> None:
     record = api.compare(recipe, out, resume=resume, overwrite=overwrite, progress=progress, data_dir=data_dir,
                          log=lambda text: err_console.print(text, highlight=False))
+    if not record:  # a torchrun process other than rank 0: that one reports
+        return
     compared = ComparisonRecord.model_validate(record.to_dict())
     table = Table(title=f"compression techniques on {compared.data['name']}")
     for column in api.TERMINAL_COLUMNS:

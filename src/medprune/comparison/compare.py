@@ -13,7 +13,8 @@ from medprune.comparison.recipe import Recipe, data_options
 from medprune.comparison.run import prepare_out, prepare_reference, run_entry
 from medprune.data.load import load_data
 from medprune.errors import ConfigError
-from medprune.hardware.distributed import launched_processes
+from medprune.hardware.device import resolve_device
+from medprune.hardware.distributed import launched_processes, launched_rank, wait_for_all
 from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import load_checkpoint
@@ -39,24 +40,29 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
 
     Finished rows are reused with `resume`, so an interrupted comparison continues where it stopped.
     """
-    if launched_processes() > 1:  # every process would measure and write the rows; not built for several
-        raise ConfigError("compare runs in one process: under torchrun every process would time and write each row. "
-                          "Run it without torchrun (the recipe's budget: device: cuda trains on one GPU), or torchrun "
-                          "the train / prune of each technique and judge them with medprune validate")
+    # Under torchrun every process trains and fine-tunes each row together (DistributedDataParallel); rank 0
+    # alone writes the rows, then measures and validates them on its own.
+    main, device = launched_rank() == 0, resolve_device(recipe.budget.device)
     out = Path(out)
-    prepare_out(out, resume, overwrite)
+    if main:
+        prepare_out(out, resume, overwrite)
+    wait_for_all(device)
+    if not main:
+        progress, log = False, (lambda _: None)
     data, options = data_options(recipe)
     dataset = load_data(data, data_dir=data_dir or (Path(recipe.data_dir) if recipe.data_dir else None), **options)
     if dataset.task == "segmentation":  # its table is AUROC, rates at a threshold and ECE: none apply to contours
         raise ConfigError(f"{dataset.name} is segmentation data and compare tabulates classifiers (AUROC, "
                           "sensitivity at a threshold): run medprune prune / export for each technique, then judge "
                           "them together, per structure, with medprune validate --reference DENSE --candidate ...")
-    reference = prepare_reference(recipe, dataset, out, progress)
+    reference = prepare_reference(recipe, dataset, out, progress, device)
     check_model_matches_data(reference, dataset)
     if reference.threshold is None and dataset.n_classes == 2:
         reference.spec.threshold = validation_threshold(reference, dataset)
     results = [run_entry(entry, reference, dataset, recipe, out, resume=resume, progress=progress, log=log)
                for entry in recipe.techniques]
+    if not main:
+        return {}
 
     log("measuring every model side by side")
     models = {"reference": reference, **{r.name: load_checkpoint(Path(r.model_path)) for r in results}}
@@ -90,7 +96,8 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
     record = ComparisonRecord(
         recipe=recipe.model_dump(), data=dataset.describe(),
         reference=ReferenceModel(path=str(reference.path), architecture=reference.name),
-        threshold=reference.threshold, budget=recipe.budget.model_dump(),
+        threshold=reference.threshold,
+        budget={**recipe.budget.model_dump(), "processes": launched_processes()},  # that fine-tuned each row
         validation={**v.model_dump(), "endpoints": judged.endpoints, "margins": judged.margins},
         measure={**recipe.measure.model_dump(), **conditions}, rows=[Row.model_validate(row) for row in rows],
         versions=software_versions())

@@ -8,10 +8,12 @@ Layout of the output folder:
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from pydantic import ValidationError
 
 from medprune.records.comparison import EntryRecord
@@ -22,6 +24,7 @@ from medprune.data.dataset import Dataset
 from medprune.runs import train
 from medprune.training import TrainConfig
 from medprune.errors import ConfigError
+from medprune.hardware.distributed import launched_rank, wait_for_all
 from medprune.models.checkpoint import Checkpoint, load_checkpoint, runtime_of, save_checkpoint
 
 
@@ -34,7 +37,8 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: bool) -> Checkpoint:
+def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: bool,
+                      device: torch.device | None = None) -> Checkpoint:
     """Load the reference, or train it into `out/reference` (reused when already there)."""
     ref = recipe.reference
     if ref.path is not None:
@@ -45,7 +49,8 @@ def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: boo
     t = ref.train
     config = TrainConfig(epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, **recipe.budget.accelerator())
     train(dataset, t.model, config, folder, resume=(folder / "train_state.pt").exists(), progress=progress,
-              model_kwargs=t.model_kwargs)
+          model_kwargs=t.model_kwargs)
+    wait_for_all(device)  # under torchrun: rank 0 has written the model the others read
     return load_checkpoint(folder)
 
 
@@ -64,11 +69,18 @@ def _finished(folder: Path, entry: Entry) -> EntryRecord | None:
 
 
 def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Recipe, out: Path, *,
-              resume: bool, progress: bool, log: Callable[[str], None]) -> EntryRecord:
+              resume: bool, progress: bool, log: Callable[[str], None]) -> EntryRecord | None:
+    """Run one row into `out/entries/NAME`; under torchrun the processes other than rank 0 run it alongside (their
+    fine-tuning is data-parallel with rank 0's) in a scratch folder, write nothing and return None."""
     folder = out / "entries" / slug(entry.label)
     if resume and (done := _finished(folder, entry)) is not None:
         log(f"{entry.label}: finished earlier, reused")
         return done
+    if launched_rank() != 0:
+        with tempfile.TemporaryDirectory() as scratch:
+            run_chain(list(entry.chain), reference, Context(reference, dataset, recipe.budget, Path(scratch),
+                                                            progress=False))
+        return None
     folder.mkdir(parents=True, exist_ok=True)
     ctx = Context(reference, dataset, recipe.budget, folder, progress=progress,
                   log=lambda text: log(f"{entry.label}: {text}"))

@@ -66,6 +66,14 @@ def launched_processes() -> int:
     return int(os.environ.get("WORLD_SIZE", 1))
 
 
+def wait_for_all(device: torch.device) -> None:
+    """Every process waits here for the others, so what rank 0 wrote before it is there for all to read; nothing
+    to wait for in one process."""
+    if launched_processes() > 1:
+        world(device)
+        dist.barrier()
+
+
 def world(device: torch.device) -> World:
     """This process's World, joining the process group on first use when launched by torchrun."""
     size = launched_processes()
