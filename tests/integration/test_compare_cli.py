@@ -22,7 +22,7 @@ measure: {{latency_repeats: 3}}
 techniques:
   - {{technique: prune, criterion: taylor, target: macs=0.5}}
   - {{technique: quantize}}
-  - {{name: int8-dynamic, technique: quantize, mode: dynamic}}
+  - {{name: int8-dynamic, technique: quantize, dynamic: true}}
   - {{technique: lowrank, target: macs=0.6}}
   - {{technique: distill, student: smallcnn, student_kwargs: {{width: 8}}, epochs: 2}}
   - {{technique: regularize, penalty: group-lasso}}

@@ -18,7 +18,7 @@ from medprune.compress.prune import FROM_BUDGET, PruneOptions
 from medprune.compress.technique import Budget
 from medprune.compress.quantize import Quantize
 from medprune.data import DataOptions
-from medprune.deploy.export import ExportSettings
+from medprune.deploy.export import FORMATS, ExportSettings
 from medprune.errors import ConfigError
 from medprune.hardware.options import AcceleratorOptions
 from medprune.pruning import PruneSettings
@@ -225,9 +225,19 @@ def test_the_export_command_takes_each_export_setting_as_declared(name):
     assert param.default == field.default and param.help == help_of(field) and field.description
 
 
-@pytest.mark.parametrize("name", ["calibration_batches", "max_drop"])
+@pytest.mark.parametrize("name", ["dynamic", "calibration_batches", "max_drop"])
 def test_a_recipes_quantize_step_shares_the_export_declaration(name):
     assert repr(Quantize.Options.model_fields[name]) == repr(ExportSettings.model_fields[name])
+
+
+def test_a_quantize_step_spells_the_format_as_export_does_and_reads_the_older_keys():
+    int8_formats = set(FORMATS) - {"torchscript"}  # int8 runs in ONNX Runtime or OpenVINO
+    assert set(Quantize.Options.model_fields["format"].annotation.__args__) == int8_formats
+    with pytest.warns(FutureWarning, match="now spelt 'format: onnx|openvino' and 'dynamic: true|false'"):
+        older = Quantize.Options(backend="onnxruntime", mode="dynamic")
+    assert (older.format, older.dynamic) == ("onnx", True)
+    with pytest.warns(FutureWarning):
+        assert Quantize.Options(backend="openvino", mode="static").format == "openvino"
 
 
 def test_a_bad_export_setting_is_one_line_from_python_as_from_the_command_line():

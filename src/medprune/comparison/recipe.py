@@ -1,7 +1,7 @@
 """Comparison recipes: a YAML file naming the data, the reference, the techniques and a shared budget.
 
 Validated with pydantic; any wrong key or value becomes one line naming the file, the line and the
-key path, e.g. `pneumonia.yaml line 14 (techniques[2].mode): input should be 'static' or 'dynamic'`.
+key path, e.g. `pneumonia.yaml line 14 (techniques[2].format): input should be 'onnx' or 'openvino'`.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ techniques:
       - {technique: prune}
       - {technique: distill}
       - technique: quantize
-        mode: static
+        dynamic: false
 """
 
 
@@ -46,7 +46,7 @@ def test_every_registered_technique_has_a_default_step():
 
 @pytest.mark.parametrize("old,new,expected", [
     ("technique: quantize", "technique: quantise", "line 14 (techniques[2].chain[2]): unknown technique 'quantise'"),
-    ("mode: static", "mode: fast", "line 15 (techniques[2].chain[2].mode): Input should be 'static' or 'dynamic'"),
+    ("dynamic: false", "dynamic: fast", "line 15 (techniques[2].chain[2].dynamic): Input should be a valid boolean"),
     ("criterion: taylor", "criterion: tayler", "line 7 (techniques[0].criterion): unknown criterion 'tayler'"),
     ("criterion: taylor", "criterion: taylor\n    round_to: 0", "line 8 (techniques[0].round_to)"),
     ("    target: macs=0.5", "    target: macs=0.5\n    rnak: 3", "line 11 (techniques[1].rnak): unknown key"),
