@@ -225,8 +225,9 @@ def train(dataset: Dataset, model: str, config: TrainConfig, out: str | Path, *,
     record = classification_record(checkpoint, dataset, target_sensitivity=target_sensitivity,
                                    latency_repeats=latency_repeats)
     record.training = Training(config=config.to_dict(), result=TrainingOutcome.model_validate(result.to_dict()))
-    write_training_files(out, record.to_json_dict(), result.history, render_run_summary(record), STATE_FILE)
-    return record.to_json_dict()
+    written = record.to_json_dict()
+    write_training_files(out, written, result.history, render_run_summary(record), STATE_FILE)
+    return written
 
 
 
@@ -321,6 +322,7 @@ def import_model(dataset: Dataset, name: str, out: str | Path, *, kwargs: dict |
     record = classification_record(checkpoint, dataset, latency_repeats=latency_repeats)
     record.imported = {"name": name, "kwargs": kwargs, "weights_sha256": sha256(Path(weights)) if weights else None,
                        "params": int(np.sum([p.numel() for p in net.parameters()]))}
-    write_json_atomic(out / "metrics.json", record.to_json_dict())
+    written = record.to_json_dict()
+    write_json_atomic(out / "metrics.json", written)
     write_text_atomic(out / "summary.md", render_run_summary(record))
-    return record.to_json_dict()
+    return written

@@ -101,6 +101,7 @@ def compare(recipe: Recipe, out: Path, *, resume: bool = False, overwrite: bool 
         validation={**v.model_dump(), "endpoints": judged.endpoints, "margins": judged.margins},
         measure={**recipe.measure.model_dump(), **conditions}, rows=[Row.model_validate(row) for row in rows],
         versions=software_versions())
-    write_json_atomic(out / "comparison.json", record.to_json_dict())
+    written = record.to_json_dict()
+    write_json_atomic(out / "comparison.json", written)
     write_comparison_reports(record, out)
-    return record.to_json_dict()
+    return written

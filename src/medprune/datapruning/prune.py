@@ -40,6 +40,7 @@ def prune_data(dataset: Dataset, score: str, selection: Selection, out: Path,
     record = DataSubsetRecord(score=score, kept_fraction=len(indices) / len(y), per_class=per_class,
                               selection=selection.to_dict(), proxy=asdict(proxy), scoring_wall_time_s=scoring_s)
     write_atomic(out / "scores.npy", lambda tmp: _save_array(tmp, scores))
-    write_subset(out / "subset.json", dataset, indices, record.to_json_dict())
-    write_json_atomic(out / "summary.json", {**record.to_json_dict(), "n_kept": len(indices), "n_train": len(y)})
-    return {**record.to_json_dict(), "indices": indices.tolist()}
+    written = record.to_json_dict()
+    write_subset(out / "subset.json", dataset, indices, written)
+    write_json_atomic(out / "summary.json", {**written, "n_kept": len(indices), "n_train": len(y)})
+    return {**written, "indices": indices.tolist()}

@@ -75,9 +75,10 @@ class PruneResult:
         save_checkpoint(path, model, spec)
         record = metrics_record(evaluate(checkpoint, data, latency_repeats=latency_repeats), data, checkpoint)
         record.pruning = Pruning.model_validate(spec.pruning)
-        write_json_atomic(out / "metrics.json", record.to_json_dict())
+        written = record.to_json_dict()
+        write_json_atomic(out / "metrics.json", written)
         write_text_atomic(out / "summary.md", render_run_summary(record))
-        return record.to_json_dict()
+        return written
 
 
 def _check_rebuilds(model: nn.Module, path: Path, architecture: str, data: Dataset) -> None:

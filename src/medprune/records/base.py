@@ -24,3 +24,17 @@ class Record(BaseModel):
         turns those inside untyped mappings into null); optional sections never given are left out."""
         out = self.model_dump()
         return {k: v for k, v in out.items() if v is not None or k in self.model_fields_set}
+
+
+class Section(BaseModel):
+    """A part of a record; keys this version does not declare ride along unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class GivenKeysRecord(Record):
+    """A record written as it was given: a section or key never set (a binary task's per-class block, a dense
+    model's pruning) is left out of the file, at every depth."""
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {**self.model_dump(exclude_unset=True), "schema_version": self.schema_version}

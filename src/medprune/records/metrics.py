@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
-from medprune.records.base import Record
+from medprune.records.base import GivenKeysRecord, Section
 
 if TYPE_CHECKING:
     from medprune.records.segmentation_metrics import SegmentationMetrics
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="allow")  # keys this version does not declare ride along
 
 
 class TrainingOutcome(Section):
@@ -52,7 +46,7 @@ class Pruning(Section):
     note: str | None = None
 
 
-class ClassificationFigures(Record):
+class ClassificationFigures(GivenKeysRecord):
     """One classifier's figures on one split (evaluation.Evaluation)."""
 
     split: str
@@ -75,10 +69,6 @@ class ClassificationFigures(Record):
     confusion: dict[str, int] = {}
     efficiency: dict[str, Any] | None = None
     positive_class: str | None = None
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The file as written: the keys that were given, and the schema version."""
-        return {**self.model_dump(exclude_unset=True), "schema_version": self.schema_version}
 
 
 class ClassificationMetrics(ClassificationFigures):

@@ -10,14 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from medprune.records.base import Record
-
-
-class Section(BaseModel):
-    # validation.json grew over versions; keys this version does not declare ride along unchanged
-    model_config = ConfigDict(extra="allow")
+from medprune.records.base import GivenKeysRecord, Section
 
 
 class Endpoint(Section):
@@ -113,7 +106,7 @@ class SegmentationProtocol(Protocol):
         return "mL" if self.conventions.get("spacing_unit", "mm") == "mm" else "1000 px"
 
 
-class ValidationRecord(Record):
+class ValidationRecord(GivenKeysRecord):
     """The part every validation.json has: what `medprune validate` prints."""
 
     protocol: Protocol
@@ -127,11 +120,6 @@ class ValidationRecord(Record):
     @property
     def verdicts(self) -> dict[str, str]:
         return {c.name: c.verdict for c in self.candidates}
-
-    def to_json_dict(self) -> dict[str, Any]:
-        """The file as written: the keys that were given (a binary record has no per-class block), and the
-        schema version."""
-        return {**self.model_dump(exclude_unset=True), "schema_version": self.schema_version}
 
     @classmethod
     def read(cls, record: dict[str, Any]) -> ValidationRecord:
