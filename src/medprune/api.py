@@ -49,7 +49,8 @@ from medprune.hardware.distributed import launched_rank
 from medprune.hardware.options import AcceleratorOptions, InferenceOptions, LatencyOptions
 from medprune.pruning import CRITERIA, PruneSettings
 from medprune.report.audit import render_audit_report
-from medprune.report.comparison import TERMINAL_COLUMNS, terminal_cells
+from medprune.report.comparison import (SEGMENTATION_TERMINAL_COLUMNS, TERMINAL_COLUMNS, segmentation_terminal_cells,
+                                        terminal_cells)
 from medprune.search import LEARNERS, RunOptions, SearchConfig
 from medprune.search import search as _search
 from medprune.training import TrainConfig
@@ -72,7 +73,8 @@ __all__ = ["AcceleratorOptions", "InferenceOptions", "LatencyOptions", "running_
            "ProxySettings",
            "PruneSettings",
            "RunOptions",
-           "RunResult", "SearchConfig", "Selection", "TrainConfig", "audit_data", "build_protocol",
+           "RunResult", "SEGMENTATION_TERMINAL_COLUMNS", "SearchConfig", "Selection", "TrainConfig", "audit_data",
+           "build_protocol",
            "check_device", "check_positive_applies", "check_run_out", "check_trainable", "choose_shipped", "compare",
            "evaluate_model",
            "export",
@@ -80,7 +82,8 @@ __all__ = ["AcceleratorOptions", "InferenceOptions", "LatencyOptions", "running_
            "import_model", "load_data", "load_data_for", "load_model", "network_to_import", "parse_duration",
            "parse_segmentation_margins", "parse_window", "validate_segmentation",
            "predict",
-           "prune", "prune_data", "search", "set_trusted_factories", "terminal_cells", "train", "validate",
+           "prune", "prune_data", "search", "segmentation_terminal_cells", "set_trusted_factories", "terminal_cells",
+           "train", "validate",
            "write_json_atomic"]
 
 PRUNE_STATE_FILE = "prune_state.pt"

@@ -191,12 +191,50 @@ def test_data_audit_compares_segmentation_cases_by_image(tiny_decathlon, tmp_pat
                           "a segmentation network has no such layer")
 
 
-def test_compare_says_plainly_that_it_tabulates_classifiers(tiny_decathlon, tmp_path):
+def test_compare_tabulates_segmentation_techniques_per_structure(tiny_decathlon, tmp_path):
+    run = _trained(tiny_decathlon, tmp_path)
+    recipe = tmp_path / "seg.yaml"
+    recipe.write_text(
+        f"data: {tiny_decathlon}\nreference: {{path: {run}}}\nbudget: {{epochs: 1}}\n"
+        "validation: {margins: {dice: 0.05, hd95: 2}, n_resamples: 1000}\nmeasure: {latency_repeats: 3}\n"
+        "techniques:\n"
+        "  - {name: taylor, technique: prune, criterion: taylor, structured: true, target: macs=0.5, distill: true}\n"
+        "  - {name: student, technique: distill, student: basicunet, student_kwargs: {features: [8, 8, 8, 8, 8, 8]}}\n"
+        "  - {name: int8, technique: quantize, format: onnx}\n")
+    out = tmp_path / "cmp"
+    result = invoke("compare", recipe, "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "comparison.json").read_text())
+    assert record["task"] == "segmentation" and record["structures"] == ["front", "back"]
+    names = [row["name"] for row in record["rows"]]
+    assert names == ["reference", "taylor", "student", "int8"]
+    for row in record["rows"]:
+        assert set(row["dice"]) == set(row["hd95"]) == {"front", "back"}
+        assert row["fastest_case_ms"] > 0 and row["latency_ms"]["pytorch" if row["name"] != "int8" else "onnxruntime"]
+    assert record["rows"][1]["steps"][0]["achieved"]["macs_ratio"] <= 0.5
+    assert record["rows"][3]["steps"][0]["dice_agreement"] > 0.5  # int8 contours agree with fp32's
+    # 5 test cases: too few to call anything non-inferior (a clear loss can still be called inferior)
+    assert "non-inferior" not in {row["verdict"] for row in record["rows"][1:]}
+    validation = json.loads((out / "validation" / "validation.json").read_text())
+    assert [c["name"] for c in validation["candidates"]] == names[1:]
+    assert validation["protocol"]["segmentation_margins"]["hd95_mm"] == 2  # the recipe's margins were used
+    # the table's Dice is the mean of the per-case Dice the verdict was reached on
+    front = np.mean([case[0] for case in validation["candidates"][0]["cases"]["dice"]])
+    assert record["rows"][1]["dice"]["front"] == pytest.approx(front)
+    assert "Dice agreement with fp32" in (out / "comparison.html").read_text()
+    assert "| taylor |" in (out / "comparison.md").read_text() and "HD95" in result.output
+
+
+def test_compare_says_before_any_work_which_technique_cannot_segment(tiny_decathlon, tmp_path):
     recipe = tmp_path / "seg.yaml"
     recipe.write_text(f"data: {tiny_decathlon}\nreference: {{path: {tmp_path / 'none'}}}\n"
-                      "techniques:\n  - {name: taylor, technique: prune, criterion: taylor, target: macs=0.5}\n")
-    assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "cmp"), "judge them together, per structure")
-    assert not (tmp_path / "cmp").exists()
+                      "techniques:\n  - {technique: lowrank, target: macs=0.5}\n")
+    assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "cmp"),
+                          "lowrank cannot compress a segmentation network")
+    recipe.write_text(f"data: {tiny_decathlon}\nreference: {{path: {tmp_path / 'none'}}}\n"
+                      "validation: {endpoints: [auroc]}\ntechniques:\n  - {technique: prune, target: macs=0.5}\n")
+    assert_one_line_error(invoke("compare", recipe, "--out", tmp_path / "cmp2"), "only a classifier's verdict reads")
+
 
 
 def test_the_segmentation_report_reads_right_in_a_headless_browser(tiny_decathlon, tmp_path):

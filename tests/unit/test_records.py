@@ -9,7 +9,12 @@ from pydantic import ValidationError
 
 from medprune import validate_predictions
 from medprune._atomic import json_text
-from medprune.records import SearchRecord, SegmentationMetrics
+from medprune.comparison.recipe import ValidationSettings
+from medprune.comparison.segmentation import segmentation_margins
+from medprune.errors import ConfigError
+from medprune.records import ComparisonBase, ComparisonRecord, SearchRecord, SegmentationComparison, SegmentationMetrics
+from medprune.report.comparison import render_comparison_markdown
+from medprune.validation.segmentation import SegmentationMargins
 from medprune.records.validation import ClassificationValidation, SegmentationValidation, ValidationRecord
 from medprune.report.search import render_search_report
 
@@ -151,3 +156,39 @@ def test_a_segmentation_validation_file_reads_as_its_task():
     with pytest.raises(ValidationError, match="endpoints"):
         ValidationRecord.read({**older, "candidates": [{"name": "pruned", "verdict": "x", "verdict_reason": "",
                                                         "cases": cases}]})
+
+
+def _comparison_row(name: str, **figures) -> dict:
+    return {"name": name, "techniques": [], "steps": [], "wall_time_s": None, "params": 10, "macs": 20,
+            "size_bytes": 100, "size_gzip_bytes": 90, "latency_ms": {"pytorch": {"case": 4.0}, "onnxruntime": None,
+                                                                       "openvino": {"case": 2.0}},
+            "size_gzip_ratio": 1.0, **figures}
+
+
+def test_a_comparison_file_reads_as_its_task_and_older_ones_are_classifiers():
+    shared = {"recipe": {}, "data": {"name": "blobs"}, "reference": {"path": "ref/model.pt", "architecture": "unet"},
+              "budget": {"epochs": 1, "lr": 0.001}, "measure": {"latency_repeats": 3, "threads": 2}, "versions": {}}
+    segmentation = {**shared, "task": "segmentation", "structures": ["front", "back"], "spacing_unit": "mm",
+                    "validation": {"min_cases": 40, "segmentation_margins": {"dice": 0.02, "hd95_mm": 1.0,
+                                                                             "dice_fall": 0.1, "fall_share": 0.05}},
+                    "rows": [_comparison_row("reference", dice={"front": 0.9, "back": 0.8},
+                                             hd95={"front": 1.0, "back": 2.0}, fastest_case_ms=2.0,
+                                             speedup_case_vs_reference_pytorch=2.0)]}
+    record = ComparisonBase.read(segmentation)
+    assert isinstance(record, SegmentationComparison) and record.rows[0].dice["back"] == 0.8
+    markdown = render_comparison_markdown(record)
+    assert "| reference |" in markdown and "0.9000 / 0.8000" in markdown and "HD95 (mm)" in markdown
+    classifier = {**shared, "threshold": 0.5, "validation": {"margins": {"auroc": 0.01}},
+                  "rows": [_comparison_row("reference", auroc=0.9, auroc_ci=[0.85, 0.95], sensitivity=0.8,
+                                           specificity=0.7, ece=0.03, fastest_b32_ms=2.0,
+                                           speedup_b32_vs_reference_pytorch=2.0)]}
+    assert isinstance(ComparisonBase.read(classifier), ComparisonRecord)  # written before compare knew two tasks
+
+
+def test_a_recipes_margins_read_as_segmentation_margins():
+    assert segmentation_margins(ValidationSettings()) == SegmentationMargins()
+    assert segmentation_margins(ValidationSettings(margins=0.03)) == SegmentationMargins(dice=0.03)
+    assert segmentation_margins(ValidationSettings(margins={"dice": 0.05, "hd95": 2})) == \
+        SegmentationMargins(dice=0.05, hd95_mm=2)
+    with pytest.raises(ConfigError, match="only a classifier's verdict reads"):
+        segmentation_margins(ValidationSettings(candidate_threshold="match-sensitivity"))

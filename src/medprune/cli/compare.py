@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from medprune import api
-from medprune.records import ComparisonRecord
+from medprune.records import ComparisonBase, SegmentationComparison
 from medprune.cli.app import command, console, err_console
 from medprune.cli.options import DataDirOpt, ProgressOpt
 from medprune.hardware.distributed import launched_rank
@@ -43,13 +43,21 @@ def _compare(recipe: Path, out: Path, resume: bool, overwrite: bool, data_dir: P
                          log=lambda text: err_console.print(text, highlight=False))
     if not record:  # a torchrun process other than rank 0: that one reports
         return
-    compared = ComparisonRecord.model_validate(record.to_dict())
+    compared = ComparisonBase.read(record.to_dict())
     table = Table(title=f"compression techniques on {compared.data['name']}")
-    for column in api.TERMINAL_COLUMNS:
+    segmentation = isinstance(compared, SegmentationComparison)
+    columns, cells = ((api.SEGMENTATION_TERMINAL_COLUMNS, api.segmentation_terminal_cells) if segmentation
+                      else (api.TERMINAL_COLUMNS, api.terminal_cells))
+    for column in columns:
         table.add_column(column)
     for row in compared.rows:
-        table.add_row(*api.terminal_cells(row))
+        table.add_row(*cells(row))
     console.print(table)
-    console.print("speed-up: reference PyTorch batch-32 latency / this model's fastest runtime (PyTorch or ONNX Runtime)")
+    if segmentation:
+        console.print(f"Dice and HD95 ({compared.spacing_unit}) per structure: {' / '.join(compared.structures)}; "
+                      "speed-up: reference PyTorch latency per case / this model's fastest runtime")
+    else:
+        console.print("speed-up: reference PyTorch batch-32 latency / this model's fastest runtime (PyTorch or ONNX "
+                      "Runtime)")
     console.print(f"written: {out / 'comparison.html'}, {out / 'comparison.md'}, {out / 'comparison.json'}; "
                   f"validation evidence in {out / 'validation' / 'report.html'}")

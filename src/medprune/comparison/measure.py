@@ -33,6 +33,15 @@ def exported_twins(checkpoint: Checkpoint, dataset: Dataset, folder: Path) -> di
             "openvino": load_checkpoint(folder / "model-fp32.xml")}
 
 
+def runnable_in(checkpoint: Checkpoint, dataset: Dataset, folder: Path) -> dict[str, Checkpoint]:
+    """The model in each runtime it is timed in: a PyTorch model also as its fp32 ONNX and OpenVINO twins (written
+    into `folder`), TorchScript in PyTorch, an exported model in its own runtime."""
+    runtime = runtime_of(checkpoint.model)
+    if runtime == "pytorch":
+        return {"pytorch": checkpoint, **exported_twins(checkpoint, dataset, _mkdir(folder))}
+    return {"pytorch" if runtime == "torchscript" else runtime: checkpoint}
+
+
 def latencies(models: dict[str, dict[str, Checkpoint]], input_shape: tuple[int, ...], repeats: int) -> dict:
     """{row: {runtime: {batchB: ms}}} from one interleaved run per batch size."""
     flat = {(row, runtime): ckpt.model for row, by_runtime in models.items() for runtime, ckpt in by_runtime.items()}
@@ -65,12 +74,7 @@ def measure_rows(rows: dict[str, Checkpoint], dataset: Dataset, threshold: float
     output), never beside the user's own models; an exported row runs in its own runtime only.
     """
     shape = tuple(dataset.input_shape)
-    runnable: dict[str, dict[str, Checkpoint]] = {}
-    for name, ckpt in rows.items():
-        runtime = runtime_of(ckpt.model)
-        runnable[name] = {"pytorch" if runtime == "torchscript" else runtime: ckpt}  # TorchScript runs in PyTorch
-        if runtime == "pytorch":
-            runnable[name].update(exported_twins(ckpt, dataset, _mkdir(onnx_dir / name)))
+    runnable = {name: runnable_in(ckpt, dataset, onnx_dir / name) for name, ckpt in rows.items()}
     timing = latencies(runnable, shape, repeats)
     counts = stratified_counts(dataset.split("test").y, resamples, seed)
     out = {}

@@ -34,14 +34,17 @@ class ReferenceTraining(_Strict):
     """How to train the reference: the model, and TrainConfig's own fields (one declaration with `medprune
     train`'s options: the same defaults and ranges)."""
 
-    model: str = "resnet18"
+    model: str | None = None  # default: resnet18 for classification data, unet for segmentation data
     model_kwargs: dict[str, Any] = Field(default_factory=dict)
     epochs: int | None = TrainConfig.model_fields["epochs"]  # None: the training step budget, early stopping
     lr: float = TrainConfig.model_fields["lr"]
     batch_size: int = TrainConfig.model_fields["batch_size"]
     seed: int = TrainConfig.model_fields["seed"]
 
-    _known = field_validator("model")(lambda v: checked(MODELS.get, v))
+    _known = field_validator("model")(lambda v: v if v is None else checked(MODELS.get, v))
+
+    def model_for(self, task: str) -> str:
+        return self.model or ("unet" if task == "segmentation" else "resnet18")
 
 
 class Reference(_Strict):
@@ -93,6 +96,8 @@ class ValidationSettings(ProtocolOptions):
     @classmethod
     def _margins_in_range(cls, value: float | dict[str, float]) -> float | dict[str, float]:
         for name, margin in (value.items() if isinstance(value, dict) else [("the primary metric", value)]):
+            if name in ("hd95", "hd95_mm") and margin > 0:  # a segmentation margin in mm (or px), not a rate
+                continue
             if not 0 < margin < 1:
                 raise ValueError(f"margin of {name} must be in (0, 1), got {margin:g}")
         return value

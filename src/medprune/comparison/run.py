@@ -47,9 +47,11 @@ def prepare_reference(recipe: Recipe, dataset: Dataset, out: Path, progress: boo
     if (folder / "model.pt").is_file() and not (folder / "train_state.pt").exists():
         return load_checkpoint(folder)
     t = ref.train
-    config = TrainConfig(epochs=t.epochs, lr=t.lr, batch_size=t.batch_size, seed=t.seed, **recipe.budget.accelerator())
-    train(dataset, t.model, config, folder, resume=(folder / "train_state.pt").exists(), progress=progress,
-          model_kwargs=t.model_kwargs)
+    # a segmentation network takes the batch and epochs of its data (medprune train's) unless the recipe sets them
+    given = t.model_dump(include={"epochs", "lr", "batch_size", "seed"}, exclude_unset=dataset.task == "segmentation")
+    config = TrainConfig(**given, **recipe.budget.accelerator())
+    train(dataset, t.model_for(dataset.task), config, folder, resume=(folder / "train_state.pt").exists(),
+          progress=progress, model_kwargs=t.model_kwargs)
     wait_for_all(device)  # under torchrun: rank 0 has written the model the others read
     return load_checkpoint(folder)
 

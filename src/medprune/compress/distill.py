@@ -42,14 +42,19 @@ class Distill(Technique):
         if o.student is None:
             student, spec = copy_model(model.model), model.spec
         else:
+            # a segmentation student is built as `medprune train` builds one, and runs the teacher's sliding windows
+            by_task = {"task": "segmentation"} if data.task == "segmentation" else {"modality": data.modality}
             student = create_model(o.student, input_shape=data.input_shape, n_classes=data.n_classes,
-                                   modality=data.modality, **o.student_kwargs)
+                                   **by_task, **o.student_kwargs)
             ref = ctx.reference.spec
             spec = make_spec(o.student, input_shape=data.input_shape, class_names=data.class_names,
                              modality=data.modality, task=data.task, kwargs=o.student_kwargs,
                              preprocessing=ref.preprocessing, data=ref.data, data_md5=ref.data_md5)
+            spec.inference = ref.inference
         result = ctx.finetune(student, epochs=o.epochs, distill=True, temperature=o.temperature, weight=o.distill_weight,
                               keep_start=o.student is None)
         if result is not None:
-            self.details.update(best_epoch=result.best_epoch, best_val_auroc=result.best_val_auroc)
+            best = ({"best_val_dice": result.best_val_dice} if data.task == "segmentation"
+                    else {"best_val_auroc": result.best_val_auroc})
+            self.details.update(best_epoch=result.best_epoch, **best)
         return Checkpoint(model=student, spec=compressed_spec(Checkpoint(student, spec), ctx, self))

@@ -66,6 +66,8 @@ def _target(value: str) -> str:
 
 class _DropoutTechnique(Technique):
     targeted = False
+    not_for_segmentation = ("it drops and prunes channels by their BatchNorm scale, and MONAI's unet, basicunet, "
+                            "dynunet and segresnet normalise by instance or group, not BatchNorm")
 
     def apply(self, model: Checkpoint, ctx: Context) -> Checkpoint:
         require_pytorch(model, self.name)

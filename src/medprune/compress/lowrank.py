@@ -81,6 +81,8 @@ class LowRank(Technique):
     """Truncated SVD of Linear layers and channel SVD of convolutions, then fine-tuning."""
 
     name = "lowrank"
+    not_for_segmentation = ("it chooses the ranks by validation AUROC and keeps a classifier head whole; a "
+                            "segmentation network has neither")
 
     class Options(FinetuneOptions):
         technique: Literal["lowrank"] = "lowrank"

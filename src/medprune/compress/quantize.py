@@ -61,6 +61,10 @@ class Quantize(Technique):
         path = ctx.workdir / ("model.xml" if o.format == "openvino" else "model.onnx")
         result = export(Checkpoint(model.model, spec), ctx.dataset, path, format=o.format, int8=True,
                         calibration_batches=o.calibration_batches, dynamic=o.dynamic, max_drop=o.max_drop)
-        self.details.update(agreement_with_fp32=result.agreement, auroc_fp32=result.auroc_fp32,
-                            auroc_int8=result.auroc_int8)
+        if ctx.dataset.task == "segmentation":  # judged by Dice against PyTorch fp32, on the model's own windows
+            self.details.update(dice_agreement=result.dice_agreement, dice_fp32=result.dice_fp32,
+                                dice_int8=result.dice_int8)
+        else:
+            self.details.update(agreement_with_fp32=result.agreement, auroc_fp32=result.auroc_fp32,
+                                auroc_int8=result.auroc_int8)
         return load_checkpoint(path)

@@ -67,6 +67,7 @@ class Regularize(Technique):
     """Sparse training (L1, L2, group-lasso, BN-gamma), then pruning what it shrank."""
 
     name = "regularize"
+    not_for_segmentation = "its sparse training adds the penalty to the classification loss (cross-entropy on labels)"
 
     class Options(FinetuneOptions):
         technique: Literal["regularize"] = "regularize"

@@ -25,6 +25,8 @@ from medprune.pruning.settings import FINETUNE_BATCH_SIZE, FINETUNE_EPOCHS, FINE
 from medprune.registry import Registry
 from medprune.hardware.options import AcceleratorOptions
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
+from medprune.training.segmentation import (DEFAULT_FINETUNE_EPOCHS, Inference, SegmentationResult, VoxelDistillation,
+                                           fit_segmentation)
 
 
 class Budget(AcceleratorOptions):
@@ -51,12 +53,15 @@ class Context:
 
     def finetune(self, model: nn.Module, *, epochs: int | None = None, distill: bool = False,
                  temperature: float = 4.0, weight: float = 0.5, keep_start: bool = True,
-                 penalty: Callable[[nn.Module], torch.Tensor] | None = None) -> TrainResult | None:
+                 penalty: Callable[[nn.Module], torch.Tensor] | None = None
+                 ) -> TrainResult | SegmentationResult | None:
         """Train `model` in place with the shared budget (or `epochs`), optionally from the dense teacher."""
         epochs = self.budget.epochs if epochs is None else epochs
         if epochs == 0:
             return None
         b = self.budget
+        if self.dataset.task == "segmentation":
+            return self._finetune_segmentation(model, epochs, distill, temperature, weight, keep_start)
         config = TrainConfig(epochs=epochs, budget="finetuning", lr=b.lr, batch_size=b.batch_size, seed=b.seed,
                              **b.accelerator())
         teacher = Distillation(self.reference.model, temperature, weight) if distill else None
@@ -65,6 +70,20 @@ class Context:
         result = fit(model, self.dataset, config, progress=self.progress, distill=teacher, keep_start=keep_start,
                      penalty=penalty, selection_score=guard.score if guard else None)
         self.log(result.said(guard.said() if guard else ""))
+        return result
+
+    def _finetune_segmentation(self, model: nn.Module, epochs: int | None, distill: bool, temperature: float,
+                               weight: float, keep_start: bool) -> SegmentationResult:
+        """As `medprune prune` fine-tunes a segmentation network: the training loss (Dice + cross-entropy, the
+        teacher's voxel-wise KL with `distill`), the batch size of training, selection on validation mean Dice."""
+        b, ref = self.budget, self.reference
+        config = TrainConfig(epochs=DEFAULT_FINETUNE_EPOCHS if epochs is None else epochs, lr=b.lr, seed=b.seed,
+                             patience=0, **b.accelerator())
+        teacher = VoxelDistillation(ref.model, temperature, weight) if distill else None
+        result = fit_segmentation(model, self.dataset, config, progress=self.progress, distill=teacher,
+                                  inference=Inference.recorded(ref.spec.inference, ref.input_shape),
+                                  keep_start=keep_start)
+        self.log(result.said())
         return result
 
 
@@ -87,6 +106,8 @@ class Technique:
     name: ClassVar[str]
     Options: ClassVar[type[StepOptions]]
     produces_onnx: ClassVar[bool] = False  # the output runs in ONNX Runtime: nothing can follow it
+    # Why the technique cannot compress a segmentation network (empty: it can); said before any work is done.
+    not_for_segmentation: ClassVar[str] = ""
 
     def __init__(self, options: StepOptions) -> None:
         self.options = options
@@ -110,6 +131,15 @@ def compressed_spec(model: Checkpoint, ctx: Context, step: Technique) -> Checkpo
     """The incoming spec plus this step's record, judged at the reference threshold."""
     return model.spec.for_new_weights(compression=[*model.spec.compression, step.record()],
                                       threshold=ctx.reference.threshold)
+
+
+def check_task(steps: list[StepOptions], task: str) -> None:
+    """Refuse, in one line and before any training, a step that cannot compress this task's models."""
+    for options in steps:
+        why = TECHNIQUES.get(options.technique).not_for_segmentation
+        if task == "segmentation" and why:
+            raise ConfigError(f"{options.technique} cannot compress a segmentation network: {why}; use prune "
+                              "(any criterion, with distill), distill or quantize")
 
 
 def require_pytorch(model: Checkpoint, step: str) -> None:

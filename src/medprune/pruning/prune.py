@@ -54,8 +54,7 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
             distill = VoxelDistillation(teacher, s.temperature, s.distill_weight) if s.distill else None
             result = fit_segmentation(model, dataset, config, progress=progress, inference=inference, distill=distill,
                                       keep_start=True)
-            log(f"fine-tuned {result.epochs_run} epochs (best validation Dice {result.best_val_dice:.4f} at epoch "
-                f"{result.best_epoch}); stopped: {result.stopped}")
+            log(result.said())
             return
         config = TrainConfig(epochs=epochs, budget="finetuning", lr=s.lr, batch_size=s.batch_size, seed=s.seed,
                              augment=s.augment, **s.accelerator())

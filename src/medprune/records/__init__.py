@@ -6,9 +6,10 @@ defaults, unknown keys ride along), and `schema_version` says which shape a file
 
 from medprune.records.audit import AuditRecord
 from medprune.records.base import Record
-from medprune.records.comparison import ComparisonRecord
+from medprune.records.comparison import ComparisonBase, ComparisonRecord, SegmentationComparison
 from medprune.records.prediction import PredictionSummary
 from medprune.records.search import SearchRecord
 from medprune.records.segmentation_metrics import SegmentationMetrics
 
-__all__ = ["AuditRecord", "ComparisonRecord", "PredictionSummary", "Record", "SearchRecord", "SegmentationMetrics"]
+__all__ = ["AuditRecord", "ComparisonBase", "ComparisonRecord", "PredictionSummary", "Record", "SearchRecord",
+           "SegmentationComparison", "SegmentationMetrics"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,8 +14,8 @@ class ReferenceModel(BaseModel):
     architecture: str
 
 
-class Row(BaseModel):
-    """One model of the table; the reference is the first row (no verdict, no steps)."""
+class ModelRow(BaseModel):
+    """What every row of the table has, whatever the task; the reference is the first row (no verdict, no steps)."""
 
     model_config = ConfigDict(extra="allow")  # robustness cells and later figures ride along
 
@@ -24,10 +24,18 @@ class Row(BaseModel):
     steps: list[dict[str, Any]]
     wall_time_s: float | None
     params: int
-    macs: int
+    macs: int  # classification: per input; segmentation: per sliding-window patch
     size_bytes: int
     size_gzip_bytes: int
-    latency_ms: dict[str, dict[str, float] | None]  # by runtime, then batch; None where it cannot run
+    latency_ms: dict[str, dict[str, float] | None]  # by runtime, then batch (or "case"); None where it cannot run
+    size_gzip_ratio: float
+    verdict: str = "reference"
+    failed_endpoints: list[str] = []
+
+
+class Row(ModelRow):
+    """A classifier's row: AUROC with its interval, the rates at the reference threshold, calibration."""
+
     auroc: float
     auroc_ci: list[float]
     sensitivity: float | None
@@ -35,21 +43,47 @@ class Row(BaseModel):
     ece: float
     fastest_b32_ms: float
     speedup_b32_vs_reference_pytorch: float
-    size_gzip_ratio: float
-    verdict: str = "reference"
-    failed_endpoints: list[str] = []
 
 
-class ComparisonRecord(Record):
+class SegmentationRow(ModelRow):
+    """A segmentation model's row: mean test Dice and HD95 per structure, latency per whole case (batch 1)."""
+
+    dice: dict[str, float]
+    hd95: dict[str, float]
+    fastest_case_ms: float
+    speedup_case_vs_reference_pytorch: float
+
+
+class ComparisonBase(Record):
     recipe: dict[str, Any]
     data: dict[str, Any]
     reference: ReferenceModel
-    threshold: float | None
     budget: dict[str, Any]
     validation: dict[str, Any]  # the recipe's protocol, with the endpoints and margins it judged
     measure: dict[str, Any]  # the recipe's settings and the measurement conditions
-    rows: list[Row]
     versions: dict[str, Any]
+
+    @classmethod
+    def read(cls, record: dict[str, Any]) -> ComparisonRecord | SegmentationComparison:
+        """The typed record of a comparison.json of either task."""
+        kind = SegmentationComparison if record.get("task") == "segmentation" else ComparisonRecord
+        return kind.model_validate(record)
+
+
+class ComparisonRecord(ComparisonBase):
+    """comparison.json of classifiers."""
+
+    threshold: float | None
+    rows: list[Row]
+
+
+class SegmentationComparison(ComparisonBase):
+    """comparison.json of segmentation models: judged per structure on the same test cases."""
+
+    task: Literal["segmentation"] = "segmentation"
+    structures: list[str]
+    spacing_unit: str  # of HD95: mm, or px for images stored without a pixel size
+    rows: list[SegmentationRow]
 
 
 class EntryRecord(Record):

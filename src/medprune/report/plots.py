@@ -136,9 +136,11 @@ def thumbnail(image: np.ndarray) -> str:
     return encode_png(fig)
 
 
-def pareto_plot(points: list[tuple[float, float, int, str]], reference: str) -> str:
-    """Test AUROC against the fastest batch-32 latency of each model, given as (latency, AUROC, gzip bytes, name);
-    marker area ~ gzip size; the models no other beats on both axes are joined (the Pareto front)."""
+def pareto_plot(points: list[tuple[float, float, int, str]], reference: str, *,
+                x_label: str = "latency, batch 32, fastest runtime (ms, log scale)",
+                y_label: str = "test AUROC") -> str:
+    """Accuracy (test AUROC by default) against the fastest latency of each model, given as (latency, accuracy, gzip
+    bytes, name); marker area ~ gzip size; the models no other beats on both axes are joined (the Pareto front)."""
     fig, ax = new_figure(6.5, 4.6)
     largest = max(p[2] for p in points)
     for x, y, size, name in points:
@@ -153,8 +155,8 @@ def pareto_plot(points: list[tuple[float, float, int, str]], reference: str) -> 
 
     for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
         axis(ScalarFormatter())
-    ax.set_xlabel("latency, batch 32, fastest runtime (ms, log scale)")
-    ax.set_ylabel("test AUROC")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(y_label)
     ax.set_title("Accuracy against speed (marker area: gzip file size)")
     ax.legend(fontsize=8)
     return encode_png(fig)

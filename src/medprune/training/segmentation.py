@@ -170,6 +170,11 @@ class SegmentationResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def said(self) -> str:
+        """What fine-tuning did, in one line of the log."""
+        return (f"fine-tuned {self.epochs_run} epochs (best validation Dice {self.best_val_dice:.4f} at epoch "
+                f"{self.best_epoch}); stopped: {self.stopped}")
+
 
 def segmentation_defaults(config: TrainConfig, dataset: SegmentationDataset) -> TrainConfig:
     """Batch size and epochs for volumes and images unless the user chose them."""

@@ -12,6 +12,7 @@ from medprune.schema import Settings, checked
 from medprune.validation.endpoints import BOOTSTRAP_METHOD, METHODS
 from medprune.validation.noninferiority import MIN_CASES_PER_CLASS, RULE
 from medprune.validation.paired_metrics import BINARY_ONLY, PAIRED_METRICS
+from medprune.validation.segmentation import MIN_SEGMENTATION_CASES
 
 # The operating point is judged by default: a deployed classifier is used at its threshold.
 DEFAULT_ENDPOINT_MARGINS = {"sensitivity": 0.05, "specificity": 0.05}
@@ -37,7 +38,7 @@ class ProtocolOptions(Settings):
                              json_schema_extra={"aliases": ["--resamples"]})
     min_cases_per_class: int = Field(default=MIN_CASES_PER_CLASS, ge=1, description=(
         "Fewest test cases per class for a verdict other than inconclusive (segmentation: fewest test cases, "
-        "default 20)."),
+        f"default {MIN_SEGMENTATION_CASES})."),
         json_schema_extra={"aliases": ["--min-cases"]})
     candidate_threshold: str = Field(default="reference", description=(
         "'reference' (the reference's threshold, unchanged) or 'match-sensitivity' (each candidate's own threshold "
