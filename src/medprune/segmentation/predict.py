@@ -122,7 +122,8 @@ def predict_segmentation(checkpoint: Checkpoint, data: str | Path, out: str | Pa
         if image.shape[0] != checkpoint.input_shape[0]:
             raise DataError(f"{name} has {image.shape[0]} channels but the model takes {checkpoint.input_shape[0]}")
         x = np.stack([normalise(c, pre.get("normalise", "zscore")) for c in image])[None]
-        labels = predict_logits(model, torch.from_numpy(x), inference).argmax(1)[0].numpy().astype(np.uint8)
+        labels = inference.postprocess(
+            predict_logits(model, torch.from_numpy(x), inference).argmax(1)[0].numpy().astype(np.uint8))
         _write_mask(mask_path, labels, source, checkpoint.spec.model.n_classes)
         voxel = float(np.prod(spacing)) / 1000.0
         writer.writerow([name, str(mask_path.relative_to(out.parent)),

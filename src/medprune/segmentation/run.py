@@ -25,8 +25,8 @@ from medprune.hardware.device import describe_device, on, on_cpu
 from medprune.hardware.distributed import launched_rank
 from medprune.training import TrainConfig
 from medprune.training.run_files import STATE_FILE, write_training_files
-from medprune.training.segmentation import (Inference, fit_segmentation, predict_logits, predict_masks,
-                                           segmentation_defaults)
+from medprune.training.segmentation import (Inference, choose_postprocessing, fit_segmentation, predict_logits,
+                                           predict_masks, segmentation_defaults)
 
 
 def inference_of(checkpoint: Checkpoint) -> Inference:
@@ -86,6 +86,10 @@ def render_segmentation_summary(record: SegmentationMetrics) -> str:
     lines += ["", f"Mean Dice over structures: {record.mean_dice:.4f}. Latency ({latency.device}, {latency.threads} "
               f"threads, batch 1): {latency.per_case_ms:.1f} ms per case, {latency.per_patch_ms:.1f} ms per patch "
               f"{tuple(record.inference['patch_size'])}. Empty masks: {conventions.empty_masks}.", ""]
+    kept = [f"{record.structures[int(k) - 1]} ({n})" for k, n in record.inference.get("keep_largest", {}).items()]
+    if kept:
+        lines.insert(-1, f"Only the largest connected components kept, chosen on the validation split: "
+                         f"{', '.join(kept)}.")
     return "\n".join(lines)
 
 
@@ -112,6 +116,7 @@ def train_segmentation(dataset: SegmentationDataset, model: str, config: TrainCo
                               inference=inference)
     if not main:
         return {}
+    spec.inference = choose_postprocessing(net, dataset, inference).to_dict()
     spec.training = {"config": config.to_dict(), "best_epoch": result.best_epoch,
                      "best_val_dice": result.best_val_dice}
     save_checkpoint(out / "model.pt", net, spec)
