@@ -91,7 +91,7 @@ def _shared(recipe: Recipe, dataset: Dataset, reference: Checkpoint) -> dict[str
 def _segmentation_table(recipe: Recipe, dataset: Dataset, reference: Checkpoint, results: list[EntryRecord],
                         models: dict[str, Checkpoint], out: Path, log: Callable[[str], None]) -> SegmentationComparison:
     log("validating non-inferiority per structure")
-    validation = judge_rows(reference, models, dataset, recipe.validation, recipe.budget.seed, out / "validation")
+    validation = judge_rows(reference, models, dataset, recipe, out / "validation")
     log("measuring every model side by side")
     rows = segmentation_rows(reference, results, models, dataset, recipe, validation, out / "onnx")
     p = validation.protocol

@@ -74,12 +74,15 @@ def structure_means(cases: dict[str, list[Any]], metric: str) -> dict[str, float
 
 
 def judge_rows(reference: Checkpoint, models: dict[str, Checkpoint], dataset: SegmentationDataset,
-               v: ValidationSettings, seed: int, out: Path) -> SegmentationValidation:
-    """validate's judgement of every row against the reference (Holm across rows), written to `out`."""
+               recipe: Recipe, out: Path) -> SegmentationValidation:
+    """validate's judgement of every row against the reference (Holm across rows, every endpoint within each
+    subgroup the recipe's data name), written to `out`."""
+    v = recipe.validation
     min_cases = v.min_cases_per_class if "min_cases_per_class" in v.model_fields_set else MIN_SEGMENTATION_CASES
+    subgroups = None if isinstance(recipe.data, str) else recipe.data.subgroups
     record, predictions = validate_segmentation(
         reference, list(models.values()), list(models), dataset, margins=segmentation_margins(v), alpha=v.alpha,
-        n_resamples=v.n_resamples, seed=seed, min_cases=min_cases, subgroups=list(dataset.split("test").meta))
+        n_resamples=v.n_resamples, seed=recipe.budget.seed, min_cases=min_cases, subgroups=subgroups)
     save_segmentation_validation(record, predictions, dataset, out)
     return record
 
