@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from medprune.records.comparison import EntryRecord
 from medprune._atomic import write_json_atomic
 from medprune.comparison.recipe import Entry, Recipe, slug
-from medprune.compress import Context, run_chain
+from medprune.compress import TECHNIQUES, Context, run_chain
 from medprune.data.dataset import Dataset
 from medprune.runs import train
 from medprune.training import TrainConfig
@@ -79,9 +79,11 @@ def run_entry(entry: Entry, reference: Checkpoint, dataset: Dataset, recipe: Rec
         log(f"{entry.label}: finished earlier, reused")
         return done
     if launched_rank() != 0:
-        with tempfile.TemporaryDirectory() as scratch:
-            run_chain(list(entry.chain), reference, Context(reference, dataset, recipe.budget, Path(scratch),
-                                                            progress=False))
+        # only the training steps need every process; an export (the last step, if any) is rank 0's alone
+        steps = [s for s in entry.chain if not TECHNIQUES.get(s.technique).produces_onnx]
+        if steps:
+            with tempfile.TemporaryDirectory() as scratch:
+                run_chain(steps, reference, Context(reference, dataset, recipe.budget, Path(scratch), progress=False))
         return None
     folder.mkdir(parents=True, exist_ok=True)
     ctx = Context(reference, dataset, recipe.budget, folder, progress=progress,
