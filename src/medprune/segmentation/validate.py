@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from medprune._atomic import write_json_atomic, write_text_atomic
+from medprune._atomic import json_text, write_texts_atomic
 from medprune.data.segmentation import SegmentationDataset
 from medprune.errors import ConfigError, DataError
 from medprune.evaluation.segmentation import CaseMetrics, score_cases
@@ -128,10 +128,10 @@ def validate_segmentation(reference: Checkpoint, candidates: list[Checkpoint], n
 
 def save_segmentation_validation(record: SegmentationValidation, predictions: dict[str, list[np.ndarray]],
                                  dataset: SegmentationDataset, out: Path, *, intended_use: str | None = None) -> None:
-    """validation.json and report.html in `out`, each written whole or not at all."""
+    """validation.json and report.html in `out`, both written whole or neither."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     html = render_segmentation_report(record, predictions, dataset.split(record.protocol.split),
                                       intended_use=intended_use)
-    write_json_atomic(out / "validation.json", record.to_json_dict())
-    write_text_atomic(out / "report.html", html)
+    # a verdict without its report (or the reverse) is never left behind
+    write_texts_atomic({out / "validation.json": json_text(record.to_json_dict()), out / "report.html": html})
