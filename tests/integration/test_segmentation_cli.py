@@ -192,10 +192,9 @@ def test_data_audit_compares_segmentation_cases_by_image(tiny_decathlon, tmp_pat
 
 
 def test_compare_tabulates_segmentation_techniques_per_structure(tiny_decathlon, tmp_path):
-    run = _trained(tiny_decathlon, tmp_path)
     recipe = tmp_path / "seg.yaml"
-    recipe.write_text(
-        f"data: {tiny_decathlon}\nreference: {{path: {run}}}\nbudget: {{epochs: 1}}\n"
+    recipe.write_text(  # the reference is trained as medprune train trains a U-Net: its data's batch size
+        f"data: {tiny_decathlon}\nreference: {{train: {{epochs: 4, lr: 0.01}}}}\nbudget: {{epochs: 1}}\n"
         "validation: {margins: {dice: 0.05, hd95: 2}, n_resamples: 1000}\nmeasure: {latency_repeats: 3}\n"
         "techniques:\n"
         "  - {name: taylor, technique: prune, criterion: taylor, structured: true, target: macs=0.5, distill: true}\n"
@@ -206,6 +205,8 @@ def test_compare_tabulates_segmentation_techniques_per_structure(tiny_decathlon,
     assert result.exit_code == 0, result.output
     record = json.loads((out / "comparison.json").read_text())
     assert record["task"] == "segmentation" and record["structures"] == ["front", "back"]
+    trained = json.loads((out / "reference" / "metrics.json").read_text())
+    assert trained["model"]["name"] == "unet" and trained["training"]["config"]["batch_size"] == 4
     names = [row["name"] for row in record["rows"]]
     assert names == ["reference", "taylor", "student", "int8"]
     for row in record["rows"]:
