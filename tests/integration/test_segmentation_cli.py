@@ -191,6 +191,7 @@ def test_data_audit_compares_segmentation_cases_by_image(tiny_decathlon, tmp_pat
                           "a segmentation network has no such layer")
 
 
+@pytest.mark.openvino  # compare times OpenVINO twins of every row in the test process
 def test_compare_tabulates_segmentation_techniques_per_structure(tiny_decathlon, tmp_path):
     recipe = tmp_path / "seg.yaml"
     recipe.write_text(  # the reference is trained as medprune train trains a U-Net: its data's batch size
