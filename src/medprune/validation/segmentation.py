@@ -31,7 +31,7 @@ from scipy import stats
 
 from medprune.evaluation.paired_proportions import compute_paired_proportion_difference, paired_proportion_p_value
 from medprune.evaluation.segmentation import CaseMetrics
-from medprune.validation.endpoints import EndpointResult, endpoint_verdict, too_few_to_agree
+from medprune.validation.endpoints import EndpointResult, endpoint_verdict, narrowest_half_width
 from medprune.validation.noninferiority import NonInferiority, decide
 
 # Below this many test cases the paired intervals' error rate drifts from nominal on skewed Dice losses
@@ -133,6 +133,26 @@ def _distance_verdict(low: float, high: float, margin: float, unit: str) -> tupl
     return "inconclusive", f"interval {low:+.2f} to {high:+.2f} {unit} contains +{margin:g} {unit}"
 
 
+def safety_cases_needed(fall_share: float, alpha: float) -> int:
+    """The fewest test cases on which a candidate with no falling case can be shown non-inferior on the safety
+    endpoint: Tango's interval of 0 discordant of n reaches z^2 / (n + z^2), below `fall_share` once n exceeds
+    z^2 (1 - fall_share) / fall_share."""
+    z2 = stats.norm.ppf(1 - alpha / 2) ** 2
+    return int(np.floor(z2 * (1 - fall_share) / fall_share)) + 1
+
+
+def too_few_for_safety(margins: SegmentationMargins, n_cases: int, alpha: float) -> str:
+    """Said of an inconclusive safety endpoint that no candidate could pass on this many test cases (the reference
+    never falls against itself, so no candidate can do better than keep every case)."""
+    needed = safety_cases_needed(margins.fall_share, alpha)
+    if n_cases >= needed:
+        return ""
+    half = narrowest_half_width(n_cases, alpha)
+    return (f"; no candidate can be shown non-inferior on this endpoint with {n_cases} test cases: even one on which "
+            f"no case falls by {margins.dice_fall:g} Dice gets an interval of +/-{half:.3f}, wider than "
+            f"{margins.fall_share:g}; it needs at least {needed} test cases (or a wider pre-specified fall_share)")
+
+
 def _safety_endpoint(ref: CaseMetrics, cand: CaseMetrics, margins: SegmentationMargins,
                      alpha: float) -> EndpointResult:
     kept = ~((ref.dice - cand.dice) > margins.dice_fall).any(axis=1)
@@ -140,7 +160,7 @@ def _safety_endpoint(ref: CaseMetrics, cand: CaseMetrics, margins: SegmentationM
     interval = compute_paired_proportion_difference(kept, everyone, alpha)
     verdict, reason = endpoint_verdict(interval.ci_low, interval.ci_high, margins.fall_share)
     if verdict == "inconclusive":
-        reason += too_few_to_agree(margins.fall_share, len(kept), "test cases", alpha)
+        reason += too_few_for_safety(margins, len(kept), alpha)
     return EndpointResult(f"cases kept within {margins.dice_fall:g} Dice", margins.fall_share, 1.0,
                           float(kept.mean()), interval.delta, interval.ci_low, interval.ci_high,
                           paired_proportion_p_value(kept, everyone, margins.fall_share), SAFETY_METHOD, verdict, reason)

@@ -7,8 +7,10 @@ from scipy import stats
 from statsmodels.stats.weightstats import DescrStatsW
 
 from medprune.evaluation.segmentation import CaseMetrics
+from medprune.validation.endpoints import narrowest_half_width
 from medprune.validation.segmentation import (SegmentationMargins, bland_altman, judge_segmentation,
-                                              paired_mean_interval, paired_median_interval, segmentation_endpoints)
+                                              paired_mean_interval, paired_median_interval, safety_cases_needed,
+                                              segmentation_endpoints)
 
 
 def _metrics(dice, hd95):
@@ -73,8 +75,19 @@ def test_the_safety_endpoint_counts_cases_whose_dice_falls(n, falls, verdict):
     end = segmentation_endpoints(_metrics(ref, np.ones((n, 2))), _metrics(cand, np.ones((n, 2))),
                                  margins=SegmentationMargins(), alpha=0.05, n_resamples=200, seed=0)["safety"]
     assert end.candidate == pytest.approx(1 - falls / n) and end.verdict == verdict
-    if n == 52:  # even perfect agreement cannot bound a 5 % share on 52 cases: said plainly
-        assert "even a candidate that agreed with the reference on all 52 test cases" in end.reason
+    if n == 52:  # even perfect agreement cannot bound a 5 % share on 52 cases: said plainly, with what it needs
+        assert "no candidate can be shown non-inferior on this endpoint with 52 test cases" in end.reason
+        assert "at least 73 test cases" in end.reason
+    else:
+        assert "no candidate can be shown" not in end.reason
+
+
+@pytest.mark.parametrize(("fall_share", "alpha"), [(0.05, 0.05), (0.10, 0.05), (0.05, 0.10), (0.02, 0.05)])
+def test_the_cases_the_safety_endpoint_needs_match_the_interval_itself(fall_share, alpha):
+    needed = safety_cases_needed(fall_share, alpha)
+    # a slow search over the interval the verdict uses: the first n whose no-fall interval lies inside the margin
+    first = next(n for n in range(2, 2000) if narrowest_half_width(n, alpha) < fall_share)
+    assert needed == first
 
 
 def test_too_few_cases_are_inconclusive_with_the_reason_and_holm_spans_candidates():  # minimum: 40
