@@ -215,8 +215,10 @@ def test_compare_tabulates_segmentation_techniques_per_structure(tiny_decathlon,
         assert row["fastest_case_ms"] > 0 and row["latency_ms"]["pytorch" if row["name"] != "int8" else "onnxruntime"]
     assert record["rows"][1]["steps"][0]["achieved"]["macs_ratio"] <= 0.5
     assert record["rows"][3]["steps"][0]["dice_agreement"] > 0.5  # int8 contours agree with fp32's
-    # 5 test cases: too few to call anything non-inferior (a clear loss can still be called inferior)
+    # 5 test cases: too few to call anything non-inferior (a clear loss can still be called inferior), said plainly
     assert "non-inferior" not in {row["verdict"] for row in record["rows"][1:]}
+    assert record["too_few"][0].startswith("only 5 test cases") and "at least 73 test cases" in record["too_few"][1]
+    assert "Too few to judge" in result.output and "Too few to judge" in (out / "comparison.md").read_text()
     validation = json.loads((out / "validation" / "validation.json").read_text())
     assert [c["name"] for c in validation["candidates"]] == names[1:]
     assert validation["protocol"]["segmentation_margins"]["hd95_mm"] == 2  # the recipe's margins were used

@@ -56,6 +56,8 @@ def _compare(recipe: Path, out: Path, resume: bool, overwrite: bool, data_dir: P
     if segmentation:
         console.print(f"Dice and HD95 ({compared.spacing_unit}) per structure: {' / '.join(compared.structures)}; "
                       "speed-up: reference PyTorch latency per case / this model's fastest runtime")
+        for said in compared.too_few:
+            console.print(f"Too few to judge: {said}", markup=False, highlight=False)
     else:
         console.print("speed-up: reference PyTorch batch-32 latency / this model's fastest runtime (PyTorch or ONNX "
                       "Runtime)")

@@ -11,7 +11,7 @@ from medprune._atomic import write_json_atomic
 from medprune.comparison.measure import measure_rows
 from medprune.comparison.recipe import Recipe, data_options
 from medprune.comparison.run import prepare_out, prepare_reference, run_entry
-from medprune.comparison.segmentation import judge_rows, segmentation_margins, segmentation_rows
+from medprune.comparison.segmentation import judge_rows, segmentation_margins, segmentation_rows, too_few
 from medprune.compress import check_task
 from medprune.data.dataset import Dataset
 from medprune.data.load import load_data
@@ -97,7 +97,7 @@ def _segmentation_table(recipe: Recipe, dataset: Dataset, reference: Checkpoint,
     p = validation.protocol
     return SegmentationComparison(
         **_shared(recipe, dataset, reference), structures=dataset.structures,
-        spacing_unit=p.conventions.get("spacing_unit", "mm"), rows=rows,
+        spacing_unit=p.conventions.get("spacing_unit", "mm"), rows=rows, too_few=too_few(validation, p.alpha),
         validation={**recipe.validation.model_dump(), "margins": p.margins, "min_cases": p.min_cases,
                     "segmentation_margins": p.segmentation_margins})
 

@@ -22,7 +22,7 @@ from medprune.segmentation import parse_segmentation_margins, save_segmentation_
 from medprune.segmentation import validate_segmentation
 from medprune.segmentation.run import inference_of
 from medprune.training.segmentation import Inference, predict_logits
-from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins
+from medprune.validation.segmentation import MIN_SEGMENTATION_CASES, SegmentationMargins, safety_cases_needed
 
 # A recipe's validation settings that only a classifier's verdict reads.
 CLASSIFIER_SETTINGS = ("metric", "endpoints", "candidate_threshold", "robustness")
@@ -85,6 +85,18 @@ def judge_rows(reference: Checkpoint, models: dict[str, Checkpoint], dataset: Se
         n_resamples=v.n_resamples, seed=recipe.budget.seed, min_cases=min_cases, subgroups=subgroups)
     save_segmentation_validation(record, predictions, dataset, out)
     return record
+
+
+def too_few(validation: SegmentationValidation, alpha: float) -> list[str]:
+    """What the test cases are too few to show, for every row alike: any verdict at all, or the safety endpoint."""
+    n, m = len(validation.reference.cases["dice"]), validation.protocol.segmentation_margins
+    said = [validation.too_few_cases] if validation.too_few_cases else []
+    needed = safety_cases_needed(m["fall_share"], alpha)
+    if n < needed:
+        said.append(f"no row can pass the safety endpoint on {n} test cases: even one on which no case loses "
+                    f"{m['dice_fall']:g} Dice cannot be shown to keep that share under {m['fall_share']:g}; it needs "
+                    f"at least {needed} test cases, or a wider fall_share fixed before testing")
+    return said
 
 
 def segmentation_rows(reference: Checkpoint, results: list[EntryRecord], models: dict[str, Checkpoint],

@@ -84,6 +84,7 @@ class SegmentationComparison(ComparisonBase):
     structures: list[str]
     spacing_unit: str  # of HD95: mm, or px for images stored without a pixel size
     rows: list[SegmentationRow]
+    too_few: list[str] = []  # what these test cases are too few to show, said plainly beside the table
 
 
 class EntryRecord(Record):

@@ -100,7 +100,8 @@ def segmentation_method(record: SegmentationComparison) -> str:
             "endpoint is named beside the verdict. Latency: one whole case (batch 1) through the model's sliding "
             f"windows, median of {record.measure['latency_repeats']} runs timed in alternating blocks, "
             f"{record.measure['threads']} threads; ORT = ONNX Runtime; ORT and OpenVINO run the fp32 exports of "
-            "PyTorch models, or an int8 model in its own runtime.")
+            "PyTorch models, or an int8 model in its own runtime."
+            + "".join(f" Too few to judge: {said}." for said in record.too_few))
 
 
 def budget_words(budget: dict[str, Any]) -> str:
