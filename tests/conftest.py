@@ -153,6 +153,26 @@ def write_decathlon(root: Path, n: int = 24, shape: tuple[int, int, int] = (14, 
     return root
 
 
+def write_mask_manifest(root: Path, n: int = 30, patient=lambda i: f"p{i // 2}", split=lambda i: "train") -> Path:
+    """A tiny manifest of 40 x 40 PNG images and 0 / 255 masks (a bright bar), with site (b: the first 8), patient
+    and split columns."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows = ["image,mask,site,patient,split"]
+    for i in range(n):
+        mask = np.zeros((40, 40), np.uint8)
+        mask[10:25, 8 + i % 5:30] = 255
+        image = (rng.normal(100, 20, (40, 40)) + (mask > 0) * 80).clip(0, 255).astype(np.uint8)
+        Image.fromarray(image).save(root / "images" / f"{i}.png")
+        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
+        rows.append(f"images/{i}.png,masks/{i}.png,{'b' if i < 8 else 'a'},{patient(i)},{split(i)}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root / "manifest.csv"
+
+
 @pytest.fixture
 def tiny_decathlon(tmp_path: Path) -> Path:
     return write_decathlon(tmp_path / "blobs")

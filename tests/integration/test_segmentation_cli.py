@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from medprune.models import load_checkpoint
+from tests.conftest import write_mask_manifest
 from tests.integration.test_cli import assert_one_line_error, invoke
 
 FAST = ("--epochs", "4", "--batch-size", "4", "--lr", "0.01")
@@ -262,3 +263,20 @@ def test_the_segmentation_report_reads_right_in_a_headless_browser(tiny_decathlo
     assert volumes[0][-1] == "95% limits of agreement (mL)" and len(volumes) == 1 + 2 * 3  # 2 structures x 3 pairs
     assert "Does the compressed model contour as well as the original?" in text
     assert "nan" not in text.lower().split() and "undefined" not in text.lower().split()
+
+
+@pytest.mark.openvino  # compare times OpenVINO twins of every row in the test process
+def test_compare_judges_every_endpoint_within_the_subgroups_its_recipe_names(tmp_path):
+    manifest = write_mask_manifest(tmp_path / "bars", n=40)
+    recipe = tmp_path / "bars.yaml"
+    recipe.write_text(f"data: {{path: {manifest}, image_column: image, mask_column: mask, subgroups: [site]}}\n"
+                      "reference: {train: {epochs: 3, lr: 0.01}}\nmeasure: {latency_repeats: 3}\n"
+                      "validation: {n_resamples: 1000}\ntechniques:\n  - {name: int8, technique: quantize}\n")
+    out = tmp_path / "cmp"
+    result = invoke("compare", recipe, "--out", out, "--no-progress")
+    assert result.exit_code == 0, result.output
+    validation = json.loads((out / "validation" / "validation.json").read_text())
+    rows = validation["candidates"][0]["subgroups"]["site"]
+    assert {row["value"] for row in rows} <= {"a", "b"} and len(rows) >= 1
+    assert sum(row["n"] for row in rows) == len(validation["reference"]["cases"]["dice"])  # every test case, once
+    assert all(set(row["endpoints"]) == {"dice:foreground", "hd95:foreground", "safety"} for row in rows if row["n"] > 1)

@@ -4,27 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from medprune.data import load_data
 from medprune.errors import ConfigError, DataError
-from tests.conftest import write_decathlon
-
-
-def _manifest(root, n=30, patient=lambda i: f"p{i // 2}", split=lambda i: "train"):
-    rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "masks").mkdir()
-    rows = ["image,mask,site,patient,split"]
-    for i in range(n):
-        mask = np.zeros((40, 40), np.uint8)
-        mask[10:25, 8 + i % 5:30] = 255
-        image = (rng.normal(100, 20, (40, 40)) + (mask > 0) * 80).clip(0, 255).astype(np.uint8)
-        Image.fromarray(image).save(root / "images" / f"{i}.png")
-        Image.fromarray(mask).save(root / "masks" / f"{i}.png")
-        rows.append(f"images/{i}.png,masks/{i}.png,{'b' if i < 8 else 'a'},{patient(i)},{split(i)}")
-    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return root / "manifest.csv"
+from tests.conftest import write_decathlon, write_mask_manifest
 
 
 def test_a_decathlon_folder_is_split_by_case_padded_and_normalised(tmp_path):
@@ -40,7 +23,7 @@ def test_a_decathlon_folder_is_split_by_case_padded_and_normalised(tmp_path):
 
 
 def test_a_manifest_with_masks_holds_one_site_out_as_external_test(tmp_path):
-    data = load_data(_manifest(tmp_path), mask_column="mask", image_column="image", external_test="site=b")
+    data = load_data(write_mask_manifest(tmp_path), mask_column="mask", image_column="image", external_test="site=b")
     assert len(data.split("test")) == 8 and set(data.split("test").meta["site"]) == {"b"}
     assert set(data.split("train").meta["site"]) | set(data.split("val").meta["site"]) == {"a"}
     assert data.class_names == ["background", "foreground"] and set(np.unique(data.split("train").y)) == {0, 1}
@@ -51,7 +34,7 @@ def _patients(data, split):
 
 
 def test_a_manifest_with_a_patient_column_is_split_by_patient(tmp_path):
-    data = load_data(_manifest(tmp_path, n=60), mask_column="mask", image_column="image", group_column="patient")
+    data = load_data(write_mask_manifest(tmp_path, n=60), mask_column="mask", image_column="image", group_column="patient")
     assert not (_patients(data, "train") & _patients(data, "test") or _patients(data, "train") & _patients(data, "val")
                 or _patients(data, "val") & _patients(data, "test"))
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 42, "val": 6, "test": 12}  # 2 images a patient
@@ -60,20 +43,21 @@ def test_a_manifest_with_a_patient_column_is_split_by_patient(tmp_path):
 
 
 def test_an_external_test_splits_the_other_sites_by_patient(tmp_path):
-    data = load_data(_manifest(tmp_path, n=40), mask_column="mask", image_column="image", external_test="site=b",
+    data = load_data(write_mask_manifest(tmp_path, n=40), mask_column="mask", image_column="image", external_test="site=b",
                      group_column="patient")
     assert set(data.split("test").meta["site"]) == {"b"} and len(data.split("test")) == 8
     assert not _patients(data, "train") & _patients(data, "val")
 
 
 def test_a_patient_at_the_external_site_and_elsewhere_is_refused(tmp_path):
-    manifest = _manifest(tmp_path, n=40, patient=lambda i: f"p{i % 10}")  # patients p0-p7 at both sites
+    manifest = write_mask_manifest(tmp_path, n=40, patient=lambda i: f"p{i % 10}")  # patients p0-p7 at both sites
     with pytest.raises(DataError, match="8 patients have images both at site=b and elsewhere"):
         load_data(manifest, mask_column="mask", image_column="image", external_test="site=b", group_column="patient")
 
 
 def test_a_split_column_gives_the_splits_and_patients_may_not_cross_them(tmp_path):
-    manifest = _manifest(tmp_path / "given", n=30, split=lambda i: ("test", "val", "train", "train", "train")[i % 5])
+    manifest = write_mask_manifest(tmp_path / "given", n=30,
+                                   split=lambda i: ("test", "val", "train", "train", "train")[i % 5])
     data = load_data(manifest, mask_column="mask", image_column="image", split_column="split")
     assert {k: len(v) for k, v in data.splits.items()} == {"train": 18, "val": 6, "test": 6}
     with pytest.raises(DataError, match="patients have images in both"):
@@ -105,8 +89,8 @@ def test_labels_beyond_those_named_are_refused(tmp_path):
         load_data(root)
 
 
-def test_external_test_needs_a_mask_manifest(tmp_path, tiny_npz):
+def test_external_test_needs_a_maskwrite_mask_manifest(tmp_path, tiny_npz):
     with pytest.raises(ConfigError, match="give --mask-column too"):
         load_data(tiny_npz, external_test="site=b")
     with pytest.raises(DataError, match="no rows have site=c"):
-        load_data(_manifest(tmp_path), mask_column="mask", external_test="site=c")
+        load_data(write_mask_manifest(tmp_path), mask_column="mask", external_test="site=c")
