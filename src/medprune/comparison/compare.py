@@ -20,7 +20,8 @@ from medprune.hardware.distributed import launched_processes, launched_rank, wai
 from medprune.evaluation.efficiency import measurement_conditions
 from medprune.evaluation.evaluate import check_model_matches_data, validation_threshold
 from medprune.models.checkpoint import Checkpoint, load_checkpoint
-from medprune.records.comparison import ComparisonRecord, EntryRecord, ReferenceModel, Row, SegmentationComparison
+from medprune.records.comparison import (REFERENCE_CELLS, ComparisonRecord, EntryRecord, ReferenceModel, Row,
+                                         SegmentationComparison)
 from medprune.segmentation.run import check_segmentation_model
 from medprune.records.validation import ClassificationVerdict
 from medprune.report.comparison import write_comparison_reports
@@ -117,11 +118,9 @@ def _classification_table(recipe: Recipe, dataset: Dataset, reference: Checkpoin
     report = validate(reference, list(models.values()), dataset, protocol)
     report.save(out / "validation")
     validation = report.record
-    rows = [{"name": "reference", "techniques": [], "steps": [], "wall_time_s": None, **figures["reference"]}]
+    rows = [{**REFERENCE_CELLS, **figures["reference"]}]
     for result, verdict in zip(results, validation.candidates):
-        rows.append({"name": result.name, "techniques": [s["technique"] for s in result.steps], "steps": result.steps,
-                     "wall_time_s": result.wall_time_s, "reused": result.reused, "model_path": result.model_path,
-                     **figures[result.name],
+        rows.append({**result.row_cells(), **figures[result.name],
                      **verdict.model_dump(include={"verdict", "verdict_reason", "failed_endpoints", "delta", "ci_low",
                                                    "ci_high", "p_adjusted"}),
                      **_robustness_cells(verdict)})

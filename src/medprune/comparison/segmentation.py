@@ -16,7 +16,7 @@ from medprune.data.segmentation import SegmentationDataset
 from medprune.errors import ConfigError
 from medprune.evaluation.efficiency import measure_latency_interleaved, model_counts, serialized_sizes
 from medprune.models.checkpoint import Checkpoint
-from medprune.records.comparison import EntryRecord, SegmentationRow
+from medprune.records.comparison import REFERENCE_CELLS, EntryRecord, SegmentationRow
 from medprune.records.validation import SegmentationValidation
 from medprune.segmentation import parse_segmentation_margins, save_segmentation_validation
 from medprune.segmentation import validate_segmentation
@@ -50,8 +50,7 @@ class WholeCase(nn.Module):
         self.model, self.inference = model, inference
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return predict_logits(self.model, x, self.inference)
+        return predict_logits(self.model, x, self.inference)  # under no_grad
 
 
 def case_latencies(models: dict[str, dict[str, Checkpoint]], input_shape: tuple[int, ...],
@@ -109,18 +108,14 @@ def segmentation_rows(reference: Checkpoint, results: list[EntryRecord], models:
     scored = {"reference": (validation.reference.cases, {}),
               **{c.name: (c.cases, c.model_dump(include={"verdict", "verdict_reason", "failed_endpoints"}))
                  for c in validation.candidates}}
-    steps = {r.name: r for r in results}
+    made = {"reference": REFERENCE_CELLS, **{r.name: r.row_cells() for r in results}}
     rows = []
     for name, ckpt in everything.items():
         params, _, macs = model_counts(ckpt.model, (dataset.input_shape[0], *inference_of(ckpt).patch_size))
         size, size_gz = serialized_sizes(ckpt.model, ckpt.path)
         latency = {runtime: timing[name].get(runtime) for runtime in RUNTIMES}
-        entry = steps.get(name)
         cases, verdict = scored[name]
-        rows.append({"name": name, "techniques": [s["technique"] for s in entry.steps] if entry else [],
-                     "steps": entry.steps if entry else [], "wall_time_s": entry.wall_time_s if entry else None,
-                     **({"reused": entry.reused, "model_path": entry.model_path} if entry else {}),
-                     "params": params, "macs": macs, "size_bytes": size, "size_gzip_bytes": size_gz,
+        rows.append({**made[name], "params": params, "macs": macs, "size_bytes": size, "size_gzip_bytes": size_gz,
                      "latency_ms": latency, "dice": structure_means(cases, "dice"),
                      "hd95": structure_means(cases, "hd95"),
                      "fastest_case_ms": min(t["case"] for t in latency.values() if t), **verdict})

@@ -25,8 +25,7 @@ from medprune.pruning.settings import FINETUNE_BATCH_SIZE, FINETUNE_EPOCHS, FINE
 from medprune.registry import Registry
 from medprune.hardware.options import AcceleratorOptions
 from medprune.training import Distillation, TrainConfig, TrainResult, fit
-from medprune.training.segmentation import (DEFAULT_FINETUNE_EPOCHS, Inference, SegmentationResult, VoxelDistillation,
-                                           fit_segmentation)
+from medprune.training.segmentation import Inference, SegmentationResult, VoxelDistillation, finetune_segmentation
 
 
 class Budget(AcceleratorOptions):
@@ -77,12 +76,11 @@ class Context:
         """As `medprune prune` fine-tunes a segmentation network: the training loss (Dice + cross-entropy, the
         teacher's voxel-wise KL with `distill`), the batch size of training, selection on validation mean Dice."""
         b, ref = self.budget, self.reference
-        config = TrainConfig(epochs=DEFAULT_FINETUNE_EPOCHS if epochs is None else epochs, lr=b.lr, seed=b.seed,
-                             patience=0, **b.accelerator())
-        teacher = VoxelDistillation(ref.model, temperature, weight) if distill else None
-        result = fit_segmentation(model, self.dataset, config, progress=self.progress, distill=teacher,
-                                  inference=Inference.recorded(ref.spec.inference, ref.input_shape),
-                                  keep_start=keep_start)
+        result = finetune_segmentation(
+            model, self.dataset, epochs=epochs, lr=b.lr, seed=b.seed, accelerator=b.accelerator(),
+            inference=Inference.recorded(ref.spec.inference, ref.input_shape),
+            distill=VoxelDistillation(ref.model, temperature, weight) if distill else None, keep_start=keep_start,
+            progress=self.progress)
         self.log(result.said())
         return result
 

@@ -17,8 +17,7 @@ from medprune.pruning.engine import Pruner
 from medprune.pruning.settings import PruneSettings
 from medprune.pruning.unstructured import apply_masks, copy_model, make_permanent, prunable_layers
 from medprune.training import Distillation, TrainConfig, fit
-from medprune.training.segmentation import (DEFAULT_FINETUNE_EPOCHS, Inference, VoxelDistillation, fit_segmentation,
-                                           validation_dice)
+from medprune.training.segmentation import Inference, VoxelDistillation, finetune_segmentation, validation_dice
 from medprune.hardware.distributed import launched_rank
 
 NO_SPEEDUP_NOTE = ("Unstructured sparsity (weight masks) makes the file smaller but gives no CPU speed-up: "
@@ -48,13 +47,10 @@ def prune_checkpoint(dense: Checkpoint, dataset: Dataset, settings: PruneSetting
         epochs = s.finetune_epochs if last else s.step_epochs
         if epochs == 0:
             return
-        if segmentation:  # the training loss and selection on validation Dice; batch size as in training
-            config = TrainConfig(epochs=DEFAULT_FINETUNE_EPOCHS if epochs is None else epochs, lr=s.lr, seed=s.seed,
-                                 patience=0, **s.accelerator())
+        if segmentation:
             distill = VoxelDistillation(teacher, s.temperature, s.distill_weight) if s.distill else None
-            result = fit_segmentation(model, dataset, config, progress=progress, inference=inference, distill=distill,
-                                      keep_start=True)
-            log(result.said())
+            log(finetune_segmentation(model, dataset, epochs=epochs, lr=s.lr, seed=s.seed, accelerator=s.accelerator(),
+                                      inference=inference, distill=distill, keep_start=True, progress=progress).said())
             return
         config = TrainConfig(epochs=epochs, budget="finetuning", lr=s.lr, batch_size=s.batch_size, seed=s.seed,
                              augment=s.augment, **s.accelerator())

@@ -97,3 +97,12 @@ class EntryRecord(Record):
     wall_time_s: float
     reused: bool = False
     settings: dict[str, Any] | None = None
+
+    def row_cells(self) -> dict[str, Any]:
+        """What the row of the comparison table says of how this model was made."""
+        return {"name": self.name, "techniques": [s["technique"] for s in self.steps], "steps": self.steps,
+                "wall_time_s": self.wall_time_s, "reused": self.reused, "model_path": self.model_path}
+
+
+# The reference's row: no steps, not timed as a technique.
+REFERENCE_CELLS = {"name": "reference", "techniques": [], "steps": [], "wall_time_s": None}

@@ -111,12 +111,18 @@ def budget_words(budget: dict[str, Any]) -> str:
     return f"{budget['epochs']} epochs"
 
 
+def _table(record: ComparisonBase) -> tuple[list[str], list[list[str]]]:
+    """The columns and cells of the record's full table (the Markdown and the HTML page)."""
+    if isinstance(record, SegmentationComparison):
+        return SEGMENTATION_COLUMNS, [segmentation_cells(row) for row in record.rows]
+    return COLUMNS, [table_cells(row) for row in record.rows]
+
+
 def render_comparison_markdown(record: ComparisonBase) -> str:
     if isinstance(record, SegmentationComparison):
         head = [f"# Compression techniques compared on {record.data['name']}", "",
                 f"Reference: `{record.reference.path}` ({record.reference.architecture}). Fine-tuning budget: "
                 f"{budget_words(record.budget)} at lr {record.budget['lr']:g}. {segmentation_method(record)}", ""]
-        columns, cells = SEGMENTATION_COLUMNS, [segmentation_cells(row) for row in record.rows]
     else:
         v, measure = record.validation, record.measure
         head = [f"# Compression techniques compared on {record.data['name']}", "",
@@ -128,7 +134,7 @@ def render_comparison_markdown(record: ComparisonBase) -> str:
                 f"Latency: median of {measure['latency_repeats']} "
                 f"runs timed in alternating blocks, {measure['threads']} threads; ORT = ONNX Runtime; ORT and "
                 "OpenVINO run the fp32 exports of PyTorch models, or an int8 model in its own runtime.", ""]
-        columns, cells = COLUMNS, [table_cells(row) for row in record.rows]
+    columns, cells = _table(record)
     lines = head + ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines) + "\n"
@@ -140,12 +146,12 @@ def render_comparison_html(record: ComparisonBase) -> str:
                              row.name) for row in record.rows], record.rows[0].name,
                            x_label="latency per case, batch 1, fastest runtime (ms, log scale)",
                            y_label="test Dice, mean over structures")
-        columns, cells = SEGMENTATION_COLUMNS, [segmentation_cells(row) for row in record.rows]
         method = segmentation_method(record)
     else:
         plot = pareto_plot([(row.fastest_b32_ms, row.auroc, row.size_gzip_bytes, row.name) for row in record.rows],
                            record.rows[0].name)
-        columns, cells, method = COLUMNS, [table_cells(row) for row in record.rows], None
+        method = None
+    columns, cells = _table(record)
     return render_template(
         "comparison.html.j2", r=record, columns=columns, cells=cells, plot=plot, method=method,
         verdict_column=columns.index("verdict") + 1, budget_words=budget_words(record.budget))

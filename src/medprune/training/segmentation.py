@@ -335,6 +335,18 @@ def fit_segmentation(model: nn.Module, dataset: SegmentationDataset, config: Tra
                               describe_device(device), processes.size)
 
 
+def finetune_segmentation(model: nn.Module, dataset: SegmentationDataset, *, epochs: int | None, lr: float,
+                          seed: int, accelerator: dict[str, Any], inference: Inference,
+                          distill: VoxelDistillation | None, keep_start: bool, progress: bool) -> SegmentationResult:
+    """Fine-tune a compressed segmentation network as `prune` and `compare` both do: the training loss (with the
+    teacher's voxel-wise KL when distilling), the batch size of training, no early stopping, selection on validation
+    mean Dice; DEFAULT_FINETUNE_EPOCHS when no epochs are given."""
+    config = TrainConfig(epochs=DEFAULT_FINETUNE_EPOCHS if epochs is None else epochs, lr=lr, seed=seed, patience=0,
+                         **accelerator)
+    return fit_segmentation(model, dataset, config, progress=progress, inference=inference, distill=distill,
+                            keep_start=keep_start)
+
+
 def _save_state(path: Path, model, optimizer, scheduler, rng, config: TrainConfig, state: dict) -> None:
     payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "best_state": state["best_state"], "config": json.dumps(config.to_dict()),
